@@ -1,0 +1,201 @@
+"""Thresholds to outcomes: pass / fail / error / skipped, each with its reason in words.
+
+Like nox's results, outcomes behave as booleans and the exit code is a reduction over
+them: 0 when nothing failed or errored, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.errors import EXIT_FAILED, EXIT_OK
+from harness.results import (
+    ERROR,
+    FAIL,
+    PASS,
+    SKIPPED,
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_SKIPPED,
+    CheckOutcome,
+    ConfigResult,
+    RunResult,
+)
+from harness.scoring import paired_values, sample_values
+from harness.stats import bootstrap_interval, stable_seed
+from harness.suite import REFERENCE_ALIAS
+from harness.thresholds import Threshold
+
+HEALTH_CHECK = "images are finite and not blank"
+
+
+def run_checks(
+    run: RunResult, thresholds_for: Mapping[str, Sequence[Threshold]], reference_blank: Iterable[str] = ()
+) -> tuple[CheckOutcome, ...]:
+    """Every outcome of every configuration, in configuration order."""
+    blank_refs = set(reference_blank)
+    outcomes: list[CheckOutcome] = []
+    for config in run.configs:
+        if config.status == STATUS_ERROR:
+            outcomes.append(CheckOutcome(config.name, "runs", ERROR, config.message))
+            continue
+        if config.status == STATUS_SKIPPED:
+            outcomes.append(CheckOutcome(config.name, "runs", SKIPPED, config.message))
+            continue
+        outcomes.append(health_outcome(config, blank_refs))
+        for threshold in thresholds_for.get(config.name, ()):
+            outcomes.append(evaluate(threshold, config, run))
+    return tuple(outcomes)
+
+
+def exit_code(outcomes: Iterable[CheckOutcome]) -> int:
+    return EXIT_FAILED if any(o.status in (FAIL, ERROR) for o in outcomes) else EXIT_OK
+
+
+def health_outcome(config: ConfigResult, reference_blank: set[str]) -> CheckOutcome:
+    """NaN/Inf anywhere, or a blank image where the reference is not blank, fails on its own."""
+    nonfinite = [s.key for s in config.samples if s.nonfinite_fraction > 0]
+    blank = [s.key for s in config.samples if s.blank and s.key not in reference_blank]
+    n = len(config.samples)
+    if not nonfinite and not blank:
+        return CheckOutcome(config.name, HEALTH_CHECK, PASS, f"all {n} images finite and not blank", n=n)
+    parts = []
+    if nonfinite:
+        parts.append(f"{len(nonfinite)}/{n} images contain NaN/Inf ({_few(nonfinite)})")
+    if blank:
+        parts.append(f"{len(blank)}/{n} images are blank ({_few(blank)})")
+    return CheckOutcome(config.name, HEALTH_CHECK, FAIL, "; ".join(parts), value=float(len(nonfinite) + len(blank)), n=n)
+
+
+def _few(keys: list[str], limit: int = 4) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.4g}"
+
+
+def evaluate(threshold: Threshold, config: ConfigResult, run: RunResult) -> CheckOutcome:
+    """Judge one threshold for one configuration."""
+    summary = config.summary(threshold.metric)
+    name = threshold.describe()
+    if summary is None:
+        return CheckOutcome(config.name, name, ERROR, f"{threshold.metric} was not computed", metric=threshold.metric)
+    if threshold.relative:
+        return _evaluate_relative(threshold, config, run, summary.scope, summary.unit)
+    unit = f" {summary.unit}" if summary.unit.strip("()") else ""
+    if summary.scope == "set" or threshold.stat == "mean":
+        value, low, high = summary.mean, summary.ci_low, summary.ci_high
+    else:
+        value = summary.median if threshold.stat == "median" else summary.worst
+        low = high = None
+    stat_text = f"{threshold.stat} {threshold.metric}" if summary.scope != "set" else threshold.metric
+    interval = f" (95% CI {_fmt(low)}-{_fmt(high)})" if low is not None else ""
+    detail = f"{stat_text} = {_fmt(value)}{unit}{interval}, n={summary.n}"
+    if summary.note:
+        detail += f"; {summary.note}"
+    if value is None or not np.isfinite(value):
+        return CheckOutcome(config.name, name, FAIL, f"{detail}: no finite value", metric=threshold.metric, n=summary.n)
+    failures = []
+    use_interval = threshold.basis == "interval" and low is not None and high is not None
+    if threshold.min is not None:
+        judged = high if use_interval else value
+        if judged is not None and judged < threshold.min:
+            failures.append(f"below {threshold.min:g}" + (" for the whole interval" if use_interval else ""))
+    if threshold.max is not None:
+        judged = low if use_interval else value
+        if judged is not None and judged > threshold.max:
+            failures.append(f"above {threshold.max:g}" + (" for the whole interval" if use_interval else ""))
+    bound = threshold.min if threshold.min is not None else threshold.max
+    status = FAIL if failures else PASS
+    reason = f"{detail}: " + ("; ".join(failures) if failures else "within bounds")
+    return CheckOutcome(config.name, name, status, reason, metric=threshold.metric, value=value, bound=bound, n=summary.n)
+
+
+@dataclass(frozen=True)
+class _Change:
+    """``this - other``: the chosen statistic, the mean's 95% interval, and the worst per-sample changes."""
+
+    n: int
+    delta: float
+    low: float | None
+    high: float | None
+    worst_drop: float
+    worst_rise: float
+
+
+def _change(threshold: Threshold, config: ConfigResult, run: RunResult, scope: str) -> _Change | str:
+    """The paired change against ``threshold.vs``, or why it cannot be computed."""
+    target = threshold.vs or REFERENCE_ALIAS
+    metric = threshold.metric
+    if target == REFERENCE_ALIAS:
+        if scope == "set":
+            return f"{metric} is a set metric; give vs = a configuration to compare with"
+        reference_values = run.reference_scores.get(metric)
+        if reference_values is None:
+            return f"{metric} of the reference images is not available"
+        other_values: Mapping[str, float] = reference_values
+        other_summary = None
+    else:
+        other = run.config(target)
+        if other is None or other.status != STATUS_OK:
+            return f"cannot compare: configuration {target!r} " + ("was not run" if other is None else f"is {other.status}")
+        other_values = sample_values(other, metric)
+        other_summary = other.summary(metric)
+    if scope == "set":
+        mine = config.summary(metric)
+        if mine is None or other_summary is None:
+            return f"{metric} missing for {config.name if mine is None else target}"
+        delta = mine.mean - other_summary.mean
+        low = high = None
+        if mine.ci_low is not None and mine.ci_high is not None and other_summary.ci_low is not None and other_summary.ci_high is not None:
+            # Conservative interval of a difference of two independent bootstrap intervals.
+            low, high = mine.ci_low - other_summary.ci_high, mine.ci_high - other_summary.ci_low
+        return _Change(mine.n, delta, low, high, -delta, delta)
+    mine_values, theirs, keys = paired_values(config, other_values, metric)
+    if not keys:
+        return f"no paired samples of {metric} with {target}"
+    deltas = mine_values - theirs
+    low, high = bootstrap_interval(deltas, lambda m: m.mean(axis=1), stable_seed(config.name, metric, target))
+    centre = float(np.median(deltas)) if threshold.stat == "median" else float(deltas.mean())
+    return _Change(len(keys), centre, low, high, float(-deltas.min()), float(deltas.max()))
+
+
+def _evaluate_relative(threshold: Threshold, config: ConfigResult, run: RunResult, scope: str, unit: str) -> CheckOutcome:
+    name = threshold.describe()
+    metric = threshold.metric
+    target = threshold.vs or REFERENCE_ALIAS
+    change = _change(threshold, config, run, scope)
+    if isinstance(change, str):
+        return CheckOutcome(config.name, name, ERROR, change, metric=metric)
+    unit_text = f" {unit}" if unit.strip("()") else ""
+    has_interval = change.low is not None and change.high is not None and threshold.stat == "mean"
+    use_interval = threshold.basis == "interval" and has_interval
+    texts, failures = [], []
+    for word, bound, estimate, worst, interval in (
+        ("drop", threshold.max_drop, -change.delta, change.worst_drop, (_neg(change.high), _neg(change.low))),
+        ("rise", threshold.max_rise, change.delta, change.worst_rise, (change.low, change.high)),
+    ):
+        if bound is None:
+            continue
+        value = worst if threshold.stat == "worst" else estimate
+        text = f"{threshold.stat} {word} {_fmt(value)}{unit_text}"
+        if has_interval:
+            text += f" (95% CI {_fmt(interval[0])}-{_fmt(interval[1])})"
+        texts.append(text)
+        judged = interval[0] if use_interval else value
+        if judged is not None and judged > bound:
+            failures.append(f"{word} above {bound:g}" + (" for the whole interval" if use_interval else ""))
+    detail = f"{metric} vs {target}: " + ", ".join(texts) + f", n={change.n}"
+    bound_value = threshold.max_drop if threshold.max_drop is not None else threshold.max_rise
+    status = FAIL if failures else PASS
+    reason = f"{detail}: " + ("; ".join(failures) if failures else "within tolerance")
+    return CheckOutcome(config.name, name, status, reason, metric=metric, value=change.delta, bound=bound_value, n=change.n)
+
+
+def _neg(value: float | None) -> float | None:
+    return None if value is None else -value

@@ -1,0 +1,244 @@
+"""Command line: ``python -m harness run | validate | bless | report | ls``.
+
+Exit codes: 0 every check passed; 1 a check failed or a configuration errored;
+2 invalid input (nothing was run, or nothing more once it was found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from harness.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError
+
+if TYPE_CHECKING:
+    from harness.configs.base import ConfigKind
+    from harness.metrics.base import Metric
+    from harness.runner import RunRequest
+    from harness.suite import Suite
+
+EPILOG = """\
+examples:
+  python -m harness validate suites/smoke.toml
+  python -m harness bless suites/smoke.toml
+  python -m harness run suites/smoke.toml
+  python -m harness run suites/smoke.toml --config fp16 --config bf16 --out /tmp/run
+  python -m harness report reports/smoke/20261122-101500-ab12
+  python -m harness ls kinds
+
+exit codes: 0 all checks pass, 1 a check failed or a configuration errored, 2 invalid input
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness",
+        description="Evaluate quantized and low-precision diffusion configurations against blessed references.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="generate, score and check every configuration of a suite",
+        description="Generate every (configuration, prompt, seed) sample, score it against the blessed "
+        "references, check the thresholds and write results.json, report.html, summary.md and junit.xml.",
+        epilog="example: python -m harness run suites/smoke.toml --config fp16 --device cpu",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("suite", type=Path, help="suite TOML file")
+    run.add_argument("--config", action="append", default=[], metavar="NAME", help="run only this configuration (repeatable)")
+    run.add_argument("--out", type=Path, help="run folder (default: reports/<suite>/<run-id>)")
+    run.add_argument("--reports", type=Path, default=Path("reports"), help="root of run folders (default: reports)")
+    _common(run)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check suites without running anything",
+        description="Parse and check suites: keys, kinds, metrics, thresholds, files, transforms. No compute.",
+        epilog="example: python -m harness validate suites/*.toml",
+    )
+    validate.add_argument("suites", type=Path, nargs="+", help="suite TOML files")
+
+    bless = commands.add_parser(
+        "bless",
+        help="generate and store the reference configuration's images",
+        description="Generate the reference configuration's images into the suite's reference folder "
+        "(default reference_images/<suite>/) with a manifest.json of hashes and versions.",
+        epilog="example: python -m harness bless suites/smoke.toml",
+    )
+    bless.add_argument("suite", type=Path, help="suite TOML file")
+    _common(bless)
+
+    report = commands.add_parser(
+        "report",
+        help="re-render the reports of a finished run from its results.json",
+        epilog="example: python -m harness report reports/smoke/20261122-101500-ab12",
+    )
+    report.add_argument("run_dir", type=Path, help="a run folder (holding results.json)")
+
+    listing = commands.add_parser("ls", help="list configuration kinds, metrics, built-in pipelines or suites")
+    listing.add_argument("what", choices=("kinds", "metrics", "pipelines", "suites"), nargs="?", default="kinds")
+    listing.add_argument("--suites-dir", type=Path, default=Path("suites"))
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
+    parser.add_argument("--batch-size", type=int, help="samples per pipeline call (default: the suite's, else automatic)")
+    parser.add_argument("--cache-dir", type=Path, default=Path(".harness_cache"), help="cache folder (default .harness_cache)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console()
+    errors = Console(stderr=True)
+    try:
+        if args.command == "validate":
+            return _validate(args, console)
+        if args.command == "bless":
+            return _bless(args, console)
+        if args.command == "run":
+            return _run(args, console)
+        if args.command == "report":
+            return _report(args, console)
+        return _ls(args, console)
+    except InputError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+        return EXIT_INPUT
+
+
+def _load(path: Path) -> tuple[Suite, dict[str, ConfigKind], dict[str, type[Metric]]]:
+    from harness.configs import default_kinds
+    from harness.metrics import default_metrics
+    from harness.suite import load_suite
+
+    kinds = default_kinds()
+    metrics = default_metrics()
+    return load_suite(path, kinds, metrics), kinds, metrics
+
+
+def _validate(args: argparse.Namespace, console: Console) -> int:
+    from harness.suite import check_suite
+
+    for path in args.suites:
+        suite, kinds, metrics = _load(path)
+        check_suite(suite, kinds, metrics)
+        console.print(
+            f"[green]ok[/] {path}: {len(suite.configs)} configurations, {len(suite.prompts)} prompts x "
+            f"{len(suite.seeds)} seeds, reference {suite.reference!r}",
+            highlight=False,
+        )
+    return EXIT_OK
+
+
+def _request(args: argparse.Namespace, suite: Suite) -> RunRequest:
+    from harness.runner import RunRequest
+
+    return RunRequest(
+        suite=suite,
+        configs=tuple(getattr(args, "config", ()) or ()),
+        out_dir=getattr(args, "out", None),
+        reports_root=getattr(args, "reports", Path("reports")),
+        device=args.device,
+        batch_size=args.batch_size,
+        cache_dir=args.cache_dir,
+    )
+
+
+def _bless(args: argparse.Namespace, console: Console) -> int:
+    from harness.runner import BlessError, Runner
+    from harness.suite import check_suite
+
+    suite, kinds, metrics = _load(args.suite)
+    check_suite(suite, kinds, metrics)
+    runner = Runner(kinds, metrics)
+    try:
+        manifest = runner.bless(_request(args, suite))
+    except BlessError as error:
+        console.print(f"[bold red]bless failed:[/] {error}", highlight=False)
+        return EXIT_FAILED
+    console.print(f"[green]blessed[/] {len(manifest.images)} reference images into {suite.references_dir}", highlight=False)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    from harness.report import write_reports
+    from harness.report.console import print_summary
+    from harness.runner import Runner
+    from harness.suite import check_suite
+
+    suite, kinds, metrics = _load(args.suite)
+    check_suite(suite, kinds, metrics)
+    runner = Runner(kinds, metrics)
+    output = runner.run(_request(args, suite))
+    paths = write_reports(output.result, output.run_dir)
+    print_summary(output.result, console)
+    console.print(f"report: {paths['html']}", highlight=False)
+    console.print(f"results: {output.run_dir / 'results.json'}", highlight=False)
+    return int(output.result.exit_code or 0)
+
+
+def _report(args: argparse.Namespace, console: Console) -> int:
+    from harness.report import write_reports
+    from harness.report.console import print_summary
+    from harness.results import read_results
+
+    result = read_results(args.run_dir)
+    paths = write_reports(result, args.run_dir)
+    print_summary(result, console)
+    console.print(f"report: {paths['html']}", highlight=False)
+    return int(result.exit_code or 0)
+
+
+def _ls(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    if args.what == "kinds":
+        from harness.configs import default_kinds
+
+        table.add_column("kind")
+        table.add_column("what it runs")
+        table.add_column("keys")
+        for name, kind in default_kinds().items():
+            table.add_row(name, kind.summary, ", ".join(kind.keys))
+    elif args.what == "metrics":
+        from harness.metrics import default_metrics
+
+        table.add_column("metric")
+        table.add_column("unit")
+        table.add_column("better")
+        table.add_column("compares")
+        for name, cls in default_metrics().items():
+            table.add_row(name, cls.unit, "higher" if cls.higher_is_better else "lower", cls.summary)
+    elif args.what == "pipelines":
+        from harness.pipelines.builtin import builtin_pipelines
+
+        table.add_column("pipeline")
+        table.add_column("description")
+        for name, builtin in builtin_pipelines().items():
+            table.add_row(f"builtin:{name}", builtin.description)
+    else:
+        table.add_column("suite")
+        table.add_column("description")
+        from harness.tomlread import read_toml
+
+        for path in sorted(args.suites_dir.glob("*.toml")):
+            try:
+                description = str(read_toml(path).get("description", ""))
+            except InputError as error:
+                description = f"(unreadable: {error})"
+            table.add_row(str(path), description)
+    console.print(table)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

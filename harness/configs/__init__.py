@@ -1,0 +1,13 @@
+"""Configuration kinds, one per module behind :class:`harness.configs.base.ConfigKind`."""
+
+from __future__ import annotations
+
+from harness.configs.base import ConfigKind
+
+
+def default_kinds() -> dict[str, ConfigKind]:
+    """A fresh mapping of every configuration kind by name (pass it where it is needed)."""
+    from harness.configs.precision import PrecisionKind
+
+    kinds: list[ConfigKind] = [PrecisionKind()]
+    return {kind.name: kind for kind in kinds}

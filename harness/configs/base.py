@@ -1,0 +1,110 @@
+"""The small base classes every configuration kind implements.
+
+A kind turns its TOML table into frozen options (``parse``), says when it cannot run
+here (``unavailable``, a skip reason), and builds a :class:`Runtime` that turns
+sample jobs into float images (``build``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from harness.errors import Where
+from harness.samples import SampleJob
+
+if TYPE_CHECKING:
+    from harness.pipelines.source import LoadedPipeline
+    from harness.suite import Generation
+
+
+@dataclass
+class BuildContext:
+    """What a kind may use to build its runtime."""
+
+    device: str
+    generation: Generation
+    load_base: Callable[[], LoadedPipeline]
+    cache_dir: Path
+    work_dir: Path
+    suite_dir: Path
+    prompts: tuple[str, ...] = ()
+
+
+class Runtime(ABC):
+    """Something that generates images for sample jobs.
+
+    ``notes`` collects what the report should say about this configuration (casts
+    inserted, quantized tensor counts, file sizes, ...); values must be JSON-ready.
+    """
+
+    def __init__(self) -> None:
+        self.notes: dict[str, Any] = {}
+
+    @abstractmethod
+    def generate(self, jobs: Sequence[SampleJob]) -> list[np.ndarray]:
+        """Float32 HxWx3 images in [0, 1], one per job, in order (NaN/Inf allowed)."""
+
+    def preferred_batch_size(self) -> int | None:
+        """The largest batch this runtime takes in one call; ``None`` for no preference."""
+        return None
+
+    def close(self) -> None:
+        """Release what the runtime holds (models, temp files)."""
+
+
+class ConfigKind(ABC):
+    """One configuration kind (``kind = "..."`` in a suite)."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    keys: ClassVar[Mapping[str, str]] = {}
+
+    @abstractmethod
+    def parse(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> Any:
+        """Validate the kind's keys and return frozen, JSON-ready options."""
+
+    def check(self, options: Any, where: Where) -> None:
+        """Deeper checks for ``validate`` that need files but no compute (e.g. a file exists)."""
+
+    def unavailable(self, options: Any, device: str) -> str | None:
+        """Why this configuration cannot run here (missing package, needs CUDA); ``None`` if it can."""
+        return None
+
+    @abstractmethod
+    def build(self, options: Any, context: BuildContext) -> Runtime:
+        """Make the runtime. Exceptions here mark the configuration ``error``."""
+
+
+@dataclass(frozen=True)
+class ConfigSpec:
+    """A named configuration from a suite."""
+
+    name: str
+    kind: str
+    options: Any
+    description: str = ""
+    thresholds: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "description": self.description, "options": jsonable(self.options)}
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses, tuples and paths to plain JSON values."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

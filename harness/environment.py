@@ -1,0 +1,80 @@
+"""What machine and libraries a run or a blessing happened on."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+from typing import Any
+
+LIBRARIES = ("torch", "diffusers", "transformers", "torchmetrics", "open_clip_torch", "numpy", "gguf", "accelerate")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` is CUDA when available, else CPU; asking for CUDA without one is an input error."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        from harness.errors import InputError
+
+        raise InputError("--device cuda was asked for, but torch sees no CUDA device here")
+    return requested
+
+
+def device_class(device: str) -> str:
+    """``cpu: <processor> x N threads`` or ``cuda: <GPU name>``."""
+    import torch
+
+    if device.startswith("cuda"):
+        return f"cuda: {torch.cuda.get_device_name(torch.device(device))}"
+    processor = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    processor = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"cpu: {processor}, {torch.get_num_threads()} threads"
+
+
+def describe(device: str) -> dict[str, Any]:
+    from harness import __version__
+
+    return {
+        "harness": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+        "device_class": device_class(device),
+        "cpu_count": os.cpu_count(),
+        "libraries": library_versions(),
+    }
+
+
+def quiet_libraries() -> None:
+    """Silence diffusers/transformers advice that would drown the harness's own output."""
+    import warnings
+
+    try:
+        import diffusers
+        import transformers
+
+        diffusers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.set_verbosity_error()
+    except ImportError:
+        pass
+    warnings.filterwarnings("ignore", message=".*safety checker.*")

@@ -1,0 +1,107 @@
+"""The metric base classes.
+
+A metric is pure maths in a function plus a small class that declares its unit, its
+direction (``higher_is_better``) and what it compares:
+
+- ``pair``: a generated image against the reference image of the same prompt and seed
+  (PSNR, SSIM, LPIPS),
+- ``image``: a generated image on its own or against its prompt (CLIP score), compared
+  between configurations through paired per-sample differences,
+- ``set``: the generated set against the reference set (FID, KID).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness import tomlread
+from harness.errors import Where
+
+
+@dataclass
+class ScoringContext:
+    """Shared by the metrics of one run: where to cache, which device, counters for results.json."""
+
+    device: str
+    cache_dir: Path
+    references_digest: str
+    counters: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + amount
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+
+@dataclass(frozen=True)
+class SetScore:
+    """A set-level value with its bootstrap interval, and a note when it should not be trusted."""
+
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    note: str = ""
+    reliable: bool = True
+
+
+class Metric(ABC):
+    """Base of every metric; options come from the suite's ``[metrics]`` table."""
+
+    name: ClassVar[str]
+    unit: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+    scope: ClassVar[str]
+    summary: ClassVar[str]
+    option_keys: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, options: Mapping[str, Any] | None = None, context: ScoringContext | None = None):
+        self.options = dict(options or {})
+        self.context = context
+
+    @classmethod
+    def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
+        """Validate the metric's options; the default accepts none."""
+        tomlread.check_keys(table, list(cls.option_keys), where, "option")
+        return dict(table)
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any], where: Where) -> None:
+        """Deeper checks for ``validate`` (weights present, ...), without compute."""
+
+    def unavailable(self) -> str | None:
+        """Why this metric cannot be computed here (missing weights or package), or ``None``."""
+        return None
+
+
+class PairMetric(Metric):
+    scope: ClassVar[str] = "pair"
+
+    @abstractmethod
+    def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
+        """One value per (image, reference) pair of uint8 HxWx3 arrays."""
+
+
+class ImageMetric(Metric):
+    scope: ClassVar[str] = "image"
+
+    @abstractmethod
+    def score_images(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
+        """One value per uint8 HxWx3 image (with its prompt)."""
+
+
+class SetMetric(Metric):
+    scope: ClassVar[str] = "set"
+
+    @abstractmethod
+    def score_set(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> SetScore:
+        """One value for the generated set against the reference set."""

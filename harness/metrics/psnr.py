@@ -1,0 +1,39 @@
+"""Peak signal-to-noise ratio between a generated image and its reference (torchmetrics)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+
+from harness.metrics.base import PairMetric
+from harness.metrics.tensors import stack_images
+
+# Identical 8-bit images have infinite PSNR; a finite cap keeps means and intervals defined.
+PSNR_CAP_DB = 100.0
+
+
+def psnr_batch(images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
+    """Per-image PSNR in dB (data range 255), capped at ``PSNR_CAP_DB``.
+
+    torchmetrics pools over the batch unless ``dim`` and ``reduction='none'`` are given.
+    """
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    if not images:
+        return []
+    values = peak_signal_noise_ratio(
+        stack_images(images), stack_images(references), data_range=255.0, dim=(1, 2, 3), reduction="none"
+    )
+    return [float(min(PSNR_CAP_DB, v)) for v in values.tolist()]
+
+
+class PSNR(PairMetric):
+    name: ClassVar[str] = "psnr"
+    unit: ClassVar[str] = "dB"
+    higher_is_better: ClassVar[bool] = True
+    summary: ClassVar[str] = "PSNR vs the reference image of the same prompt and seed (8-bit; identical = 100 dB)"
+
+    def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
+        return psnr_batch(images, references)

@@ -1,0 +1,92 @@
+"""Stable Diffusion (1.x/2.x layout): ``StableDiffusionPipeline`` and its built-in tiny model."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from harness.pipelines.family import LatentFamily
+from harness.pipelines.tokenizers import byte_clip_tokenizer
+
+
+class StableDiffusionFamily(LatentFamily):
+    """UNet + AutoencoderKL + CLIP text encoder.
+
+    SD's pipeline takes ``latents`` as given (no cast), so they follow the UNet's dtype.
+    """
+
+    name: ClassVar[str] = "sd"
+    pipeline_class: ClassVar[str] = "StableDiffusionPipeline"
+    denoiser: ClassVar[str] = "unet"
+
+
+def build_tiny_sd(time_cond_proj_dim: int | None = None) -> Any:
+    """A deterministic tiny SD pipeline (UNet widths 32/64, 64 px images -> 32x32 latents).
+
+    Every Linear layer's input width is a multiple of 32, so GGUF block quantization
+    applies to it. ``time_cond_proj_dim`` makes it an LCM-style UNet
+    (``time_embedding.cond_proj``), the layer single-file conversions are known to drop.
+    """
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = byte_clip_tokenizer(model_max_length=77)
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=32,
+        time_cond_proj_dim=time_cond_proj_dim,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=64,
+    )
+    torch.manual_seed(0)
+    text_config = CLIPTextConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        hidden_size=32,
+        intermediate_size=64,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=4,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=77,
+    )
+    text_encoder = CLIPTextModel(text_config)
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
+    )
+    return pipe

@@ -1,0 +1,180 @@
+"""The reference store: blessed images plus a manifest, and their verification.
+
+``manifest.json`` records the sha256 of every image, a hash of everything that
+determines the images (pipeline, prompts, seeds, steps, size, guidance, reference
+configuration) with those inputs spelled out, the pipeline's weight fingerprint,
+library versions and the device class. ``run`` refuses references that are missing,
+stale (the suite changed; the message says what changed) or tampered with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import InputError
+from harness.samples import load_png, save_png, sha256_file
+from harness.suite import Suite
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ReferenceImage:
+    key: str
+    prompt_index: int
+    prompt: str
+    seed: int
+    file: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    suite: str
+    reference_config: str
+    reference_hash: str
+    inputs: Mapping[str, Any]
+    pipeline_fingerprint: str
+    environment: Mapping[str, Any]
+    created: str
+    images: tuple[ReferenceImage, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
+        images = tuple(ReferenceImage(**item) for item in data["images"])
+        return cls(**{**data, "images": images})
+
+    @property
+    def digest(self) -> str:
+        """One hash of the whole reference set (keys FID/KID feature caches)."""
+        import hashlib
+
+        payload = json.dumps([self.reference_hash, [(i.key, i.sha256) for i in self.images]])
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class ReferenceSet:
+    """Verified references: the manifest and the images by sample key (read on demand)."""
+
+    def __init__(self, directory: Path, manifest: Manifest):
+        self.directory = directory
+        self.manifest = manifest
+        self._by_key = {image.key: image for image in manifest.images}
+        self._cache: dict[str, np.ndarray] = {}
+
+    def keys(self) -> list[str]:
+        return list(self._by_key)
+
+    def path(self, key: str) -> Path:
+        return self.directory / self._by_key[key].file
+
+    def image(self, key: str) -> np.ndarray:
+        if key not in self._cache:
+            try:
+                self._cache[key] = load_png(self.path(key))
+            except OSError as error:
+                raise InputError(f"reference image cannot be read: {error}", file=self.path(key)) from None
+        return self._cache[key]
+
+
+def bless(
+    suite: Suite, images: Mapping[str, np.ndarray], pipeline_fingerprint: str, environment: Mapping[str, Any], created: str
+) -> Manifest:
+    """Write the reference images and manifest for ``suite`` (replacing any earlier ones)."""
+    directory = suite.references_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.png"):
+        stale.unlink()
+    entries = []
+    for prompt_index, prompt, seed in suite.samples():
+        from harness.samples import sample_key
+
+        key = sample_key(prompt_index, seed)
+        file_name = f"{key}.png"
+        digest = save_png(images[key], directory / file_name)
+        entries.append(ReferenceImage(key, prompt_index, prompt, seed, file_name, digest))
+    manifest = Manifest(
+        suite=suite.name,
+        reference_config=suite.reference,
+        reference_hash=suite.reference_hash(),
+        inputs=suite.reference_inputs(),
+        pipeline_fingerprint=pipeline_fingerprint,
+        environment=dict(environment),
+        created=created,
+        images=tuple(entries),
+    )
+    temporary = directory / (MANIFEST + ".tmp")
+    temporary.write_text(json.dumps(manifest.to_dict(), indent=1) + "\n", encoding="utf-8")
+    os.replace(temporary, directory / MANIFEST)
+    return manifest
+
+
+def read_manifest(directory: Path) -> Manifest:
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise InputError("no blessed references: run `python -m harness bless SUITE` to create them", file=path)
+    try:
+        return Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise InputError(f"corrupt manifest ({error}); re-bless with `python -m harness bless SUITE`", file=path) from None
+
+
+def verify(suite: Suite) -> ReferenceSet:
+    """Load the references for ``suite``, refusing missing, stale or tampered ones."""
+    directory = suite.references_dir
+    manifest = read_manifest(directory)
+    path = directory / MANIFEST
+    if manifest.reference_hash != suite.reference_hash():
+        changed = describe_changes(manifest.inputs, suite.reference_inputs())
+        raise InputError(
+            f"references are stale: the suite changed since they were blessed ({changed}); "
+            "rerun `python -m harness bless SUITE` if the change is intended",
+            file=path,
+        )
+    for image in manifest.images:
+        image_path = directory / image.file
+        if not image_path.is_file():
+            raise InputError(f"reference image {image.file} listed in the manifest is missing", file=path)
+        actual = sha256_file(image_path)
+        if actual != image.sha256:
+            raise InputError(
+                f"reference image was modified after blessing (sha256 {actual[:12]}..., manifest says "
+                f"{image.sha256[:12]}...); restore it or re-bless",
+                file=image_path,
+            )
+    return ReferenceSet(directory, manifest)
+
+
+def check_pipeline(references: ReferenceSet, fingerprint: str) -> None:
+    """Refuse references blessed from other weights than the ones just loaded."""
+    if references.manifest.pipeline_fingerprint != fingerprint:
+        raise InputError(
+            "the pipeline's weights differ from the ones the references were blessed with "
+            f"({references.manifest.pipeline_fingerprint[:12]}... then, {fingerprint[:12]}... now); "
+            "re-bless if the new weights are the intended reference",
+            file=references.directory / MANIFEST,
+        )
+
+
+def describe_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    """``steps 4 -> 8; prompts changed`` for the inputs that differ."""
+    parts = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if isinstance(old, int | float | str) and isinstance(new, int | float | str):
+            parts.append(f"{key} {old!r} -> {new!r}")
+        else:
+            parts.append(f"{key} changed")
+    return "; ".join(parts) or "inputs changed"

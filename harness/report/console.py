@@ -1,0 +1,49 @@
+"""The rich summary table printed at the end of a run."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names
+from harness.results import ERROR, FAIL, PASS, SKIPPED, RunResult
+
+STYLE = {PASS: "green", FAIL: "bold red", ERROR: "bold red", SKIPPED: "yellow", "ok": "green"}
+
+
+def print_summary(result: RunResult, console: Console) -> None:
+    """Configurations x metrics, timing and memory, then every failing check with its reason."""
+    metrics = metric_names(result)
+    table = Table(title=f"suite {result.suite.get('name', '?')}", header_style="bold", show_lines=False)
+    table.add_column("configuration")
+    table.add_column("kind")
+    table.add_column("verdict")
+    for metric in metrics:
+        table.add_column(f"{metric} (mean)", justify="right")
+    table.add_column("s/image", justify="right")
+    table.add_column("peak RSS MB", justify="right")
+    table.add_column("checks", justify="right")
+    for row in config_rows(result):
+        style = STYLE.get(row.verdict, "")
+        cells = []
+        for metric in metrics:
+            cell = row.cells.get(metric)
+            if cell is None:
+                cells.append("-")
+            else:
+                text = cell.text if cell.reliable else f"{cell.text} (unreliable)"
+                cells.append(f"[{STYLE.get(cell.status, '')}]{text}[/]" if cell.status else text)
+        table.add_row(
+            row.name,
+            row.kind,
+            f"[{style}]{row.verdict}[/]",
+            *cells,
+            fmt(row.per_image_s, 3),
+            fmt(row.peak_rss_mb, 5),
+            f"{row.passed}/{len(row.checks)}",
+        )
+    console.print(table)
+    for check in failing_checks(result):
+        console.print(f"[{STYLE[check.status]}]{check.status.upper()}[/] {check.config}: {check.check}: {check.reason}", highlight=False)
+    style = "bold green" if result.exit_code == 0 else "bold red"
+    console.print(f"[{style}]{headline(result)}[/]", highlight=False)

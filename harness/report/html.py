@@ -1,0 +1,138 @@
+"""report.html: a self-contained page (no network) comparing configurations side by side.
+
+Thumbnails, difference heatmaps and charts are embedded as data URIs; a click on a
+thumbnail enlarges it, and the full-size files under ``images/`` are linked. Tables
+sort by any column and filter by configuration and metric.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.report.model import config_rows, fmt, headline, metric_names
+from harness.report.plots import difference_heatmap, distributions, primary_metric, quality_vs_cost
+from harness.results import STATUS_OK, RunResult
+from harness.samples import load_png
+
+THUMBNAIL_PX = 160
+WORST_SHOWN = 5
+
+
+def data_uri_png(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def png_bytes(image: np.ndarray, max_side: int | None = None) -> bytes:
+    from PIL import Image
+
+    picture = Image.fromarray(image)
+    if max_side and max(picture.size) > max_side:
+        picture.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One image in the gallery with what to say under it."""
+
+    label: str
+    thumb: str
+    full: str
+    heatmap: str
+    caption: str
+    flags: str
+
+
+def _gallery(result: RunResult, run_dir: Path) -> list[dict[str, Any]]:
+    metric = primary_metric(result)
+    configs = [c for c in result.configs if c.status == STATUS_OK]
+    reference_dir = run_dir / "images" / "reference"
+    groups: dict[str, dict[str, Any]] = {}
+    for config in configs:
+        for sample in config.samples:
+            if sample.image is None:
+                continue
+            group = groups.setdefault(
+                sample.key, {"key": sample.key, "prompt": sample.prompt, "seed": sample.seed, "reference": None, "tiles": []}
+            )
+            image = load_png(run_dir / sample.image)
+            reference_path = reference_dir / f"{sample.key}.png"
+            heatmap = ""
+            if reference_path.is_file():
+                reference = load_png(reference_path)
+                if group["reference"] is None:
+                    group["reference"] = Tile(
+                        "reference", data_uri_png(png_bytes(reference, THUMBNAIL_PX)), f"images/reference/{sample.key}.png", "", "", ""
+                    )
+                if reference.shape == image.shape:
+                    heatmap = data_uri_png(png_bytes(difference_heatmap(image, reference), THUMBNAIL_PX))
+            value = sample.metrics.get(metric) if metric else None
+            caption = f"{metric} {fmt(value)}" if value is not None else ""
+            flags = []
+            if sample.nonfinite_fraction > 0:
+                flags.append(f"NaN/Inf {sample.nonfinite_fraction:.0%}")
+            if sample.blank:
+                flags.append("blank")
+            group["tiles"].append(
+                Tile(config.name, data_uri_png(png_bytes(image, THUMBNAIL_PX)), sample.image, heatmap, caption, ", ".join(flags))
+            )
+    return list(groups.values())
+
+
+def _worst(result: RunResult) -> list[dict[str, Any]]:
+    """Per configuration and per-sample metric, the worst samples (prompt, seed, value)."""
+    rows = []
+    for config in result.configs:
+        if config.status != STATUS_OK:
+            continue
+        for summary in config.summaries:
+            if summary.scope == "set":
+                continue
+            scored = [(s.metrics[summary.metric], s) for s in config.samples if summary.metric in s.metrics]
+            scored = [(v, s) for v, s in scored if math.isfinite(v)]
+            scored.sort(key=lambda item: item[0], reverse=not summary.higher_is_better)
+            for value, sample in scored[:WORST_SHOWN]:
+                rows.append(
+                    {
+                        "config": config.name,
+                        "metric": summary.metric,
+                        "value": value,
+                        "text": fmt(value),
+                        "key": sample.key,
+                        "prompt": sample.prompt,
+                        "seed": sample.seed,
+                    }
+                )
+    return rows
+
+
+def render_html(result: RunResult, run_dir: Path) -> str:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env.filters["fmt"] = fmt
+    charts = {**quality_vs_cost(result), **distributions(result)}
+    template = env.get_template("report.html.j2")
+    return template.render(
+        result=result,
+        suite=result.suite,
+        headline=headline(result),
+        passed=result.exit_code == 0,
+        rows=config_rows(result),
+        metrics=metric_names(result),
+        checks=result.checks,
+        charts={name: data_uri_png(data) for name, data in charts.items()},
+        gallery=_gallery(result, run_dir),
+        worst=_worst(result),
+        configs=result.configs,
+        environment=result.environment,
+    )

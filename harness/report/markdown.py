@@ -1,0 +1,65 @@
+"""summary.md: for a pull-request comment or ``$GITHUB_STEP_SUMMARY``."""
+
+from __future__ import annotations
+
+from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names
+from harness.results import RunResult
+
+ICON = {"pass": "✅", "fail": "❌", "error": "💥", "skipped": "⏭️", "ok": "✅"}
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(result: RunResult) -> str:
+    """The verdict, a configuration x metric table, failing checks and the environment."""
+    suite = result.suite
+    metrics = metric_names(result)
+    lines = [f"## {ICON['pass' if result.exit_code == 0 else 'fail']} `{suite.get('name')}`: {headline(result)}", ""]
+    if suite.get("description"):
+        lines += [str(suite["description"]), ""]
+    header = ["configuration", "kind", "verdict", *[f"{m} mean [95% CI]" for m in metrics], "s/image", "peak RSS MB"]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|")
+    for row in config_rows(result):
+        cells = []
+        for metric in metrics:
+            cell = row.cells.get(metric)
+            if cell is None:
+                cells.append("-")
+                continue
+            text = f"{cell.text} {cell.interval}".strip() + f" (n={cell.n})"
+            if not cell.reliable:
+                text += " ⚠️ unreliable"
+            if cell.status in ("fail", "error"):
+                text = f"**{text}** ❌"
+            cells.append(_escape(text))
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    f"`{row.name}`",
+                    row.kind,
+                    f"{ICON.get(row.verdict, '')} {row.verdict}",
+                    *cells,
+                    fmt(row.per_image_s, 3),
+                    fmt(row.peak_rss_mb, 5),
+                ]
+            )
+            + " |"
+        )
+    failures = failing_checks(result)
+    if failures:
+        lines += ["", "### Failing checks", ""]
+        for check in failures:
+            lines.append(f"- {ICON[check.status]} `{check.config}` {_escape(check.check)}: {_escape(check.reason)}")
+    env = result.environment
+    libraries = env.get("libraries", {})
+    versions = ", ".join(f"{k} {v}" for k, v in libraries.items() if k in ("torch", "diffusers", "transformers"))
+    lines += [
+        "",
+        f"<sub>run `{result.run_id}` on {env.get('device_class', '?')}; {versions}; harness {env.get('harness', '?')}</sub>",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,154 @@
+"""The numbers every report format shows, computed once from a :class:`RunResult`.
+
+Console, Markdown and HTML all render these rows, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.results import ERROR, FAIL, PASS, SKIPPED, CheckOutcome, ConfigResult, MetricSummary, RunResult
+
+STATUS_MARK = {PASS: "pass", FAIL: "FAIL", ERROR: "ERROR", SKIPPED: "skipped"}
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    """A number for people: significant digits, '-' for missing, 'n/a' for NaN."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}g}"
+
+
+def fmt_interval(summary: MetricSummary) -> str:
+    if summary.ci_low is None or summary.ci_high is None:
+        return ""
+    return f"[{fmt(summary.ci_low)}, {fmt(summary.ci_high)}]"
+
+
+@dataclass(frozen=True)
+class MetricCell:
+    """One configuration x metric cell: value, interval, n, unit and the worst check status on it."""
+
+    metric: str
+    text: str
+    value: float | None
+    interval: str
+    n: int
+    unit: str
+    status: str
+    note: str = ""
+    reliable: bool = True
+
+
+@dataclass(frozen=True)
+class ConfigRow:
+    name: str
+    kind: str
+    status: str
+    description: str
+    verdict: str
+    cells: Mapping[str, MetricCell]
+    per_image_s: float | None
+    load_s: float | None
+    peak_rss_mb: float | None
+    peak_gpu_mb: float | None
+    checks: tuple[CheckOutcome, ...]
+    message: str = ""
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> int:
+        return sum(1 for c in self.checks if c.status == PASS)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for c in self.checks if c.status in (FAIL, ERROR))
+
+
+def metric_names(result: RunResult) -> list[str]:
+    names: list[str] = []
+    for config in result.configs:
+        for summary in config.summaries:
+            if summary.metric not in names:
+                names.append(summary.metric)
+    return names
+
+
+def _verdict(checks: tuple[CheckOutcome, ...]) -> str:
+    statuses = {c.status for c in checks}
+    for status in (ERROR, FAIL):
+        if status in statuses:
+            return status
+    if statuses == {SKIPPED}:
+        return SKIPPED
+    return PASS
+
+
+def config_rows(result: RunResult) -> list[ConfigRow]:
+    """One row per configuration, in run order."""
+    rows = []
+    for config in result.configs:
+        checks = tuple(c for c in result.checks if c.config == config.name)
+        cells = {}
+        for summary in config.summaries:
+            on_metric = [c.status for c in checks if c.metric == summary.metric]
+            status = _verdict(tuple(c for c in checks if c.metric == summary.metric)) if on_metric else ""
+            unit = summary.unit if summary.unit.strip("()") else ""
+            cells[summary.metric] = MetricCell(
+                metric=summary.metric,
+                text=fmt(summary.mean) + (f" {unit}" if unit else ""),
+                value=summary.mean,
+                interval=fmt_interval(summary),
+                n=summary.n,
+                unit=summary.unit,
+                status=status,
+                note=summary.note,
+                reliable=summary.reliable,
+            )
+        rows.append(
+            ConfigRow(
+                name=config.name,
+                kind=config.kind,
+                status=config.status,
+                description=config.description,
+                verdict=_verdict(checks) if checks else config.status,
+                cells=cells,
+                per_image_s=config.timing.get("per_image_s"),
+                load_s=config.timing.get("load_s"),
+                peak_rss_mb=config.memory.get("peak_rss_mb"),
+                peak_gpu_mb=config.memory.get("peak_gpu_allocated_mb"),
+                checks=checks,
+                message=config.message,
+                notes=config.notes,
+            )
+        )
+    return rows
+
+
+def failing_checks(result: RunResult) -> list[CheckOutcome]:
+    return [c for c in result.checks if c.status in (FAIL, ERROR)]
+
+
+def config_by_name(result: RunResult) -> dict[str, ConfigResult]:
+    return {c.name: c for c in result.configs}
+
+
+def headline(result: RunResult) -> str:
+    """``PASS: 4 configurations, 12/12 checks passed`` or the failing counts."""
+    total = len(result.checks)
+    failed = len(failing_checks(result))
+    skipped = sum(1 for c in result.checks if c.status == SKIPPED)
+    verdict = "PASS" if result.exit_code == 0 else "FAIL"
+    if result.state != "complete":
+        verdict = result.state.upper()
+    text = f"{verdict}: {len(result.configs)} configurations, {total - failed - skipped}/{total} checks passed"
+    if failed:
+        text += f", {failed} failed or errored"
+    if skipped:
+        text += f", {skipped} skipped"
+    return text

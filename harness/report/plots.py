@@ -1,0 +1,138 @@
+"""Matplotlib charts for the reports, returned as PNG bytes (embedded, so reports stay self-contained)."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+
+from harness.results import STATUS_OK, ConfigResult, RunResult
+
+
+def _figure(width: float, height: float) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, 1, figsize=(width, height), dpi=100)
+
+
+def _png(figure: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def primary_metric(result: RunResult) -> str | None:
+    """The first per-sample metric the configurations have (the quality axis of the charts)."""
+    for config in result.configs:
+        for summary in config.summaries:
+            if summary.scope in ("pair", "image"):
+                return summary.metric
+        for summary in config.summaries:
+            return summary.metric
+    return None
+
+
+def _cost_axes(result: RunResult) -> list[tuple[str, str]]:
+    axes = [("timing", "per_image_s")]
+    memory_key = "peak_gpu_allocated_mb" if any("peak_gpu_allocated_mb" in c.memory for c in result.configs) else "peak_rss_mb"
+    axes.append(("memory", memory_key))
+    return axes
+
+
+_COST_LABEL = {
+    "per_image_s": "generation time per image (s)",
+    "peak_rss_mb": "peak process RSS (MB)",
+    "peak_gpu_allocated_mb": "peak GPU memory allocated (MB)",
+}
+
+
+def quality_vs_cost(result: RunResult) -> dict[str, bytes]:
+    """Quality (mean with 95% CI) against time per image and against peak memory, one point per configuration."""
+    metric = primary_metric(result)
+    if metric is None:
+        return {}
+    charts = {}
+    configs = [c for c in result.configs if c.status == STATUS_OK and c.summary(metric) is not None]
+    for group, key in _cost_axes(result):
+        points = []
+        for config in configs:
+            cost = getattr(config, group).get(key)
+            summary = config.summary(metric)
+            if cost is None or summary is None or not math.isfinite(summary.mean):
+                continue
+            low = summary.mean - summary.ci_low if summary.ci_low is not None else 0.0
+            high = summary.ci_high - summary.mean if summary.ci_high is not None else 0.0
+            points.append((config.name, float(cost), summary.mean, max(0.0, low), max(0.0, high)))
+        if not points:
+            continue
+        figure, axis = _figure(5.2, 3.6)
+        for index, (name, cost, mean, low, high) in enumerate(points):
+            axis.errorbar([cost], [mean], yerr=[[low], [high]], fmt="o", capsize=3, color=f"C{index % 10}", label=name)
+            axis.annotate(name, (cost, mean), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        unit, n = _unit_and_n(configs, metric)
+        axis.set_xlabel(_COST_LABEL[key])
+        axis.set_ylabel(f"{metric} mean {unit}".strip())
+        axis.set_title(f"{metric} vs {group} (n={n} per point, 95% CI)")
+        axis.grid(alpha=0.3)
+        charts[f"quality_vs_{group}"] = _png(figure)
+    return charts
+
+
+def distributions(result: RunResult) -> dict[str, bytes]:
+    """Per metric: a box plot of per-sample values per configuration, with the points over it."""
+    charts = {}
+    configs = [c for c in result.configs if c.status == STATUS_OK]
+    metrics: list[str] = []
+    for config in configs:
+        for summary in config.summaries:
+            if summary.scope != "set" and summary.metric not in metrics:
+                metrics.append(summary.metric)
+    for metric in metrics:
+        data = [(c.name, _values(c, metric)) for c in configs]
+        data = [(name, values) for name, values in data if values.size]
+        if not data:
+            continue
+        figure, axis = _figure(max(4.0, 1.1 * len(data) + 2), 3.4)
+        axis.boxplot([values for _, values in data], showfliers=False)
+        axis.set_xticks(range(1, len(data) + 1), [name for name, _ in data], rotation=20)
+        rng = np.random.default_rng(0)
+        for position, (_, values) in enumerate(data, start=1):
+            axis.scatter(position + rng.uniform(-0.12, 0.12, values.size), values, s=10, alpha=0.6, color="C0")
+        unit, _ = _unit_and_n(configs, metric)
+        axis.set_ylabel(f"{metric} {unit}".strip())
+        axis.set_title(f"{metric} per sample (n={max(v.size for _, v in data)} per configuration)")
+        axis.grid(alpha=0.3, axis="y")
+        charts[f"distribution_{metric}"] = _png(figure)
+    return charts
+
+
+def _unit_and_n(configs: list[ConfigResult], metric: str) -> tuple[str, int]:
+    for config in configs:
+        summary = config.summary(metric)
+        if summary is not None:
+            return (summary.unit if summary.unit.strip("()") else ""), summary.n
+    return "", 0
+
+
+def _values(config: ConfigResult, metric: str) -> np.ndarray:
+    values = [s.metrics[metric] for s in config.samples if metric in s.metrics and math.isfinite(s.metrics[metric])]
+    return np.asarray(values, dtype=np.float64)
+
+
+def difference_heatmap(image: np.ndarray, reference: np.ndarray, full_scale: float = 32.0) -> np.ndarray:
+    """|image - reference| averaged over channels, as an RGB heatmap (inferno); ``full_scale`` 8-bit levels is white-hot."""
+    from matplotlib import colormaps
+
+    difference = np.abs(image.astype(np.float32) - reference.astype(np.float32)).mean(axis=2)
+    scaled = np.clip(difference / full_scale, 0.0, 1.0)
+    rgba = colormaps["inferno"](scaled)
+    return (rgba[..., :3] * 255).round().astype(np.uint8)

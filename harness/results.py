@@ -1,0 +1,191 @@
+"""The values that flow out of a run, as frozen dataclasses that round-trip through JSON.
+
+``results.json`` is :class:`RunResult` serialised; ``report`` and ``compare`` read it
+back with :meth:`RunResult.from_dict`. Non-finite floats are written as ``null``
+(JSON has no NaN) and read back as NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from harness.errors import InputError
+
+SCHEMA_VERSION = 1
+STATUS_OK, STATUS_ERROR, STATUS_SKIPPED = "ok", "error", "skipped"
+PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """One generated image and its per-sample values."""
+
+    key: str
+    prompt_index: int
+    prompt: str
+    seed: int
+    image: str | None = None
+    seconds: float | None = None
+    nonfinite_fraction: float = 0.0
+    blank: bool = False
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """A metric over one configuration, with its unit, n and interval."""
+
+    metric: str
+    unit: str
+    higher_is_better: bool
+    scope: str
+    n: int
+    mean: float
+    median: float | None = None
+    worst: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    note: str = ""
+    reliable: bool = True
+
+
+@dataclass(frozen=True)
+class ConfigResult:
+    """Everything recorded for one configuration."""
+
+    name: str
+    kind: str
+    status: str
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    message: str = ""
+    traceback: str = ""
+    samples: tuple[SampleResult, ...] = ()
+    summaries: tuple[MetricSummary, ...] = ()
+    timing: Mapping[str, float] = field(default_factory=dict)
+    memory: Mapping[str, float] = field(default_factory=dict)
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+    def summary(self, metric: str) -> MetricSummary | None:
+        for item in self.summaries:
+            if item.metric == metric:
+                return item
+        return None
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """One check of one configuration: pass, fail, error or skipped, with the reason in words."""
+
+    config: str
+    check: str
+    status: str
+    reason: str
+    metric: str = ""
+    value: float | None = None
+    bound: float | None = None
+    n: int = 0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A whole run: the suite, the environment, every configuration and every check."""
+
+    suite: Mapping[str, Any]
+    run_id: str
+    started: str
+    finished: str = ""
+    state: str = "running"
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    configs: tuple[ConfigResult, ...] = ()
+    reference_scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    checks: tuple[CheckOutcome, ...] = ()
+    counters: Mapping[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    verdict: str = ""
+    exit_code: int | None = None
+    schema: int = SCHEMA_VERSION
+
+    def config(self, name: str) -> ConfigResult | None:
+        for item in self.configs:
+            if item.name == name:
+                return item
+        return None
+
+    def with_config(self, result: ConfigResult) -> RunResult:
+        """A copy with ``result`` added or replacing the configuration of the same name."""
+        if any(c.name == result.name for c in self.configs):
+            return replace(self, configs=tuple(result if c.name == result.name else c for c in self.configs))
+        return replace(self, configs=(*self.configs, result))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _finite(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunResult:
+        configs = tuple(
+            _build(
+                ConfigResult,
+                c,
+                samples=tuple(_build(SampleResult, s, metrics=_nan(s.get("metrics", {}))) for s in c.get("samples", [])),
+                summaries=tuple(_build(MetricSummary, m) for m in c.get("summaries", [])),
+            )
+            for c in data.get("configs", [])
+        )
+        checks = tuple(_build(CheckOutcome, c) for c in data.get("checks", []))
+        reference_scores = {k: _nan(v) for k, v in data.get("reference_scores", {}).items()}
+        return _build(
+            cls, data, configs=configs, checks=checks, reference_scores=reference_scores, warnings=tuple(data.get("warnings", []))
+        )
+
+
+def _build(cls: type[Any], data: Mapping[str, Any], **overrides: Any) -> Any:
+    names = {f.name for f in fields(cls)}
+    values = {k: v for k, v in data.items() if k in names}
+    values.update(overrides)
+    for key, value in values.items():
+        if value is None and key in ("mean",):
+            values[key] = math.nan
+    return cls(**values)
+
+
+def _nan(values: Mapping[str, Any]) -> dict[str, float]:
+    return {k: (math.nan if v is None else float(v)) for k, v in values.items()}
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_results(result: RunResult, path: Path) -> None:
+    """Write atomically (temp file + rename), so a crash never leaves a half-written results.json."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(result.to_dict(), indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def read_results(path: Path) -> RunResult:
+    """Read a results.json (or the one inside a run folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    if not path.is_file():
+        raise InputError("no results.json here (give a run folder or its results.json)", file=path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return RunResult.from_dict(data)
+    except (json.JSONDecodeError, TypeError, KeyError) as error:
+        raise InputError(f"not a readable results.json: {error}", file=path) from None

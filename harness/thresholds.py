@@ -1,0 +1,112 @@
+"""Threshold declarations: what a suite says a metric must satisfy.
+
+A threshold bounds one statistic of one metric for one configuration, either as an
+absolute value (``psnr >= 30``) or as a change against another configuration
+(``clip_score may drop at most 0.5 vs fp16``), judged on the point estimate or on
+the whole confidence interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from harness import tomlread
+from harness.errors import Where
+
+STATS = ("mean", "median", "worst")
+BASES = ("estimate", "interval")
+_KEYS = ("min", "max", "max_drop", "max_rise", "vs", "stat", "basis")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One bound on one metric.
+
+    ``min``/``max`` bound the statistic itself. ``max_drop``/``max_rise`` bound the
+    paired per-sample change against configuration ``vs`` (the blessed reference
+    images when unset), in the metric's own units: drop is ``vs - this`` and rise is
+    ``this - vs``. (For PSNR or CLIP score a drop is a loss; for FID a rise is.)
+    ``basis = "interval"`` fails only when the whole 95% interval of the mean is past
+    the bound, so sampling noise alone cannot fail the check.
+    """
+
+    metric: str
+    stat: str = "mean"
+    min: float | None = None
+    max: float | None = None
+    max_drop: float | None = None
+    max_rise: float | None = None
+    vs: str | None = None
+    basis: str = "estimate"
+
+    @property
+    def relative(self) -> bool:
+        return self.max_drop is not None or self.max_rise is not None
+
+    def describe(self) -> str:
+        """A short human form, e.g. ``mean psnr >= 30`` or ``clip_score drop <= 0.5 vs fp16 (interval)``."""
+        parts = []
+        stat = "" if self.stat == "mean" else f"{self.stat} "
+        if self.min is not None:
+            parts.append(f"{stat}{self.metric} >= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"{stat}{self.metric} <= {self.max:g}")
+        vs = self.vs or "reference"
+        if self.max_drop is not None:
+            parts.append(f"{self.metric} drop <= {self.max_drop:g} vs {vs}")
+        if self.max_rise is not None:
+            parts.append(f"{self.metric} rise <= {self.max_rise:g} vs {vs}")
+        text = " and ".join(parts)
+        return f"{text} (interval)" if self.basis == "interval" else text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Threshold:
+        return cls(**data)
+
+
+def parse_thresholds(table: Mapping[str, Any], where: Where, metric_names: tuple[str, ...]) -> dict[str, tuple[Threshold, ...]]:
+    """Parse a ``[thresholds]`` table: ``metric = {..}`` or ``metric = [{..}, ..]`` or ``metric = false``.
+
+    ``false`` disables a suite-wide threshold for one configuration (an empty tuple).
+    """
+    parsed: dict[str, tuple[Threshold, ...]] = {}
+    tomlread.check_keys(table, metric_names, where, "metric")
+    for metric, value in table.items():
+        if value is False:
+            parsed[metric] = ()
+            continue
+        items = value if isinstance(value, list) else [value]
+        thresholds = []
+        for index, item in enumerate(items):
+            key = metric if not isinstance(value, list) else f"{metric}[{index}]"
+            if not isinstance(item, dict):
+                raise where.error(key, "expected a table like { min = 30 }, a list of such tables, or false")
+            thresholds.append(_parse_one(metric, item, where.child(key)))
+        parsed[metric] = tuple(thresholds)
+    return parsed
+
+
+def _parse_one(metric: str, table: Mapping[str, Any], where: Where) -> Threshold:
+    tomlread.check_keys(table, _KEYS, where)
+    bounds = {key: tomlread.get(table, key, float, where) for key in ("min", "max", "max_drop", "max_rise")}
+    if all(v is None for v in bounds.values()):
+        raise where.error("", "a threshold needs at least one of min, max, max_drop, max_rise")
+    for key in ("max_drop", "max_rise"):
+        value = bounds[key]
+        if value is not None and value < 0:
+            raise where.error(key, f"must be >= 0, got {value:g}")
+    if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
+        raise where.error("min", f"min {bounds['min']:g} is above max {bounds['max']:g}")
+    stat = tomlread.get_choice(table, "stat", STATS, where, "mean")
+    basis = tomlread.get_choice(table, "basis", BASES, where, "estimate")
+    if basis == "interval" and stat != "mean":
+        raise where.error("basis", f"basis = 'interval' judges the mean's 95% interval; it needs stat = 'mean', not {stat!r}")
+    vs = tomlread.get(table, "vs", str, where)
+    if vs is not None and bounds["max_drop"] is None and bounds["max_rise"] is None:
+        raise where.error("vs", "vs only applies with max_drop or max_rise")
+    return Threshold(metric=metric, stat=stat, vs=vs, basis=basis, **bounds)
