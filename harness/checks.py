@@ -67,7 +67,9 @@ def health_outcome(config: ConfigResult, reference_blank: set[str]) -> CheckOutc
         parts.append(f"{len(nonfinite)}/{n} images contain NaN/Inf ({_few(nonfinite)})")
     if blank:
         parts.append(f"{len(blank)}/{n} images are blank ({_few(blank)})")
-    return CheckOutcome(config.name, HEALTH_CHECK, FAIL, "; ".join(parts), value=float(len(nonfinite) + len(blank)), n=n)
+    return CheckOutcome(
+        config.name, HEALTH_CHECK, FAIL, "; ".join(parts), value=float(len(nonfinite) + len(blank)), n=n
+    )
 
 
 def _few(keys: list[str], limit: int = 4) -> str:
@@ -88,13 +90,14 @@ def evaluate(threshold: Threshold, config: ConfigResult, run: RunResult) -> Chec
     if threshold.relative:
         return _evaluate_relative(threshold, config, run, summary.scope, summary.unit)
     unit = f" {summary.unit}" if summary.unit.strip("()") else ""
+    value: float | None
     if summary.scope == "set" or threshold.stat == "mean":
         value, low, high = summary.mean, summary.ci_low, summary.ci_high
     else:
         value = summary.median if threshold.stat == "median" else summary.worst
         low = high = None
     stat_text = f"{threshold.stat} {threshold.metric}" if summary.scope != "set" else threshold.metric
-    interval = f" (95% CI {_fmt(low)}-{_fmt(high)})" if low is not None else ""
+    interval = f" (95% CI {_fmt(low)} to {_fmt(high)})" if low is not None else ""
     detail = f"{stat_text} = {_fmt(value)}{unit}{interval}, n={summary.n}"
     if summary.note:
         detail += f"; {summary.note}"
@@ -113,7 +116,9 @@ def evaluate(threshold: Threshold, config: ConfigResult, run: RunResult) -> Chec
     bound = threshold.min if threshold.min is not None else threshold.max
     status = FAIL if failures else PASS
     reason = f"{detail}: " + ("; ".join(failures) if failures else "within bounds")
-    return CheckOutcome(config.name, name, status, reason, metric=threshold.metric, value=value, bound=bound, n=summary.n)
+    return CheckOutcome(
+        config.name, name, status, reason, metric=threshold.metric, value=value, bound=bound, n=summary.n
+    )
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,9 @@ def _change(threshold: Threshold, config: ConfigResult, run: RunResult, scope: s
     else:
         other = run.config(target)
         if other is None or other.status != STATUS_OK:
-            return f"cannot compare: configuration {target!r} " + ("was not run" if other is None else f"is {other.status}")
+            return f"cannot compare: configuration {target!r} " + (
+                "was not run" if other is None else f"is {other.status}"
+            )
         other_values = sample_values(other, metric)
         other_summary = other.summary(metric)
     if scope == "set":
@@ -152,7 +159,12 @@ def _change(threshold: Threshold, config: ConfigResult, run: RunResult, scope: s
             return f"{metric} missing for {config.name if mine is None else target}"
         delta = mine.mean - other_summary.mean
         low = high = None
-        if mine.ci_low is not None and mine.ci_high is not None and other_summary.ci_low is not None and other_summary.ci_high is not None:
+        if (
+            mine.ci_low is not None
+            and mine.ci_high is not None
+            and other_summary.ci_low is not None
+            and other_summary.ci_high is not None
+        ):
             # Conservative interval of a difference of two independent bootstrap intervals.
             low, high = mine.ci_low - other_summary.ci_high, mine.ci_high - other_summary.ci_low
         return _Change(mine.n, delta, low, high, -delta, delta)
@@ -165,7 +177,9 @@ def _change(threshold: Threshold, config: ConfigResult, run: RunResult, scope: s
     return _Change(len(keys), centre, low, high, float(-deltas.min()), float(deltas.max()))
 
 
-def _evaluate_relative(threshold: Threshold, config: ConfigResult, run: RunResult, scope: str, unit: str) -> CheckOutcome:
+def _evaluate_relative(
+    threshold: Threshold, config: ConfigResult, run: RunResult, scope: str, unit: str
+) -> CheckOutcome:
     name = threshold.describe()
     metric = threshold.metric
     target = threshold.vs or REFERENCE_ALIAS
@@ -185,7 +199,7 @@ def _evaluate_relative(threshold: Threshold, config: ConfigResult, run: RunResul
         value = worst if threshold.stat == "worst" else estimate
         text = f"{threshold.stat} {word} {_fmt(value)}{unit_text}"
         if has_interval:
-            text += f" (95% CI {_fmt(interval[0])}-{_fmt(interval[1])})"
+            text += f" (95% CI {_fmt(interval[0])} to {_fmt(interval[1])})"
         texts.append(text)
         judged = interval[0] if use_interval else value
         if judged is not None and judged > bound:
@@ -194,7 +208,9 @@ def _evaluate_relative(threshold: Threshold, config: ConfigResult, run: RunResul
     bound_value = threshold.max_drop if threshold.max_drop is not None else threshold.max_rise
     status = FAIL if failures else PASS
     reason = f"{detail}: " + ("; ".join(failures) if failures else "within tolerance")
-    return CheckOutcome(config.name, name, status, reason, metric=metric, value=change.delta, bound=bound_value, n=change.n)
+    return CheckOutcome(
+        config.name, name, status, reason, metric=metric, value=change.delta, bound=bound_value, n=change.n
+    )
 
 
 def _neg(value: float | None) -> float | None:

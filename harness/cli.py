@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("suite", type=Path, help="suite TOML file")
-    run.add_argument("--config", action="append", default=[], metavar="NAME", help="run only this configuration (repeatable)")
+    run.add_argument(
+        "--config", action="append", default=[], metavar="NAME", help="run only this configuration (repeatable)"
+    )
     run.add_argument("--out", type=Path, help="run folder (default: reports/<suite>/<run-id>)")
     run.add_argument("--reports", type=Path, default=Path("reports"), help="root of run folders (default: reports)")
     _common(run)
@@ -91,8 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
-    parser.add_argument("--batch-size", type=int, help="samples per pipeline call (default: the suite's, else automatic)")
-    parser.add_argument("--cache-dir", type=Path, default=Path(".harness_cache"), help="cache folder (default .harness_cache)")
+    parser.add_argument(
+        "--batch-size", type=int, help="samples per pipeline call (default: the suite's, else automatic)"
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path(".harness_cache"), help="cache folder (default .harness_cache)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,7 +170,9 @@ def _bless(args: argparse.Namespace, console: Console) -> int:
     except BlessError as error:
         console.print(f"[bold red]bless failed:[/] {error}", highlight=False)
         return EXIT_FAILED
-    console.print(f"[green]blessed[/] {len(manifest.images)} reference images into {suite.references_dir}", highlight=False)
+    console.print(
+        f"[green]blessed[/] {len(manifest.images)} reference images into {suite.references_dir}", highlight=False
+    )
     return EXIT_OK
 
 

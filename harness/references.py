@@ -72,7 +72,7 @@ class ReferenceSet:
         self._by_key = {image.key: image for image in manifest.images}
         self._cache: dict[str, np.ndarray] = {}
 
-    def keys(self) -> list[str]:
+    def sample_keys(self) -> list[str]:
         return list(self._by_key)
 
     def path(self, key: str) -> Path:
@@ -88,7 +88,11 @@ class ReferenceSet:
 
 
 def bless(
-    suite: Suite, images: Mapping[str, np.ndarray], pipeline_fingerprint: str, environment: Mapping[str, Any], created: str
+    suite: Suite,
+    images: Mapping[str, np.ndarray],
+    pipeline_fingerprint: str,
+    environment: Mapping[str, Any],
+    created: str,
 ) -> Manifest:
     """Write the reference images and manifest for ``suite`` (replacing any earlier ones)."""
     directory = suite.references_dir
@@ -126,7 +130,9 @@ def read_manifest(directory: Path) -> Manifest:
     try:
         return Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise InputError(f"corrupt manifest ({error}); re-bless with `python -m harness bless SUITE`", file=path) from None
+        raise InputError(
+            f"corrupt manifest ({error}); re-bless with `python -m harness bless SUITE`", file=path
+        ) from None
 
 
 def verify(suite: Suite) -> ReferenceSet:

@@ -133,7 +133,9 @@ class RunResult:
             _build(
                 ConfigResult,
                 c,
-                samples=tuple(_build(SampleResult, s, metrics=_nan(s.get("metrics", {}))) for s in c.get("samples", [])),
+                samples=tuple(
+                    _build(SampleResult, s, metrics=_nan(s.get("metrics", {}))) for s in c.get("samples", [])
+                ),
                 summaries=tuple(_build(MetricSummary, m) for m in c.get("summaries", [])),
             )
             for c in data.get("configs", [])
@@ -141,7 +143,12 @@ class RunResult:
         checks = tuple(_build(CheckOutcome, c) for c in data.get("checks", []))
         reference_scores = {k: _nan(v) for k, v in data.get("reference_scores", {}).items()}
         return _build(
-            cls, data, configs=configs, checks=checks, reference_scores=reference_scores, warnings=tuple(data.get("warnings", []))
+            cls,
+            data,
+            configs=configs,
+            checks=checks,
+            reference_scores=reference_scores,
+            warnings=tuple(data.get("warnings", [])),
         )
 
 

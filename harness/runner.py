@@ -7,6 +7,7 @@ every configuration, so results already computed survive a crash or Ctrl-C.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import shutil
 import tempfile
@@ -28,7 +29,15 @@ from harness.errors import InputError, Where
 from harness.memory import PeakMemory
 from harness.metrics.base import Metric, ScoringContext
 from harness.pipelines.source import LoadedPipeline, load_pipeline
-from harness.results import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, ConfigResult, RunResult, SampleResult, write_results
+from harness.results import (
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_SKIPPED,
+    ConfigResult,
+    RunResult,
+    SampleResult,
+    write_results,
+)
 from harness.samples import SampleJob, inspect_float_image, save_png, to_uint8
 from harness.scoring import reference_scores, score_config
 from harness.suite import Suite
@@ -85,7 +94,9 @@ class BaseLoader:
             except Exception as error:
                 self._error = error
         if self._error is not None:
-            raise RuntimeError(f"loading the pipeline failed: {type(self._error).__name__}: {self._error}") from self._error
+            raise RuntimeError(
+                f"loading the pipeline failed: {type(self._error).__name__}: {self._error}"
+            ) from self._error
         assert self._loaded is not None
         return self._loaded
 
@@ -93,7 +104,9 @@ class BaseLoader:
 class Runner:
     """Drives generation, scoring and checks; kinds and metrics are passed in."""
 
-    def __init__(self, kinds: Mapping[str, ConfigKind], metrics: Mapping[str, type[Metric]], console: Console | None = None):
+    def __init__(
+        self, kinds: Mapping[str, ConfigKind], metrics: Mapping[str, type[Metric]], console: Console | None = None
+    ):
         self.kinds = kinds
         self.metric_classes = metrics
         self.console = console or Console(stderr=True)
@@ -122,7 +135,13 @@ class Runner:
     ) -> ConfigResult:
         """Generate every sample of one configuration; never raises for the configuration's own failures."""
         kind = self.kinds[spec.kind]
-        base = ConfigResult(name=spec.name, kind=spec.kind, status=STATUS_OK, description=spec.description, options=jsonable(spec.options))
+        base = ConfigResult(
+            name=spec.name,
+            kind=spec.kind,
+            status=STATUS_OK,
+            description=spec.description,
+            options=jsonable(spec.options),
+        )
         reason = kind.unavailable(spec.options, context.device)
         if reason:
             advance(len(jobs))
@@ -186,7 +205,9 @@ class Runner:
         results = []
         for job, image in zip(jobs, images, strict=True):
             if tuple(image.shape) != expected:
-                raise RuntimeError(f"sample {job.key}: image of shape {tuple(image.shape)}, expected {expected} (HxWx3)")
+                raise RuntimeError(
+                    f"sample {job.key}: image of shape {tuple(image.shape)}, expected {expected} (HxWx3)"
+                )
             health = inspect_float_image(image)
             path = image_dir / f"{job.key}.png"
             save_png(to_uint8(image), path)
@@ -228,13 +249,21 @@ class Runner:
             with self._progress() as progress:
                 task = progress.add_task(f"bless {spec.name}", total=len(suite.samples()))
                 result = self.generate_config(
-                    spec, plan(suite, spec.name), context, work / "images", work, request.batch_size, lambda n: progress.advance(task, n)
+                    spec,
+                    plan(suite, spec.name),
+                    context,
+                    work / "images",
+                    work,
+                    request.batch_size,
+                    lambda n: progress.advance(task, n),
                 )
             if result.status != STATUS_OK:
                 raise BlessError(f"configuration {spec.name!r} {result.status}: {result.message}\n{result.traceback}")
             unhealthy = [s.key for s in result.samples if s.nonfinite_fraction > 0 or s.blank]
             if unhealthy:
-                raise BlessError(f"reference images contain NaN/Inf or are blank: {', '.join(unhealthy)}; not blessing them")
+                raise BlessError(
+                    f"reference images contain NaN/Inf or are blank: {', '.join(unhealthy)}; not blessing them"
+                )
             from harness.samples import load_png
 
             images = {s.key: load_png(work / str(s.image)) for s in result.samples}
@@ -247,14 +276,18 @@ class Runner:
         selected = self._select(request)
         device = environment.resolve_device(request.device)
         refs = references.verify(suite)
-        scoring_context = ScoringContext(device=device, cache_dir=request.cache_dir, references_digest=refs.manifest.digest)
+        scoring_context = ScoringContext(
+            device=device, cache_dir=request.cache_dir, references_digest=refs.manifest.digest
+        )
         metrics = self._metrics(suite, scoring_context)
         environment.quiet_libraries()
 
         run_id = new_run_id()
         run_dir = request.out_dir or (request.reports_root / suite.name / run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
-        result = RunResult(suite=suite.to_dict(), run_id=run_id, started=now(), environment=environment.describe(device))
+        result = RunResult(
+            suite=suite.to_dict(), run_id=run_id, started=now(), environment=environment.describe(device)
+        )
         results_path = run_dir / "results.json"
         write_results(result, results_path)
         copy_references(refs, run_dir / "images" / "reference")
@@ -264,7 +297,9 @@ class Runner:
             try:
                 loaded = loader()
                 references.check_pipeline(refs, loaded.fingerprint)
-                result = replace(result, environment={**result.environment, "pipeline_load_s": round(loaded.load_seconds, 3)})
+                result = replace(
+                    result, environment={**result.environment, "pipeline_load_s": round(loaded.load_seconds, 3)}
+                )
             except RuntimeError:
                 pass  # recorded per configuration: each pipeline configuration errors with the load failure
         context = self._context(request, device, loader, run_dir)
@@ -280,14 +315,17 @@ class Runner:
                         run_dir / "images" / name,
                         run_dir,
                         request.batch_size,
-                        lambda n, t=task: progress.advance(t, n),
+                        functools.partial(progress.advance, task),
                     )
                     result = result.with_config(config_result)
                     write_results(result, results_path)
                     if on_config_done:
                         on_config_done(result, run_dir)
                 scoring = progress.add_task("scoring", total=len(metrics) * (len(selected) + 1))
-                advance = lambda n: progress.advance(scoring, n)  # noqa: E731
+
+                def advance(n: int) -> None:
+                    progress.advance(scoring, n)
+
                 ref_scores = reference_scores(metrics, refs)
                 advance(len(metrics))
                 for config in result.configs:
@@ -296,7 +334,7 @@ class Runner:
             write_results(replace(result, state="interrupted", finished=now()), results_path)
             raise
         result = replace(result, reference_scores=ref_scores)
-        blank_refs = [key for key in refs.keys() if inspect_float_image(refs.image(key) / 255.0).blank]
+        blank_refs = [key for key in refs.sample_keys() if inspect_float_image(refs.image(key) / 255.0).blank]
         thresholds = {name: suite.thresholds_for(name) for name in selected}
         outcomes = run_checks(result, thresholds, blank_refs)
         code = exit_code(outcomes)
@@ -338,7 +376,7 @@ class Runner:
 def copy_references(refs: references.ReferenceSet, target: Path) -> None:
     """Copy the blessed images into the run folder, so it is a complete artifact on its own."""
     target.mkdir(parents=True, exist_ok=True)
-    for key in refs.keys():
+    for key in refs.sample_keys():
         shutil.copyfile(refs.path(key), target / f"{key}.png")
 
 

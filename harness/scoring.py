@@ -24,7 +24,7 @@ from harness.stats import stable_seed, summarize
 
 def reference_scores(metrics: Sequence[Metric], references: ReferenceSet) -> dict[str, dict[str, float]]:
     """Image-metric values of the blessed reference images, by metric then sample key."""
-    keys = references.keys()
+    keys = references.sample_keys()
     images = [references.image(key) for key in keys]
     prompts = [_prompt_of(references, key) for key in keys]
     scores: dict[str, dict[str, float]] = {}
@@ -59,7 +59,7 @@ def score_config(
         elif isinstance(metric, ImageMetric):
             values = metric.score_images(images, [s.prompt for s in samples])
         elif isinstance(metric, SetMetric):
-            refs = [references.image(key) for key in references.keys()]
+            refs = [references.image(key) for key in references.sample_keys()]
             score = metric.score_set(images, refs)
             summaries.append(
                 MetricSummary(

@@ -181,7 +181,9 @@ def load_suite(path: Path, kinds: Mapping[str, ConfigKind], metrics: Mapping[str
 
     metric_requests = _read_metrics(data, where, metrics, suite_dir)
     metric_names = tuple(request.name for request in metric_requests)
-    thresholds = parse_thresholds(tomlread.get_table(data, "thresholds", where) or {}, where.child("thresholds"), metric_names)
+    thresholds = parse_thresholds(
+        tomlread.get_table(data, "thresholds", where) or {}, where.child("thresholds"), metric_names
+    )
 
     configs_table = tomlread.get_table(data, "configs", where)
     if not configs_table:
@@ -317,7 +319,9 @@ def _read_config(
         if key not in kind.keys:
             raise inner.error(key, unknown(f"key for kind {kind_name!r}", key, [*CONFIG_COMMON_KEYS, *kind.keys]))
     options = kind.parse(specific, inner, suite_dir)
-    thresholds = parse_thresholds(tomlread.get_table(table, "thresholds", inner) or {}, inner.child("thresholds"), metric_names)
+    thresholds = parse_thresholds(
+        tomlread.get_table(table, "thresholds", inner) or {}, inner.child("thresholds"), metric_names
+    )
     return ConfigSpec(
         name=name,
         kind=kind_name,
@@ -331,4 +335,6 @@ def _check_vs(thresholds: Mapping[str, tuple[Threshold, ...]], config_names: lis
     for metric, items in thresholds.items():
         for threshold in items:
             if threshold.vs is not None and threshold.vs != REFERENCE_ALIAS and threshold.vs not in config_names:
-                raise where.error(f"{metric}.vs", unknown("configuration", threshold.vs, [REFERENCE_ALIAS, *config_names]))
+                raise where.error(
+                    f"{metric}.vs", unknown("configuration", threshold.vs, [REFERENCE_ALIAS, *config_names])
+                )

@@ -69,7 +69,9 @@ class Threshold:
         return cls(**data)
 
 
-def parse_thresholds(table: Mapping[str, Any], where: Where, metric_names: tuple[str, ...]) -> dict[str, tuple[Threshold, ...]]:
+def parse_thresholds(
+    table: Mapping[str, Any], where: Where, metric_names: tuple[str, ...]
+) -> dict[str, tuple[Threshold, ...]]:
     """Parse a ``[thresholds]`` table: ``metric = {..}`` or ``metric = [{..}, ..]`` or ``metric = false``.
 
     ``false`` disables a suite-wide threshold for one configuration (an empty tuple).
@@ -105,7 +107,9 @@ def _parse_one(metric: str, table: Mapping[str, Any], where: Where) -> Threshold
     stat = tomlread.get_choice(table, "stat", STATS, where, "mean")
     basis = tomlread.get_choice(table, "basis", BASES, where, "estimate")
     if basis == "interval" and stat != "mean":
-        raise where.error("basis", f"basis = 'interval' judges the mean's 95% interval; it needs stat = 'mean', not {stat!r}")
+        raise where.error(
+            "basis", f"basis = 'interval' judges the mean's 95% interval; it needs stat = 'mean', not {stat!r}"
+        )
     vs = tomlread.get(table, "vs", str, where)
     if vs is not None and bounds["max_drop"] is None and bounds["max_rise"] is None:
         raise where.error("vs", "vs only applies with max_drop or max_rise")

@@ -51,7 +51,7 @@ def get(table: Mapping[str, Any], key: str, kind: type[T], where: Where, default
         raise where.error(key, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {_describe(value)}")
     if kind is float:
         return float(value)  # type: ignore[return-value]
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def require(table: Mapping[str, Any], key: str, kind: type[T], where: Where) -> T:

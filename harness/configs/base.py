@@ -56,6 +56,7 @@ class Runtime(ABC):
 
     def close(self) -> None:
         """Release what the runtime holds (models, temp files)."""
+        return None
 
 
 class ConfigKind(ABC):
@@ -71,6 +72,7 @@ class ConfigKind(ABC):
 
     def check(self, options: Any, where: Where) -> None:
         """Deeper checks for ``validate`` that need files but no compute (e.g. a file exists)."""
+        return None
 
     def unavailable(self, options: Any, device: str) -> str | None:
         """Why this configuration cannot run here (missing package, needs CUDA); ``None`` if it can."""
@@ -92,7 +94,12 @@ class ConfigSpec:
     thresholds: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "description": self.description, "options": jsonable(self.options)}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "description": self.description,
+            "options": jsonable(self.options),
+        }
 
 
 def jsonable(value: Any) -> Any:

@@ -64,7 +64,9 @@ class CastLog:
         self._seen[key] = self._seen.get(key, 0) + 1
 
     def lines(self) -> list[str]:
-        return [f"{where}: {source} -> {target} (x{count})" for (where, source, target), count in sorted(self._seen.items())]
+        return [
+            f"{where}: {source} -> {target} (x{count})" for (where, source, target), count in sorted(self._seen.items())
+        ]
 
 
 def module_components(pipe: Any) -> dict[str, Any]:

@@ -86,7 +86,9 @@ class PipelineKind(ConfigKind):
         """The kind's own options (frozen dataclass); none by default."""
         return None
 
-    def modify(self, pipe: Any, options: PipelineOptions, context: BuildContext, family: Family) -> tuple[Any, dict[str, Any]]:
+    def modify(
+        self, pipe: Any, options: PipelineOptions, context: BuildContext, family: Family
+    ) -> tuple[Any, dict[str, Any]]:
         """The kind's change to the cast pipeline (quantize, load weights...). Returns (pipe, notes)."""
         return pipe, {}
 

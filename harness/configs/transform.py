@@ -50,7 +50,7 @@ def resolve_transform(spec: str, search_dir: Path, where: Where | None = None) -
         target = getattr(target, part)
     if not callable(target):
         raise fail(f"{attribute!r} in {module_name!r} is not callable")
-    return target  # type: ignore[no-any-return]
+    return target
 
 
 class TransformError(RuntimeError):

@@ -77,6 +77,7 @@ class Metric(ABC):
     @classmethod
     def check_options(cls, options: Mapping[str, Any], where: Where) -> None:
         """Deeper checks for ``validate`` (weights present, ...), without compute."""
+        return None
 
     def unavailable(self) -> str | None:
         """Why this metric cannot be computed here (missing weights or package), or ``None``."""

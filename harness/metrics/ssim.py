@@ -20,6 +20,7 @@ def ssim_batch(images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -
     values = structural_similarity_index_measure(
         stack_images(images), stack_images(references), data_range=255.0, reduction="none"
     )
+    assert not isinstance(values, tuple)  # only with return_full_image / return_contrast_sensitivity
     return [float(v) for v in values.reshape(-1).tolist()]
 
 

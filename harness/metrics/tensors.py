@@ -24,4 +24,8 @@ def as_uint8_tensor(images: Sequence[np.ndarray]) -> Any:
     """uint8 HxWx3 arrays to a uint8 NCHW tensor."""
     import torch
 
-    return torch.from_numpy(np.stack([np.asarray(image, dtype=np.uint8) for image in images])).permute(0, 3, 1, 2).contiguous()
+    return (
+        torch.from_numpy(np.stack([np.asarray(image, dtype=np.uint8) for image in images]))
+        .permute(0, 3, 1, 2)
+        .contiguous()
+    )

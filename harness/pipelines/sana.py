@@ -73,7 +73,7 @@ def build_tiny_sana() -> Any:
     )
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
     torch.manual_seed(0)
-    text_config = Gemma2Config(
+    text_config = Gemma2Config(  # type: ignore[call-arg]
         head_dim=16,
         hidden_size=32,
         initializer_range=0.02,

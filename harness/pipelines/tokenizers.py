@@ -11,7 +11,9 @@ from typing import Any
 
 def byte_symbols() -> list[str]:
     """The 256 printable stand-ins GPT-2/CLIP byte-level BPE uses for raw bytes, in byte order."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     codes = printable[:]
     extra = 0
     for byte in range(256):
@@ -23,7 +25,9 @@ def byte_symbols() -> list[str]:
     return [chr(by_byte[byte]) for byte in range(256)]
 
 
-def byte_clip_tokenizer(model_max_length: int = 77, merges: list[str] | None = None, words: list[str] | None = None) -> Any:
+def byte_clip_tokenizer(
+    model_max_length: int = 77, merges: list[str] | None = None, words: list[str] | None = None
+) -> Any:
     """A ``CLIPTokenizer`` over byte symbols (514 tokens), optionally with extra merged words.
 
     ``merges`` are BPE merge rules (``"a b"``) and ``words`` the merged tokens they produce;

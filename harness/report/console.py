@@ -44,6 +44,9 @@ def print_summary(result: RunResult, console: Console) -> None:
         )
     console.print(table)
     for check in failing_checks(result):
-        console.print(f"[{STYLE[check.status]}]{check.status.upper()}[/] {check.config}: {check.check}: {check.reason}", highlight=False)
+        console.print(
+            f"[{STYLE[check.status]}]{check.status.upper()}[/] {check.config}: {check.check}: {check.reason}",
+            highlight=False,
+        )
     style = "bold green" if result.exit_code == 0 else "bold red"
     console.print(f"[{style}]{headline(result)}[/]", highlight=False)

@@ -22,7 +22,7 @@ from harness.results import STATUS_OK, RunResult
 from harness.samples import load_png
 
 THUMBNAIL_PX = 160
-WORST_SHOWN = 5
+WORST_SHOWN = 3
 
 
 def data_uri_png(data: bytes) -> str:
@@ -62,7 +62,8 @@ def _gallery(result: RunResult, run_dir: Path) -> list[dict[str, Any]]:
             if sample.image is None:
                 continue
             group = groups.setdefault(
-                sample.key, {"key": sample.key, "prompt": sample.prompt, "seed": sample.seed, "reference": None, "tiles": []}
+                sample.key,
+                {"key": sample.key, "prompt": sample.prompt, "seed": sample.seed, "reference": None, "tiles": []},
             )
             image = load_png(run_dir / sample.image)
             reference_path = reference_dir / f"{sample.key}.png"
@@ -71,7 +72,12 @@ def _gallery(result: RunResult, run_dir: Path) -> list[dict[str, Any]]:
                 reference = load_png(reference_path)
                 if group["reference"] is None:
                     group["reference"] = Tile(
-                        "reference", data_uri_png(png_bytes(reference, THUMBNAIL_PX)), f"images/reference/{sample.key}.png", "", "", ""
+                        "reference",
+                        data_uri_png(png_bytes(reference, THUMBNAIL_PX)),
+                        f"images/reference/{sample.key}.png",
+                        "",
+                        "",
+                        "",
                     )
                 if reference.shape == image.shape:
                     heatmap = data_uri_png(png_bytes(difference_heatmap(image, reference), THUMBNAIL_PX))
@@ -83,7 +89,14 @@ def _gallery(result: RunResult, run_dir: Path) -> list[dict[str, Any]]:
             if sample.blank:
                 flags.append("blank")
             group["tiles"].append(
-                Tile(config.name, data_uri_png(png_bytes(image, THUMBNAIL_PX)), sample.image, heatmap, caption, ", ".join(flags))
+                Tile(
+                    config.name,
+                    data_uri_png(png_bytes(image, THUMBNAIL_PX)),
+                    sample.image,
+                    heatmap,
+                    caption,
+                    ", ".join(flags),
+                )
             )
     return list(groups.values())
 
@@ -115,6 +128,40 @@ def _worst(result: RunResult) -> list[dict[str, Any]]:
     return rows
 
 
+def _per_prompt(result: RunResult) -> dict[str, Any]:
+    """Rows of prompts, columns of configurations: the primary metric's mean over seeds and the worst seed."""
+    metric = primary_metric(result)
+    configs = [c for c in result.configs if c.status == STATUS_OK and c.summary(metric or "") is not None]
+    if metric is None or not configs:
+        return {"metric": None, "configs": [], "rows": []}
+    first = configs[0].summary(metric)
+    higher = first.higher_is_better if first is not None else True
+    prompts: dict[int, str] = {}
+    cells: dict[tuple[int, str], list[tuple[float, int]]] = {}
+    for config in configs:
+        for sample in config.samples:
+            value = sample.metrics.get(metric)
+            if value is None or not math.isfinite(value):
+                continue
+            prompts[sample.prompt_index] = sample.prompt
+            cells.setdefault((sample.prompt_index, config.name), []).append((value, sample.seed))
+    rows = []
+    for index in sorted(prompts):
+        row_cells: list[dict[str, Any] | None] = []
+        for config in configs:
+            values = cells.get((index, config.name), [])
+            if not values:
+                row_cells.append(None)
+                continue
+            mean = sum(v for v, _ in values) / len(values)
+            worst_value, worst_seed = (min if higher else max)(values)
+            row_cells.append(
+                {"mean": mean, "text": fmt(mean), "worst": fmt(worst_value), "seed": worst_seed, "n": len(values)}
+            )
+        rows.append({"index": index, "prompt": prompts[index], "cells": row_cells})
+    return {"metric": metric, "configs": [c.name for c in configs], "rows": rows}
+
+
 def render_html(result: RunResult, run_dir: Path) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -133,6 +180,7 @@ def render_html(result: RunResult, run_dir: Path) -> str:
         charts={name: data_uri_png(data) for name, data in charts.items()},
         gallery=_gallery(result, run_dir),
         worst=_worst(result),
+        per_prompt=_per_prompt(result),
         configs=result.configs,
         environment=result.environment,
     )

@@ -54,6 +54,10 @@ def render_markdown(result: RunResult) -> str:
         lines += ["", "### Failing checks", ""]
         for check in failures:
             lines.append(f"- {ICON[check.status]} `{check.config}` {_escape(check.check)}: {_escape(check.reason)}")
+    casts = [(c.name, list(c.notes["boundary_casts"])) for c in result.configs if c.notes.get("boundary_casts")]
+    if casts:
+        lines += ["", "### Casts inserted at component boundaries", ""]
+        lines += [f"- `{name}`: " + "; ".join(f"`{line}`" for line in items) for name, items in casts]
     env = result.environment
     libraries = env.get("libraries", {})
     versions = ", ".join(f"{k} {v}" for k, v in libraries.items() if k in ("torch", "diffusers", "transformers"))

@@ -43,7 +43,9 @@ def primary_metric(result: RunResult) -> str | None:
 
 def _cost_axes(result: RunResult) -> list[tuple[str, str]]:
     axes = [("timing", "per_image_s")]
-    memory_key = "peak_gpu_allocated_mb" if any("peak_gpu_allocated_mb" in c.memory for c in result.configs) else "peak_rss_mb"
+    memory_key = (
+        "peak_gpu_allocated_mb" if any("peak_gpu_allocated_mb" in c.memory for c in result.configs) else "peak_rss_mb"
+    )
     axes.append(("memory", memory_key))
     return axes
 
