@@ -69,7 +69,7 @@ class ConfigResult:
     samples: tuple[SampleResult, ...] = ()
     summaries: tuple[MetricSummary, ...] = ()
     timing: Mapping[str, float] = field(default_factory=dict)
-    memory: Mapping[str, float] = field(default_factory=dict)
+    memory: Mapping[str, Any] = field(default_factory=dict)
     notes: Mapping[str, Any] = field(default_factory=dict)
 
     def summary(self, metric: str) -> MetricSummary | None:

@@ -45,7 +45,8 @@ def byte_clip_tokenizer(
         vocab.setdefault(word, len(vocab))
     vocab["<|startoftext|>"] = len(vocab)
     vocab["<|endoftext|>"] = len(vocab)
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=list(merges or []))
+    pairs = [tuple(rule.split(" ")) for rule in merges or []]
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=pairs)
     tokenizer.model_max_length = model_max_length
     return tokenizer
 
