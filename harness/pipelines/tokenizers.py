@@ -46,7 +46,8 @@ def byte_clip_tokenizer(
     vocab["<|startoftext|>"] = len(vocab)
     vocab["<|endoftext|>"] = len(vocab)
     pairs = [tuple(rule.split(" ")) for rule in merges or []]
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=pairs)
+    # transformers 5 annotates merges as strings, but its Rust backend takes (left, right) tuples
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=pairs)  # type: ignore[arg-type]
     tokenizer.model_max_length = model_max_length
     return tokenizer
 
