@@ -87,6 +87,16 @@ def evaluate(threshold: Threshold, config: ConfigResult, run: RunResult) -> Chec
     name = threshold.describe()
     if summary is None:
         return CheckOutcome(config.name, name, ERROR, f"{threshold.metric} was not computed", metric=threshold.metric)
+    if not summary.reliable:
+        # Gating on a number that cannot be trusted at this n would pass or fail by chance.
+        return CheckOutcome(
+            config.name,
+            name,
+            SKIPPED,
+            f"not judged: {threshold.metric} is unreliable here ({summary.note})",
+            metric=threshold.metric,
+            n=summary.n,
+        )
     if threshold.relative:
         return _evaluate_relative(threshold, config, run, summary.scope, summary.unit)
     unit = f" {summary.unit}" if summary.unit.strip("()") else ""

@@ -9,6 +9,7 @@ metrics compare the generated set with the reference set.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 
 from harness.metrics.base import ImageMetric, Metric, PairMetric, SetMetric
 from harness.references import ReferenceSet
-from harness.results import STATUS_OK, ConfigResult, MetricSummary, SampleResult
+from harness.results import STATUS_OK, ConfigResult, MetricSummary
 from harness.samples import load_png
 from harness.stats import stable_seed, summarize
 
@@ -52,7 +53,9 @@ def score_config(
     images = [load_png(run_dir / str(s.image)) for s in samples]
     per_sample: dict[str, dict[str, float]] = {s.key: dict(s.metrics) for s in samples}
     summaries: list[MetricSummary] = []
+    timing: dict[str, float] = {}
     for metric in metrics:
+        start = time.perf_counter()
         if isinstance(metric, PairMetric):
             refs = [references.image(s.key) for s in samples]
             values = metric.score_pairs(images, refs)
@@ -60,7 +63,7 @@ def score_config(
             values = metric.score_images(images, [s.prompt for s in samples])
         elif isinstance(metric, SetMetric):
             refs = [references.image(key) for key in references.sample_keys()]
-            score = metric.score_set(images, refs)
+            score = metric.score_set(images, refs, result.name)
             summaries.append(
                 MetricSummary(
                     metric=metric.name,
@@ -75,6 +78,7 @@ def score_config(
                     reliable=score.reliable,
                 )
             )
+            timing[f"score_{metric.name}_s"] = round(time.perf_counter() - start, 4)
             if on_progress:
                 on_progress(1)
             continue
@@ -83,10 +87,12 @@ def score_config(
         for sample, value in zip(samples, values, strict=True):
             per_sample[sample.key][metric.name] = value
         summaries.append(summary_of(metric, values, result.name))
+        timing[f"score_{metric.name}_s"] = round(time.perf_counter() - start, 4)
         if on_progress:
             on_progress(1)
     scored = tuple(replace(s, metrics=per_sample.get(s.key, dict(s.metrics))) for s in result.samples)
-    return replace(result, samples=scored, summaries=tuple(summaries))
+    timing["scoring_s"] = round(sum(timing.values()), 4)
+    return replace(result, samples=scored, summaries=tuple(summaries), timing={**result.timing, **timing})
 
 
 def summary_of(metric: Metric, values: Sequence[float], config: str) -> MetricSummary:
@@ -126,7 +132,3 @@ def paired_values(
 
 def sample_values(result: ConfigResult, metric: str) -> dict[str, float]:
     return {s.key: s.metrics[metric] for s in result.samples if metric in s.metrics}
-
-
-def is_scored(sample: SampleResult) -> bool:
-    return bool(sample.metrics)

@@ -28,6 +28,14 @@ def nan_vae(pipe):
     return pipe
 
 
+def noisy_unet(pipe):
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in pipe.unet.parameters():
+            parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.3 * parameter.std().nan_to_num(0.0))
+    return pipe
+
+
 def blank_vae(pipe):
     with torch.no_grad():
         pipe.vae.decoder.conv_out.weight.zero_()
@@ -65,7 +73,7 @@ def bless_and_run(write_suite, tmp_path, body, *extra):
     path = write_suite(body, name="e2e", files={"transforms.py": TRANSFORMS})
     assert main(["bless", str(path), "--device", "cpu"]) == 0
     out = tmp_path / "run"
-    code = main(["run", str(path), "--out", str(out), "--device", "cpu", *extra])
+    code = main(["run", str(path), "--out", str(out), "--device", "cpu", "--cache-dir", str(tmp_path / "cache"), *extra])
     results = json.loads((out / "results.json").read_text())
     return code, out, results
 
@@ -179,6 +187,26 @@ def test_nan_and_blank_images_fail_on_their_own(write_suite, tmp_path):
     assert health["blank"]["status"] == "fail" and "4/4 images are blank" in health["blank"]["reason"]
     nan_samples = by_name(results)["nan"]["samples"]
     assert all(s["nonfinite_fraction"] == 1.0 for s in nan_samples)
+
+
+def test_damaged_unet_is_flagged_and_the_reference_never_fails(write_suite, tmp_path):
+    body = suite_with(
+        """
+    [configs.damaged]
+    transform = "transforms:noisy_unet"
+    """,
+        thresholds="""psnr = { min = 35, basis = "interval" }
+    ssim = { min = 0.95 }
+    clip_score = { max_drop = 1.0, basis = "interval" }
+    kid = { max = 0.01 }""",
+    ).replace("ssim = {}", "ssim = {}\n    clip_score = {}\n    kid = { features = 'tiny', bootstrap = 20 }")
+    code, _, results = bless_and_run(write_suite, tmp_path, body)
+    assert code == 1
+    outcomes = {(c["config"], c["check"]): c["status"] for c in results["checks"]}
+    assert all(status == "pass" for (config, _), status in outcomes.items() if config == "fp32"), outcomes
+    assert outcomes[("damaged", "psnr >= 35 (interval)")] == "fail"
+    # on the random tiny model only the pixel metric sees the damage; the trained shapes world adds the semantic ones
+    assert results["counters"]["reference_feature_extractions"] == 4
 
 
 def test_run_without_references_is_an_input_error(write_suite, tmp_path, capsys):

@@ -104,5 +104,5 @@ class SetMetric(Metric):
     scope: ClassVar[str] = "set"
 
     @abstractmethod
-    def score_set(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> SetScore:
-        """One value for the generated set against the reference set."""
+    def score_set(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray], label: str = "") -> SetScore:
+        """One value for the generated set against the reference set; ``label`` seeds its interval."""

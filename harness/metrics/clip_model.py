@@ -1,0 +1,165 @@
+"""Loading open_clip models for CLIP score and CLIP features, offline-first.
+
+``model`` is one of:
+- ``builtin:tiny``: a small open_clip CLIP with random weights built from a seed (tests, offline suites;
+  its scores exercise the code, they do not measure prompt adherence),
+- ``local-dir:PATH``: an open_clip folder (open_clip_config.json + weights), e.g. a project-trained evaluator,
+- an open_clip model name (``ViT-B-32``) with ``pretrained`` = a tag (``openai``, from the hub cache
+  when offline) or a checkpoint file path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import tomlread
+from harness.errors import InputError, Where
+
+BUILTIN_TINY = "builtin:tiny"
+TINY_SEED = 1234
+_CACHE: dict[tuple[str, str | None], LoadedClip] = {}
+
+
+@dataclass
+class LoadedClip:
+    model: Any
+    preprocess: Any
+    tokenizer: Any
+    context_length: int
+    id: str
+
+    def encode_images(self, images: list[Any]) -> Any:
+        """L2-normalised image embeddings of uint8 HxWx3 arrays."""
+        import torch
+        from PIL import Image
+
+        batch = torch.stack([self.preprocess(Image.fromarray(image)) for image in images])
+        with torch.no_grad():
+            features = self.model.encode_image(batch).float()
+        return features / features.norm(dim=-1, keepdim=True)
+
+    def encode_texts(self, texts: list[str]) -> Any:
+        """L2-normalised text embeddings (texts longer than the context are truncated by the tokenizer)."""
+        import torch
+
+        tokens = self.tokenizer(texts)
+        with torch.no_grad():
+            features = self.model.encode_text(tokens).float()
+        return features / features.norm(dim=-1, keepdim=True)
+
+    def token_count(self, text: str) -> int:
+        """Tokens including start and end markers, before truncation."""
+        if hasattr(self.tokenizer, "encode"):  # open_clip's SimpleTokenizer: BPE ids without markers
+            return len(self.tokenizer.encode(text)) + 2
+        return len(self.tokenizer.tokenizer(text)["input_ids"])  # HFTokenizer / SigLipTokenizer wrap a HF tokenizer
+
+
+def parse_clip_options(table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
+    """``model`` and ``pretrained`` with local paths made absolute."""
+    model = tomlread.get(table, "model", str, where, BUILTIN_TINY)
+    pretrained = tomlread.get(table, "pretrained", str, where)
+    assert model is not None
+    if model.startswith("local-dir:"):
+        model = "local-dir:" + str((suite_dir / model.removeprefix("local-dir:")).resolve())
+    if pretrained and (
+        pretrained.startswith((".", "/", "~")) or pretrained.endswith((".bin", ".pt", ".pth", ".safetensors"))
+    ):
+        pretrained = str((suite_dir / Path(pretrained).expanduser()).resolve())
+    return {"model": model, "pretrained": pretrained}
+
+
+def check_clip(options: Mapping[str, Any]) -> None:
+    """Raise an :class:`InputError` naming what to place where, without loading."""
+    model, pretrained = options.get("model", BUILTIN_TINY), options.get("pretrained")
+    if model.startswith("builtin:"):
+        if model != BUILTIN_TINY and model != "builtin:shapes":
+            raise InputError(f"unknown built-in CLIP {model!r}; available: {BUILTIN_TINY}, builtin:shapes")
+        return
+    if model.startswith("local-dir:"):
+        folder = Path(model.removeprefix("local-dir:"))
+        if not (folder / "open_clip_config.json").is_file():
+            raise InputError(f"no open_clip model at {folder}: place open_clip_config.json and its weights there")
+        return
+    import open_clip
+
+    if model not in open_clip.list_models():
+        from harness.errors import unknown
+
+        raise InputError(unknown("open_clip model", model, open_clip.list_models()))
+    if pretrained is None:
+        raise InputError(f"CLIP model {model!r} needs pretrained = a tag (e.g. 'openai') or a checkpoint path")
+    if "/" in pretrained:
+        if not Path(pretrained).is_file():
+            raise InputError(f"CLIP checkpoint not found: place it at {pretrained}")
+        return
+    tags = open_clip.list_pretrained_tags_by_model(model)
+    if pretrained not in tags:
+        from harness.errors import unknown
+
+        raise InputError(unknown(f"pretrained tag for {model}", pretrained, tags))
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        config = open_clip.get_pretrained_cfg(model, pretrained)
+        repo = config.get("hf_hub", "").rstrip("/")
+        if repo:
+            from huggingface_hub import try_to_load_from_cache
+
+            found = [
+                try_to_load_from_cache(repo, name)
+                for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+            ]
+            if not any(isinstance(item, str) for item in found):
+                raise InputError(
+                    f"CLIP weights {model}/{pretrained} are not in the local hub cache and this machine is offline: "
+                    f"run `huggingface-cli download {repo}` where there is network, or set pretrained = a checkpoint path"
+                )
+
+
+def load_clip(options: Mapping[str, Any]) -> LoadedClip:
+    """Load (once per process) the CLIP model ``options`` names."""
+    key = (options.get("model", BUILTIN_TINY), options.get("pretrained"))
+    if key not in _CACHE:
+        check_clip(options)
+        _CACHE[key] = _load(*key)
+    return _CACHE[key]
+
+
+def _load(model_name: str, pretrained: str | None) -> LoadedClip:
+    import open_clip
+
+    if model_name == BUILTIN_TINY:
+        return _tiny()
+    if model_name == "builtin:shapes":
+        from harness.world.assets import evaluator_dir
+
+        model_name = f"local-dir:{evaluator_dir()}"
+    model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
+    model.eval()
+    tokenizer = open_clip.get_tokenizer(model_name)
+    context = int(getattr(tokenizer, "context_length", 77) or 77)
+    return LoadedClip(model, preprocess, tokenizer, context, f"{model_name}:{pretrained}")
+
+
+def _tiny() -> LoadedClip:
+    import open_clip
+    import torch
+    from open_clip.model import CLIPTextCfg, CLIPVisionCfg
+
+    state = torch.random.get_rng_state()
+    torch.manual_seed(TINY_SEED)
+    try:
+        model = open_clip.CLIP(
+            embed_dim=64,
+            vision_cfg=CLIPVisionCfg(layers=2, width=64, head_width=32, patch_size=8, image_size=64),
+            text_cfg=CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=2, layers=2),
+        )
+    finally:
+        torch.random.set_rng_state(state)
+    model.eval()
+    preprocess = open_clip.image_transform(64, is_train=False)
+    tokenizer = open_clip.get_tokenizer("ViT-B-32")  # the BPE vocabulary ships inside open_clip
+    return LoadedClip(model, preprocess, tokenizer, 77, f"{BUILTIN_TINY}-{TINY_SEED}")

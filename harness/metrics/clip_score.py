@@ -1,0 +1,66 @@
+"""CLIP score: how well each image matches its prompt, with open_clip.
+
+Score = 100 x cosine(image embedding, text embedding), computed directly (torchmetrics'
+CLIPScore breaks with transformers 5). It is not clamped at 0 as torchmetrics does,
+so paired differences between configurations stay unbiased. Prompts longer than the
+model's context are truncated, and each truncation is recorded as a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.errors import Where
+from harness.metrics.base import ImageMetric
+from harness.metrics.clip_model import check_clip, load_clip, parse_clip_options
+
+BATCH = 32
+
+
+def clip_scores(clip: Any, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
+    """100 x cos(image, prompt) per pair, in batches."""
+    scores: list[float] = []
+    for start in range(0, len(images), BATCH):
+        image_features = clip.encode_images(list(images[start : start + BATCH]))
+        text_features = clip.encode_texts(list(prompts[start : start + BATCH]))
+        scores.extend((100.0 * (image_features * text_features).sum(dim=-1)).tolist())
+    return scores
+
+
+class ClipScore(ImageMetric):
+    name: ClassVar[str] = "clip_score"
+    unit: ClassVar[str] = "(100 x cos)"
+    higher_is_better: ClassVar[bool] = True
+    summary: ClassVar[str] = "CLIP score of each image against its prompt (open_clip, 100 x cosine)"
+    option_keys: ClassVar[Mapping[str, str]] = {
+        "model": "builtin:tiny | local-dir:PATH | an open_clip model name",
+        "pretrained": "pretrained tag (e.g. openai) or checkpoint path, with a model name",
+    }
+
+    @classmethod
+    def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
+        super().parse_options(table, where, suite_dir)
+        return parse_clip_options(table, where, suite_dir)
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any], where: Where) -> None:
+        from harness.errors import InputError
+
+        try:
+            check_clip(options)
+        except InputError as error:
+            raise where.error("model", error.detail) from None
+
+    def score_images(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
+        clip = load_clip(self.options)
+        for prompt in dict.fromkeys(prompts):
+            count = clip.token_count(prompt)
+            if count > clip.context_length and self.context is not None:
+                self.context.warn(
+                    f"clip_score: prompt of {count} tokens truncated to the model's {clip.context_length}: {prompt[:60]!r}..."
+                )
+        return clip_scores(clip, images, prompts)

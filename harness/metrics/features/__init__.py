@@ -1,0 +1,72 @@
+"""Feature spaces for FID and KID: ``tiny`` (built in), ``clip`` (open_clip), ``inception`` (the standard)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harness import tomlread
+from harness.errors import InputError, Where
+from harness.metrics.clip_model import check_clip, parse_clip_options
+from harness.metrics.features.base import FeatureExtractor
+
+FEATURE_SPACES = ("tiny", "clip", "inception")
+FEATURE_KEYS = {
+    "features": "tiny | clip | inception (default tiny)",
+    "weights": "inception: path of weights-inception-2015-12-05-6726825d.pth",
+    "model": "clip: builtin:tiny | local-dir:PATH | open_clip model name",
+    "pretrained": "clip: pretrained tag or checkpoint path",
+    "bootstrap": "resamples for the interval (default 100; 20 for inception)",
+}
+_EXTRACTORS: dict[tuple[Any, ...], FeatureExtractor] = {}
+
+
+def parse_feature_options(table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
+    features = tomlread.get_choice(table, "features", FEATURE_SPACES, where, "tiny")
+    options: dict[str, Any] = {"features": features}
+    bootstrap = tomlread.get(table, "bootstrap", int, where)
+    if bootstrap is not None and bootstrap < 0:
+        raise where.error("bootstrap", "must be >= 0 (0 turns the interval off)")
+    options["bootstrap"] = bootstrap if bootstrap is not None else (20 if features == "inception" else 100)
+    if features == "inception":
+        weights = tomlread.get(table, "weights", str, where)
+        options["weights"] = str((suite_dir / Path(weights).expanduser()).resolve()) if weights else None
+    elif "weights" in table:
+        raise where.error("weights", "weights only applies to features = 'inception'")
+    if features == "clip":
+        options.update(parse_clip_options(table, where, suite_dir))
+    elif "model" in table or "pretrained" in table:
+        raise where.error("model", "model and pretrained only apply to features = 'clip'")
+    return options
+
+
+def check_feature_options(options: Mapping[str, Any], where: Where) -> None:
+    try:
+        if options["features"] == "inception":
+            from harness.metrics.features.inception import resolve_weights
+
+            resolve_weights(options.get("weights"))
+        elif options["features"] == "clip":
+            check_clip(options)
+    except InputError as error:
+        raise where.error("features", error.detail) from None
+
+
+def extractor_for(options: Mapping[str, Any]) -> FeatureExtractor:
+    """The extractor ``options`` name, built once per process."""
+    key = (options["features"], options.get("weights"), options.get("model"), options.get("pretrained"))
+    if key not in _EXTRACTORS:
+        if options["features"] == "tiny":
+            from harness.metrics.features.tiny import TinyFeatures
+
+            _EXTRACTORS[key] = TinyFeatures()
+        elif options["features"] == "inception":
+            from harness.metrics.features.inception import InceptionFeatures
+
+            _EXTRACTORS[key] = InceptionFeatures(options.get("weights"))
+        else:
+            from harness.metrics.features.clip import ClipFeatures
+
+            _EXTRACTORS[key] = ClipFeatures(options)
+    return _EXTRACTORS[key]

@@ -1,0 +1,81 @@
+"""LPIPS (optional): learned perceptual distance to the reference image, through torchmetrics.
+
+The linear heads ship with torchmetrics; the backbone (AlexNet, VGG16 or SqueezeNet)
+is torchvision's ImageNet checkpoint, which must already be in torch's hub cache:
+nothing is downloaded, and a missing file is one clear message naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness import tomlread
+from harness.errors import Where
+from harness.metrics.base import PairMetric
+from harness.metrics.tensors import stack_images
+
+NETS = ("alex", "vgg", "squeeze")
+_WEIGHTS = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights", "squeeze": "SqueezeNet1_1_Weights"}
+
+
+def backbone_file(net: str) -> tuple[str, Path]:
+    """The download URL of the torchvision backbone and where torch looks for it."""
+    import torchvision.models as models
+
+    url = getattr(models, _WEIGHTS[net]).IMAGENET1K_V1.url
+    torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
+    return url, torch_home / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
+
+
+class LPIPS(PairMetric):
+    name: ClassVar[str] = "lpips"
+    unit: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool] = False
+    summary: ClassVar[str] = "LPIPS perceptual distance to the reference image (needs torchvision backbone weights)"
+    option_keys: ClassVar[Mapping[str, str]] = {"net": "alex | vgg | squeeze (default alex)"}
+
+    def __init__(self, options: Mapping[str, Any] | None = None, context: Any = None):
+        super().__init__(options, context)
+        self._model: Any = None
+
+    @classmethod
+    def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
+        super().parse_options(table, where, suite_dir)
+        return {"net": tomlread.get_choice(table, "net", NETS, where, "alex")}
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any], where: Where) -> None:
+        reason = cls._missing(options.get("net", "alex"))
+        if reason:
+            raise where.error("net", reason)
+
+    @staticmethod
+    def _missing(net: str) -> str | None:
+        url, path = backbone_file(net)
+        if path.is_file():
+            return None
+        return f"LPIPS needs the torchvision {net} backbone: download {url} and place it at {path}"
+
+    def unavailable(self) -> str | None:
+        return self._missing(self.options.get("net", "alex"))
+
+    def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
+        import torch
+        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+
+        if self._model is None:
+            self._model = LearnedPerceptualImagePatchSimilarity(
+                net_type=self.options.get("net", "alex"), reduction="mean"
+            )
+        values = []
+        for image, reference in zip(images, references, strict=True):
+            pair = stack_images([image, reference], torch.float32) / 127.5 - 1.0
+            with torch.no_grad():
+                values.append(float(self._model(pair[:1], pair[1:])))
+                self._model.reset()
+        return values

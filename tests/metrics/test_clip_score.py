@@ -1,0 +1,55 @@
+"""CLIP score against open_clip by hand; long prompts are truncated with a warning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from harness.metrics.base import ScoringContext
+from harness.metrics.clip_model import load_clip
+from harness.metrics.clip_score import ClipScore
+
+
+def test_matches_a_direct_open_clip_computation(tmp_path):
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(3)]
+    prompts = ["a red circle", "a blue square on the left", "two cats"]
+    metric = ClipScore({"model": "builtin:tiny", "pretrained": None})
+    got = metric.score_images(images, prompts)
+    clip = load_clip({"model": "builtin:tiny", "pretrained": None})
+    expected = []
+    with torch.no_grad():
+        for image, prompt in zip(images, prompts):
+            pixels = clip.preprocess(Image.fromarray(image)).unsqueeze(0)
+            image_embedding = clip.model.encode_image(pixels)
+            text_embedding = clip.model.encode_text(clip.tokenizer([prompt]))
+            cosine = torch.nn.functional.cosine_similarity(image_embedding, text_embedding).item()
+            expected.append(100.0 * cosine)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_long_prompts_are_truncated_with_a_warning(tmp_path):
+    context = ScoringContext(device="cpu", cache_dir=tmp_path, references_digest="x")
+    metric = ClipScore({"model": "builtin:tiny", "pretrained": None}, context)
+    long_prompt = " ".join(["a very detailed photograph of a lighthouse"] * 20)
+    image = np.zeros((32, 32, 3), dtype=np.uint8)
+    scores = metric.score_images([image, image], [long_prompt, "short"])
+    assert all(np.isfinite(scores))
+    assert len(context.warnings) == 1 and "truncated to the model's 77" in context.warnings[0]
+
+
+def test_unknown_models_give_clear_errors(tmp_path):
+    from harness.errors import InputError, Where
+
+    with pytest.raises(InputError, match="Unknown open_clip model 'ViT-B-33'"):
+        ClipScore.check_options({"model": "ViT-B-33", "pretrained": "openai"}, Where("s.toml", "metrics.clip_score"))
+    with pytest.raises(InputError, match="no open_clip model at"):
+        ClipScore.check_options(
+            {"model": f"local-dir:{tmp_path}", "pretrained": None}, Where("s.toml", "metrics.clip_score")
+        )
+    with pytest.raises(InputError, match="CLIP checkpoint not found"):
+        ClipScore.check_options(
+            {"model": "ViT-B-32", "pretrained": str(tmp_path / "w.bin")}, Where("s.toml", "metrics.clip_score")
+        )
