@@ -7,7 +7,7 @@ them: 0 when nothing failed or errored, 1 otherwise.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from harness.results import (
     STATUS_ERROR,
     STATUS_OK,
     STATUS_SKIPPED,
+    XFAIL,
     CheckOutcome,
     ConfigResult,
     RunResult,
@@ -32,11 +33,22 @@ from harness.thresholds import Threshold
 HEALTH_CHECK = "images are finite and not blank"
 
 
+NEGATIVE_CONTROL_CHECK = "is flagged (negative control)"
+
+
 def run_checks(
-    run: RunResult, thresholds_for: Mapping[str, Sequence[Threshold]], reference_blank: Iterable[str] = ()
+    run: RunResult,
+    thresholds_for: Mapping[str, Sequence[Threshold]],
+    reference_blank: Iterable[str] = (),
+    expected_to_fail: Iterable[str] = (),
 ) -> tuple[CheckOutcome, ...]:
-    """Every outcome of every configuration, in configuration order."""
+    """Every outcome of every configuration, in configuration order.
+
+    A configuration in ``expected_to_fail`` is a negative control: its failed checks
+    become ``xfail``, and if none failed, one ``fail`` says the gates lost their teeth.
+    """
     blank_refs = set(reference_blank)
+    controls = set(expected_to_fail)
     outcomes: list[CheckOutcome] = []
     for config in run.configs:
         if config.status == STATUS_ERROR:
@@ -45,10 +57,33 @@ def run_checks(
         if config.status == STATUS_SKIPPED:
             outcomes.append(CheckOutcome(config.name, "runs", SKIPPED, config.message))
             continue
-        outcomes.append(health_outcome(config, blank_refs))
-        for threshold in thresholds_for.get(config.name, ()):
-            outcomes.append(evaluate(threshold, config, run))
+        own = [health_outcome(config, blank_refs)]
+        own += [evaluate(threshold, config, run) for threshold in thresholds_for.get(config.name, ())]
+        if config.name in controls:
+            own = _as_negative_control(config.name, own)
+        outcomes.extend(own)
     return tuple(outcomes)
+
+
+def _as_negative_control(name: str, outcomes: list[CheckOutcome]) -> list[CheckOutcome]:
+    flagged = [o for o in outcomes if o.status == FAIL]
+    converted = [
+        replace(o, status=XFAIL, reason=f"expected failure: {o.reason}") if o.status == FAIL else o for o in outcomes
+    ]
+    if flagged:
+        return [
+            *converted,
+            CheckOutcome(name, NEGATIVE_CONTROL_CHECK, PASS, f"{len(flagged)} checks flag it, as they must"),
+        ]
+    return [
+        *converted,
+        CheckOutcome(
+            name,
+            NEGATIVE_CONTROL_CHECK,
+            FAIL,
+            "this known-bad configuration passed every check: the gates no longer catch what they are meant to",
+        ),
+    ]
 
 
 def exit_code(outcomes: Iterable[CheckOutcome]) -> int:

@@ -85,6 +85,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run_dir", type=Path, help="a run folder (holding results.json)")
 
+    ranges = commands.add_parser(
+        "ranges",
+        help="int8 range files: calibrate, scale, show",
+        description="Work with activation range files (name,min,max per line).",
+        epilog="examples:\n  python -m harness ranges calibrate suites/int8_vae.toml --config int8_vae\n"
+        "  python -m harness ranges scale suites/ranges/a.txt suites/ranges/a_shrunk.txt --factor 0.1\n"
+        "  python -m harness ranges show suites/ranges/a.txt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ranges_commands = ranges.add_subparsers(dest="ranges_command", required=True, metavar="ACTION")
+    calibrate = ranges_commands.add_parser(
+        "calibrate", help="run an int8 configuration's calibration and write its range file"
+    )
+    calibrate.add_argument("suite", type=Path)
+    calibrate.add_argument("--config", required=True, metavar="NAME", help="an int8 configuration of the suite")
+    _common(calibrate)
+    scale = ranges_commands.add_parser(
+        "scale", help="multiply every range by a factor (e.g. 0.1 makes a deliberately poor file)"
+    )
+    scale.add_argument("source", type=Path)
+    scale.add_argument("target", type=Path)
+    scale.add_argument("--factor", type=float, required=True)
+    show = ranges_commands.add_parser("show", help="check a range file and summarise it")
+    show.add_argument("file", type=Path)
+
     listing = commands.add_parser("ls", help="list configuration kinds, metrics, built-in pipelines or suites")
     listing.add_argument("what", choices=("kinds", "metrics", "pipelines", "suites"), nargs="?", default="kinds")
     listing.add_argument("--suites-dir", type=Path, default=Path("suites"))
@@ -114,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args, console)
         if args.command == "report":
             return _report(args, console)
+        if args.command == "ranges":
+            return _ranges(args, console)
         return _ls(args, console)
     except InputError as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
@@ -203,6 +230,50 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     print_summary(result, console)
     console.print(f"report: {paths['html']}", highlight=False)
     return int(result.exit_code or 0)
+
+
+def _ranges(args: argparse.Namespace, console: Console) -> int:
+    from harness.quant.ranges import read_ranges, scaled, write_ranges
+
+    if args.ranges_command == "show":
+        ranges = read_ranges(args.file)
+        widths = sorted(r.high - r.low for r in ranges.values())
+        console.print(f"{args.file}: {len(ranges)} ranges", highlight=False)
+        if widths:
+            console.print(
+                f"width min {widths[0]:.4g}, median {widths[len(widths) // 2]:.4g}, max {widths[-1]:.4g}",
+                highlight=False,
+            )
+        return EXIT_OK
+    if args.ranges_command == "scale":
+        write_ranges(scaled(read_ranges(args.source), args.factor), args.target)
+        console.print(f"wrote {args.target} (ranges x {args.factor:g})", highlight=False)
+        return EXIT_OK
+    from harness import environment
+    from harness.errors import Where
+    from harness.runner import BaseLoader, Runner
+
+    suite, kinds, metrics = _load(args.suite)
+    spec = suite.config(args.config) if args.config in {c.name for c in suite.configs} else None
+    if spec is None or spec.kind != "int8":
+        raise InputError(f"--config {args.config!r} is not an int8 configuration of {args.suite}")
+    # Only this configuration is checked: the others may name range files that this command is about to make.
+    if not spec.options.extra.calibrate:
+        kinds["int8"].check(spec.options, Where(suite.path, f"configs.{spec.name}"))
+    environment.quiet_libraries()
+    request = _request(args, suite)
+    runner = Runner(kinds, metrics)
+    device = environment.resolve_device(args.device)
+    context = runner._context(request, device, BaseLoader(suite), Path("."))
+    runtime = kinds["int8"].build(spec.options, context)
+    notes = runtime.notes.snapshot()
+    runtime.close()
+    console.print(
+        f"calibrated {notes['layers_quantized']} layers on {notes.get('calibration_samples', 0)} samples in "
+        f"{notes.get('calibration_s', 0):.1f} s -> {notes['range_file']}",
+        highlight=False,
+    )
+    return EXIT_OK
 
 
 def _ls(args: argparse.Namespace, console: Console) -> int:

@@ -20,6 +20,7 @@ from harness.errors import InputError
 SCHEMA_VERSION = 1
 STATUS_OK, STATUS_ERROR, STATUS_SKIPPED = "ok", "error", "skipped"
 PASS, FAIL, ERROR, SKIPPED = "pass", "fail", "error", "skipped"
+XFAIL = "xfail"  # a check of a negative-control configuration that failed, as it must
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class ConfigResult:
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     message: str = ""
+    error_type: str = ""
     traceback: str = ""
     samples: tuple[SampleResult, ...] = ()
     summaries: tuple[MetricSummary, ...] = ()

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from harness import environment, references
 from harness.checks import exit_code, run_checks
 from harness.configs.base import BuildContext, ConfigKind, ConfigSpec, Runtime, jsonable
-from harness.errors import InputError, Where
+from harness.errors import EXIT_INPUT, InputError, Where
 from harness.memory import PeakMemory
 from harness.metrics.base import Metric, ScoringContext
 from harness.pipelines.source import LoadedPipeline, load_pipeline
@@ -121,6 +121,7 @@ class Runner:
             work_dir=work_dir,
             suite_dir=request.suite.directory,
             prompts=request.suite.prompts,
+            seeds=request.suite.seeds,
         )
 
     def generate_config(
@@ -169,18 +170,20 @@ class Runner:
                 timing["images"] = len(samples)
                 timing["per_image_s"] = round(timing["generate_s"] / max(1, len(samples)), 4)
                 timing["batch_size"] = size
-            notes = jsonable(runtime.notes)
+            notes = jsonable(runtime.notes.snapshot())
             return replace(base, samples=tuple(samples), timing=timing, memory=peak.report(), notes=notes)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as error:
             advance(len(jobs) - len(samples))
-            notes = jsonable(runtime.notes) if runtime is not None else {}
+            notes = jsonable(runtime.notes.snapshot()) if runtime is not None else {}
+            is_input = isinstance(error, InputError)
             return replace(
                 base,
                 status=STATUS_ERROR,
-                message=f"{type(error).__name__}: {error}",
-                traceback=short_traceback(error),
+                error_type="input" if is_input else "runtime",
+                message=str(error) if is_input else f"{type(error).__name__}: {error}",
+                traceback="" if is_input else short_traceback(error),
                 samples=tuple(samples),
                 timing=timing,
                 memory=peak.report(),
@@ -336,8 +339,11 @@ class Runner:
         result = replace(result, reference_scores=ref_scores)
         blank_refs = [key for key in refs.sample_keys() if inspect_float_image(refs.image(key) / 255.0).blank]
         thresholds = {name: suite.thresholds_for(name) for name in selected}
-        outcomes = run_checks(result, thresholds, blank_refs)
+        controls = [name for name in selected if suite.config(name).expect == "fail"]
+        outcomes = run_checks(result, thresholds, blank_refs, controls)
         code = exit_code(outcomes)
+        if any(c.error_type == "input" for c in result.configs):
+            code = EXIT_INPUT  # a bad input file (e.g. a range file for another model) ends as an input error
         result = replace(
             result,
             checks=outcomes,

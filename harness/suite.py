@@ -50,6 +50,7 @@ CONFIG_COMMON_KEYS = {
     "kind": "configuration kind (default precision)",
     "description": "free text shown in reports",
     "thresholds": "per-configuration thresholds; replace the suite-wide ones for the metrics they name",
+    "expect": "pass (default) | fail: a negative control that the gates must flag; it fails the run if it passes",
 }
 DEFAULT_METRICS = ("psnr",)
 
@@ -322,12 +323,14 @@ def _read_config(
     thresholds = parse_thresholds(
         tomlread.get_table(table, "thresholds", inner) or {}, inner.child("thresholds"), metric_names
     )
+    expect = tomlread.get_choice(table, "expect", ("pass", "fail"), inner, "pass")
     return ConfigSpec(
         name=name,
         kind=kind_name,
         options=options,
         description=tomlread.get(table, "description", str, inner, "") or "",
         thresholds=thresholds,
+        expect=expect,
     )
 
 

@@ -73,7 +73,9 @@ def bless_and_run(write_suite, tmp_path, body, *extra):
     path = write_suite(body, name="e2e", files={"transforms.py": TRANSFORMS})
     assert main(["bless", str(path), "--device", "cpu"]) == 0
     out = tmp_path / "run"
-    code = main(["run", str(path), "--out", str(out), "--device", "cpu", "--cache-dir", str(tmp_path / "cache"), *extra])
+    code = main(
+        ["run", str(path), "--out", str(out), "--device", "cpu", "--cache-dir", str(tmp_path / "cache"), *extra]
+    )
     results = json.loads((out / "results.json").read_text())
     return code, out, results
 

@@ -34,17 +34,31 @@ class BuildContext:
     work_dir: Path
     suite_dir: Path
     prompts: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = ()
 
 
-class Runtime(ABC):
-    """Something that generates images for sample jobs.
+class Notes(dict[str, Any]):
+    """What the report says about a configuration (casts, tensor counts, sizes, ...), JSON-ready.
 
-    ``notes`` collects what the report should say about this configuration (casts
-    inserted, quantized tensor counts, file sizes, ...); values must be JSON-ready.
+    ``live`` sources are called at the end, for figures gathered while generating.
     """
 
     def __init__(self) -> None:
-        self.notes: dict[str, Any] = {}
+        super().__init__()
+        self.live: list[Callable[[], Mapping[str, Any]]] = []
+
+    def snapshot(self) -> dict[str, Any]:
+        merged = dict(self)
+        for source in self.live:
+            merged.update(source())
+        return merged
+
+
+class Runtime(ABC):
+    """Something that generates images for sample jobs; ``notes`` is what the report says about it."""
+
+    def __init__(self) -> None:
+        self.notes = Notes()
 
     @abstractmethod
     def generate(self, jobs: Sequence[SampleJob]) -> list[np.ndarray]:
@@ -92,12 +106,14 @@ class ConfigSpec:
     options: Any
     description: str = ""
     thresholds: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    expect: str = "pass"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "kind": self.kind,
             "description": self.description,
+            "expect": self.expect,
             "options": jsonable(self.options),
         }
 

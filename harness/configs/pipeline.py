@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness import tomlread
-from harness.configs.base import BuildContext, ConfigKind, Runtime
+from harness.configs.base import BuildContext, ConfigKind, Notes, Runtime
 from harness.configs.casting import DTYPE_NAMES, CastLog, Precision, apply_precision
 from harness.configs.transform import apply_transform, parse_transform, resolve_transform
 from harness.errors import Where
@@ -86,11 +86,9 @@ class PipelineKind(ConfigKind):
         """The kind's own options (frozen dataclass); none by default."""
         return None
 
-    def modify(
-        self, pipe: Any, options: PipelineOptions, context: BuildContext, family: Family
-    ) -> tuple[Any, dict[str, Any]]:
-        """The kind's change to the cast pipeline (quantize, load weights...). Returns (pipe, notes)."""
-        return pipe, {}
+    def modify(self, pipe: Any, options: PipelineOptions, context: BuildContext, family: Family, notes: Notes) -> Any:
+        """The kind's change to the cast pipeline (quantize, load weights...); returns the pipeline."""
+        return pipe
 
     def place(self, pipe: Any, options: PipelineOptions, context: BuildContext) -> Any:
         """Put the pipeline on the device (offloading kinds override this)."""
@@ -100,16 +98,18 @@ class PipelineKind(ConfigKind):
         base = context.load_base()
         pipe = copy_pipeline(base.pipe)
         log = CastLog()
-        notes = apply_precision(pipe, options.precision, log)
-        pipe, kind_notes = self.modify(pipe, options, context, base.family)
-        notes.update(kind_notes)
+        notes = Notes()
+        notes.update(apply_precision(pipe, options.precision, log))
+        pipe = self.modify(pipe, options, context, base.family, notes)
         pipe = self.place(pipe, options, context)
         if options.transform:
             function = resolve_transform(options.transform, context.suite_dir)
             pipe = apply_transform(function, options.transform, pipe)
             notes["transform"] = options.transform
         runtime = DiffusersRuntime(pipe, base.family, context, log)
-        runtime.notes.update(notes)
+        notes.update(runtime.notes)
+        notes.live.extend(runtime.notes.live)
+        runtime.notes = notes
         return runtime
 
 

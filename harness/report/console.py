@@ -6,9 +6,9 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names
-from harness.results import ERROR, FAIL, PASS, SKIPPED, RunResult
+from harness.results import ERROR, FAIL, PASS, SKIPPED, XFAIL, RunResult
 
-STYLE = {PASS: "green", FAIL: "bold red", ERROR: "bold red", SKIPPED: "yellow", "ok": "green"}
+STYLE = {PASS: "green", FAIL: "bold red", ERROR: "bold red", SKIPPED: "yellow", XFAIL: "magenta", "ok": "green"}
 
 
 def print_summary(result: RunResult, console: Console) -> None:

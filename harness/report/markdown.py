@@ -5,7 +5,7 @@ from __future__ import annotations
 from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names
 from harness.results import RunResult
 
-ICON = {"pass": "✅", "fail": "❌", "error": "💥", "skipped": "⏭️", "ok": "✅"}
+ICON = {"pass": "✅", "fail": "❌", "error": "💥", "skipped": "⏭️", "xfail": "🧪", "ok": "✅"}
 
 
 def _escape(text: str) -> str:

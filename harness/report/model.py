@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.results import ERROR, FAIL, PASS, SKIPPED, CheckOutcome, ConfigResult, MetricSummary, RunResult
+from harness.results import ERROR, FAIL, PASS, SKIPPED, XFAIL, CheckOutcome, ConfigResult, MetricSummary, RunResult
 
-STATUS_MARK = {PASS: "pass", FAIL: "FAIL", ERROR: "ERROR", SKIPPED: "skipped"}
+STATUS_MARK = {PASS: "pass", FAIL: "FAIL", ERROR: "ERROR", SKIPPED: "skipped", XFAIL: "flagged as expected"}
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -84,6 +84,8 @@ def _verdict(checks: tuple[CheckOutcome, ...]) -> str:
     for status in (ERROR, FAIL):
         if status in statuses:
             return status
+    if XFAIL in statuses:
+        return XFAIL
     if statuses == {SKIPPED}:
         return SKIPPED
     return PASS
@@ -143,10 +145,15 @@ def headline(result: RunResult) -> str:
     total = len(result.checks)
     failed = len(failing_checks(result))
     skipped = sum(1 for c in result.checks if c.status == SKIPPED)
+    expected = sum(1 for c in result.checks if c.status == XFAIL)
     verdict = "PASS" if result.exit_code == 0 else "FAIL"
     if result.state != "complete":
         verdict = result.state.upper()
-    text = f"{verdict}: {len(result.configs)} configurations, {total - failed - skipped}/{total} checks passed"
+    text = (
+        f"{verdict}: {len(result.configs)} configurations, {total - failed - skipped - expected}/{total} checks passed"
+    )
+    if expected:
+        text += f", {expected} failed as expected (negative controls)"
     if failed:
         text += f", {failed} failed or errored"
     if skipped:

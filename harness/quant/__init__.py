@@ -1,0 +1,1 @@
+"""Post-training quantization: range files, calibration, fake and real int8."""
