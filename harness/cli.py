@@ -110,6 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     show = ranges_commands.add_parser("show", help="check a range file and summarise it")
     show.add_argument("file", type=Path)
 
+    export = commands.add_parser(
+        "export-single-file",
+        help="write an SD pipeline as one original-layout checkpoint (and its config folder)",
+        description="Convert a diffusers SD pipeline (UNet, VAE, CLIP text encoder) to the original single-file "
+        "layout with the harness's key mapping, and write the component configs a single-file load needs offline.",
+        epilog="example: python -m harness export-single-file builtin:tiny-sd tiny.safetensors --config-out tiny-config",
+    )
+    export.add_argument("pipeline", help="builtin:NAME or a local diffusers folder")
+    export.add_argument("output", type=Path, help="the .safetensors file to write")
+    export.add_argument("--config-out", type=Path, help="also write the configs (no weights) for pipeline_config")
+
     listing = commands.add_parser("ls", help="list configuration kinds, metrics, built-in pipelines or suites")
     listing.add_argument("what", choices=("kinds", "metrics", "pipelines", "suites"), nargs="?", default="kinds")
     listing.add_argument("--suites-dir", type=Path, default=Path("suites"))
@@ -141,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args, console)
         if args.command == "ranges":
             return _ranges(args, console)
+        if args.command == "export-single-file":
+            return _export(args, console)
         return _ls(args, console)
     except InputError as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
@@ -273,6 +286,29 @@ def _ranges(args: argparse.Namespace, console: Console) -> int:
         f"{notes.get('calibration_s', 0):.1f} s -> {notes['range_file']}",
         highlight=False,
     )
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace, console: Console) -> int:
+    from safetensors.torch import save_file
+
+    from harness.convert.ldm import pipeline_to_ldm
+    from harness.environment import quiet_libraries
+    from harness.errors import Where
+    from harness.pipelines.source import load_pipeline, parse_source
+
+    quiet_libraries()
+    text = args.pipeline if args.pipeline.startswith(("builtin:", "/", ".", "~")) else "./" + args.pipeline
+    source = parse_source(text, Where("command line", "pipeline"), Path.cwd(), None, None)
+    loaded = load_pipeline(source, Where("command line"))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    save_file(pipeline_to_ldm(loaded.pipe), str(args.output))
+    console.print(f"wrote {args.output}", highlight=False)
+    if args.config_out:
+        loaded.pipe.save_pretrained(args.config_out)
+        for weights in list(args.config_out.rglob("*.safetensors")) + list(args.config_out.rglob("*.bin")):
+            weights.unlink()
+        console.print(f"wrote configs (no weights) to {args.config_out}: use it as pipeline_config", highlight=False)
     return EXIT_OK
 
 

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import environment, references
 from harness.checks import exit_code, run_checks
-from harness.configs.base import BuildContext, ConfigKind, ConfigSpec, Runtime, jsonable
+from harness.configs.base import BuildContext, ConfigKind, ConfigSpec, Notes, Runtime, jsonable
 from harness.errors import EXIT_INPUT, InputError, Where
 from harness.memory import PeakMemory
 from harness.metrics.base import Metric, ScoringContext
@@ -136,6 +136,7 @@ class Runner:
     ) -> ConfigResult:
         """Generate every sample of one configuration; never raises for the configuration's own failures."""
         kind = self.kinds[spec.kind]
+        context = replace(context, notes=Notes())
         base = ConfigResult(
             name=spec.name,
             kind=spec.kind,
@@ -176,7 +177,7 @@ class Runner:
             raise
         except BaseException as error:
             advance(len(jobs) - len(samples))
-            notes = jsonable(runtime.notes.snapshot()) if runtime is not None else {}
+            notes = jsonable((runtime.notes if runtime is not None else context.notes).snapshot())
             is_input = isinstance(error, InputError)
             return replace(
                 base,

@@ -23,6 +23,24 @@ if TYPE_CHECKING:
     from harness.suite import Generation
 
 
+class Notes(dict[str, Any]):
+    """What the report says about a configuration (casts, tensor counts, sizes, ...), JSON-ready.
+
+    ``live`` sources are called at the end, for figures gathered while generating.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: list[Callable[[], Mapping[str, Any]]] = []
+        self.casts: Any = None  # the configuration's CastLog, for kinds that add boundary casts
+
+    def snapshot(self) -> dict[str, Any]:
+        merged = dict(self)
+        for source in self.live:
+            merged.update(source())
+        return merged
+
+
 @dataclass
 class BuildContext:
     """What a kind may use to build its runtime."""
@@ -35,23 +53,7 @@ class BuildContext:
     suite_dir: Path
     prompts: tuple[str, ...] = ()
     seeds: tuple[int, ...] = ()
-
-
-class Notes(dict[str, Any]):
-    """What the report says about a configuration (casts, tensor counts, sizes, ...), JSON-ready.
-
-    ``live`` sources are called at the end, for figures gathered while generating.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.live: list[Callable[[], Mapping[str, Any]]] = []
-
-    def snapshot(self) -> dict[str, Any]:
-        merged = dict(self)
-        for source in self.live:
-            merged.update(source())
-        return merged
+    notes: Notes = field(default_factory=Notes)  # this configuration's notes; kept when building fails
 
 
 class Runtime(ABC):

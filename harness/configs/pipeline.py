@@ -98,7 +98,8 @@ class PipelineKind(ConfigKind):
         base = context.load_base()
         pipe = copy_pipeline(base.pipe)
         log = CastLog()
-        notes = Notes()
+        notes = context.notes
+        notes.casts = log
         notes.update(apply_precision(pipe, options.precision, log))
         pipe = self.modify(pipe, options, context, base.family, notes)
         pipe = self.place(pipe, options, context)
@@ -144,7 +145,8 @@ class DiffusersRuntime(Runtime):
         if latents is not None:
             kwargs["latents"] = latents.to(self.device)
         kwargs.update(self.family.call_kwargs())
-        with torch.inference_mode():
+        # no_grad, not inference_mode: some quantized tensor types (quanto's packed int4) reject inference tensors
+        with torch.no_grad():
             output = self.pipe(**kwargs)
         images = np.asarray(output.images, dtype=np.float32)
         if self.log.lines():

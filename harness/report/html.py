@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.report.model import config_rows, fmt, headline, metric_names
-from harness.report.plots import difference_heatmap, distributions, primary_metric, quality_vs_cost
+from harness.report.plots import difference_heatmap, distributions, primary_metric, quality_vs_cost, quality_vs_size
 from harness.results import STATUS_OK, RunResult
 from harness.samples import load_png
 
@@ -167,7 +167,7 @@ def render_html(result: RunResult, run_dir: Path) -> str:
 
     env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["fmt"] = fmt
-    charts = {**quality_vs_cost(result), **distributions(result)}
+    charts = {**quality_vs_cost(result), **quality_vs_size(result), **distributions(result)}
     template = env.get_template("report.html.j2")
     return template.render(
         result=result,

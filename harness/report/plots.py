@@ -89,6 +89,44 @@ def quality_vs_cost(result: RunResult) -> dict[str, bytes]:
     return charts
 
 
+def quality_vs_size(result: RunResult) -> dict[str, bytes]:
+    """Quality against the stored size of the quantized weights, for configurations that report one."""
+    metric = primary_metric(result)
+    configs = [
+        c for c in result.configs if c.status == STATUS_OK and "weights_mb" in c.notes and c.summary(metric or "")
+    ]
+    if metric is None or not configs:
+        return {}
+    figure, axis = _figure(5.2, 3.6)
+    for index, config in enumerate(configs):
+        summary = config.summary(metric)
+        assert summary is not None
+        size = float(config.notes["weights_mb"])
+        low = summary.mean - summary.ci_low if summary.ci_low is not None else 0.0
+        high = summary.ci_high - summary.mean if summary.ci_high is not None else 0.0
+        axis.errorbar(
+            [size], [summary.mean], yerr=[[max(0.0, low)], [max(0.0, high)]], fmt="o", capsize=3, color=f"C{index % 10}"
+        )
+        axis.annotate(config.name, (size, summary.mean), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    fp16 = [float(c.notes["fp16_weights_mb"]) for c in configs if "fp16_weights_mb" in c.notes]
+    if fp16:
+        axis.axvline(fp16[0], color="grey", linestyle="--", linewidth=1)
+        axis.annotate(
+            "fp16 size",
+            (fp16[0], axis.get_ylim()[0]),
+            textcoords="offset points",
+            xytext=(3, 5),
+            fontsize=8,
+            color="grey",
+        )
+    unit, n = _unit_and_n(configs, metric)
+    axis.set_xlabel("quantized weights (MB)")
+    axis.set_ylabel(f"{metric} mean {unit}".strip())
+    axis.set_title(f"{metric} vs size (n={n} per point, 95% CI)")
+    axis.grid(alpha=0.3)
+    return {"quality_vs_size": _png(figure)}
+
+
 def distributions(result: RunResult) -> dict[str, bytes]:
     """Per metric: a box plot of per-sample values per configuration, with the points over it."""
     charts = {}

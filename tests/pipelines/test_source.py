@@ -98,3 +98,49 @@ def test_suite_with_local_folder_validates(tmp_path):
     suite.write_text('pipeline = "../models/tiny"\nreference = "a"\nprompts = ["x"]\n[configs.a]\n')
     assert main(["validate", str(suite)]) == 0
     assert Path(tmp_path / "models" / "tiny" / "model_index.json").is_file()
+
+
+def test_single_file_pipeline_source_end_to_end(tmp_path):
+    """export-single-file, then a suite whose pipeline is that checkpoint with a config folder."""
+    import json as _json
+
+    from harness.cli import main
+
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    assert (
+        main(
+            [
+                "export-single-file",
+                "builtin:tiny-sd",
+                str(suites / "tiny.safetensors"),
+                "--config-out",
+                str(suites / "tiny-config"),
+            ]
+        )
+        == 0
+    )
+    suite = suites / "sf.toml"
+    suite.write_text(
+        'pipeline = "./tiny.safetensors"\npipeline_config = "./tiny-config"\nreference = "a"\nprompts = ["x"]\n'
+        "steps = 2\nwidth = 32\nheight = 32\n[thresholds]\npsnr = { min = 99 }\n[configs.a]\n"
+    )
+    assert main(["validate", str(suite)]) == 0
+    assert main(["bless", str(suite)]) == 0
+    assert main(["run", str(suite), "--out", str(tmp_path / "run")]) == 0
+    results = _json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["suite"]["pipeline"]["kind"] == "single_file"
+    # the single-file pipeline produces the built-in's images exactly
+    builtin = suites / "builtin.toml"
+    builtin.write_text(
+        suite.read_text().replace(
+            'pipeline = "./tiny.safetensors"\npipeline_config = "./tiny-config"', 'pipeline = "builtin:tiny-sd"'
+        )
+    )
+    assert main(["bless", str(builtin)]) == 0
+    for key in ("p000-s0",):
+        assert (suites.parent / "reference_images" / "sf" / f"{key}.png").read_bytes() == (
+            suites.parent / "reference_images" / "builtin" / f"{key}.png"
+        ).read_bytes()
+    (suites / "missing.toml").write_text(suite.read_text().replace("./tiny-config", "./nowhere"))
+    assert main(["validate", str(suites / "missing.toml")]) == 2

@@ -1,0 +1,1 @@
+"""Checkpoint layouts: diffusers <-> original single-file, and auditing conversions."""

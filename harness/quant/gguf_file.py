@@ -1,0 +1,133 @@
+"""Writing and reading GGUF files of diffusers components.
+
+The writer stores a component's state dict under its diffusers key names (what
+diffusers' GGUF loader accepts). It quantizes what GGUF loaders quantize: the 2-D
+weights of ``nn.Linear`` layers whose last dimension fits the 32-element blocks and
+that are not tiny. Everything else keeps a float type: 1-D tensors (biases, norms) in
+F32, other tensors (convolutions, embeddings) in F16, or F32 with ``float_type = "F32"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import InputError
+
+QUANT_TYPES = ("Q8_0", "Q5_1", "Q5_0", "Q4_1", "Q4_0", "BF16", "F16")
+BLOCK = 32
+MIN_QUANTIZED_ELEMENTS = 1024
+ARCH = "harness-diffusers"
+
+
+@dataclass(frozen=True)
+class GGUFStats:
+    """What a GGUF file holds, for the report."""
+
+    quantized_tensors: int
+    float_tensors: int
+    file_bytes: int
+    fp16_bytes: int
+    types: Mapping[str, int]
+
+    @property
+    def compression_vs_fp16(self) -> float:
+        return self.fp16_bytes / self.file_bytes if self.file_bytes else 0.0
+
+    def to_notes(self) -> dict[str, Any]:
+        return {
+            "quantized_tensors": self.quantized_tensors,
+            "float_tensors": self.float_tensors,
+            "file_mb": round(self.file_bytes / 1e6, 3),
+            "fp16_weights_mb": round(self.fp16_bytes / 1e6, 3),
+            "compression_vs_fp16": round(self.compression_vs_fp16, 3),
+            "tensor_types": dict(self.types),
+        }
+
+
+def linear_weight_names(module: Any) -> set[str]:
+    from torch import nn
+
+    return {f"{name}.weight" for name, sub in module.named_modules() if isinstance(sub, nn.Linear)}
+
+
+def should_quantize(name: str, array: np.ndarray, linear_weights: set[str]) -> bool:
+    return (
+        name in linear_weights
+        and array.ndim == 2
+        and array.shape[-1] % BLOCK == 0
+        and array.size >= MIN_QUANTIZED_ELEMENTS
+    )
+
+
+def write_gguf(module: Any, path: Path, quant_type: str, float_type: str = "F16") -> GGUFStats:
+    """Write ``module``'s weights to ``path`` (atomically) and return what was written."""
+    import gguf
+    import torch
+
+    target = getattr(gguf.GGMLQuantizationType, quant_type)
+    linear = linear_weight_names(module)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    writer = gguf.GGUFWriter(str(temporary), ARCH)
+    writer.add_name(type(module).__name__)
+    counts: dict[str, int] = {}
+    quantized = floats = fp16_bytes = 0
+    for name, tensor in module.state_dict().items():
+        array = tensor.detach().to(torch.float32).cpu().numpy()
+        fp16_bytes += array.size * 2
+        if quant_type != "F16" and should_quantize(name, array, linear):
+            data = gguf.quants.quantize(array, target)
+            writer.add_tensor(name, data, raw_shape=data.shape, raw_dtype=target)
+            kind, quantized = quant_type, quantized + 1
+        elif array.ndim >= 2 and (quant_type == "F16" or float_type == "F16"):
+            writer.add_tensor(name, array.astype(np.float16))
+            kind, floats = "F16", floats + 1
+        else:
+            writer.add_tensor(name, array)
+            kind, floats = "F32", floats + 1
+        counts[kind] = counts.get(kind, 0) + 1
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    temporary.replace(path)
+    return GGUFStats(quantized, floats, path.stat().st_size, fp16_bytes, counts)
+
+
+def read_gguf_stats(path: Path) -> GGUFStats:
+    """Read a GGUF file's tensor list; a truncated or corrupt file is an :class:`InputError`."""
+    reader = open_gguf(path)
+    import gguf
+
+    float_types = {gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16}
+    counts: dict[str, int] = {}
+    quantized = floats = fp16_bytes = 0
+    for tensor in reader.tensors:
+        name = tensor.tensor_type.name
+        counts[name] = counts.get(name, 0) + 1
+        elements = int(np.prod([int(d) for d in tensor.shape]))
+        fp16_bytes += elements * 2
+        if tensor.tensor_type in float_types:
+            floats += 1
+        else:
+            quantized += 1
+    return GGUFStats(quantized, floats, path.stat().st_size, fp16_bytes, counts)
+
+
+def open_gguf(path: Path) -> Any:
+    """A ``GGUFReader``; anything unreadable becomes one clear message."""
+    from gguf import GGUFReader
+
+    if not path.is_file():
+        raise InputError("GGUF file not found", file=path)
+    try:
+        return GGUFReader(str(path))
+    except Exception as error:  # GGUFReader raises ValueError, struct.error, IndexError... on bad bytes
+        raise InputError(
+            f"not a readable GGUF file (truncated or corrupt?): {type(error).__name__}: {error}", file=path
+        ) from None

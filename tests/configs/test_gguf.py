@@ -1,0 +1,118 @@
+"""The gguf kind through diffusers' GGUF loader; the single_file kind; crash isolation."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+from harness.cli import main
+
+HEAD = """
+name = "{name}"
+pipeline = "{pipeline}"
+reference = "fp32"
+prompts = ["a red circle", "a blue square on the left"]
+seeds = [0]
+steps = 2
+width = 32
+height = 32
+[metrics]
+psnr = {{}}
+[thresholds]
+psnr = {{ min = 25 }}
+[configs.fp32]
+"""
+
+
+def run(write_suite, tmp_path, body, name="g", files=None):
+    path = write_suite(body, name=name, files=files or {})
+    assert main(["bless", str(path)]) == 0
+    out = tmp_path / f"run-{name}"
+    code = main(["run", str(path), "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
+    return code, json.loads((out / "results.json").read_text()), out
+
+
+def configs(results):
+    return {c["name"]: c for c in results["configs"]}
+
+
+def test_gguf_types_load_through_diffusers_and_rank_by_bits(write_suite, tmp_path):
+    body = HEAD.format(name="g", pipeline="builtin:tiny-sd")
+    for quant in ("Q8_0", "Q4_0", "BF16"):
+        body += f'\n[configs.{quant.lower()}]\nkind = "gguf"\ntype = "{quant}"\ncomponents = ["unet"]\n'
+    code, results, _ = run(write_suite, tmp_path, body)
+    assert code == 0
+    by_name = configs(results)
+    psnr = {name: next(s["mean"] for s in c["summaries"]) for name, c in by_name.items()}
+    assert psnr["q8_0"] > psnr["q4_0"] and psnr["bf16"] > psnr["q4_0"]
+    notes = by_name["q4_0"]["notes"]["gguf"]["unet"]
+    assert notes["quantized_tensors"] == 74 and notes["float_tensors"] == 230
+    assert notes["compression_vs_fp16"] > 1.0 and notes["load_s"] > 0 and notes["from_cache"] is False
+    # the second run reuses the cached files
+    _, again, _ = run(write_suite, tmp_path, body)
+    assert configs(again)["q4_0"]["notes"]["gguf"]["unet"]["from_cache"] is True
+
+
+def test_a_users_gguf_file_and_a_corrupt_one(write_suite, tmp_path, capsys):
+    from harness.pipelines.sd import build_tiny_sd
+    from harness.quant.gguf_file import write_gguf
+
+    (tmp_path / "suites").mkdir(exist_ok=True)
+    write_gguf(build_tiny_sd().unet, tmp_path / "suites" / "user.gguf", "Q5_1")
+    body = (
+        HEAD.format(name="u", pipeline="builtin:tiny-sd")
+        + '\n[configs.user]\nkind = "gguf"\nfile = "user.gguf"\ncomponents = ["unet"]\n'
+    )
+    code, results, _ = run(write_suite, tmp_path, body, name="u")
+    assert code == 0 and configs(results)["user"]["notes"]["gguf"]["unet"]["tensor_types"]["Q5_1"] == 74
+    data = (tmp_path / "suites" / "user.gguf").read_bytes()
+    (tmp_path / "suites" / "user.gguf").write_bytes(data[: len(data) // 3])
+    assert main(["validate", str(tmp_path / "suites" / "u.toml")]) == 2
+    assert "not a readable GGUF file" in capsys.readouterr().err
+
+
+def test_single_file_round_trip_and_lcm_audit(write_suite, tmp_path):
+    body = HEAD.format(name="s", pipeline="builtin:tiny-sd-lcm")
+    body += '\n[configs.sf_vae]\nkind = "single_file"\ncomponent = "vae"\n'
+    body += '\n[configs.sf_unet]\nkind = "single_file"\ncomponent = "unet"\n'
+    body += '\n[configs.bf16]\ndtype = "bfloat16"\n'
+    code, results, out = run(write_suite, tmp_path, body, name="s")
+    assert code == 1
+    by_name = configs(results)
+    vae = by_name["sf_vae"]
+    assert vae["status"] == "ok" and next(s["mean"] for s in vae["summaries"]) == 100.0  # exact round trip
+    assert vae["notes"]["single_file"]["audit"]["missing"] == []
+    unet = by_name["sf_unet"]
+    assert unet["status"] == "error" and "1 missing: time_embedding.cond_proj.weight" in unet["message"]
+    assert unet["notes"]["single_file"]["audit"]["missing"] == ["time_embedding.cond_proj.weight"]
+    assert by_name["bf16"]["status"] == "ok"
+    error = ET.parse(out / "junit.xml").getroot().find(".//error")
+    assert "cond_proj" in error.get("message")
+
+
+def test_loader_crash_is_an_error_row_and_the_rest_runs(write_suite, tmp_path):
+    transforms = {
+        "forge_like.py": """
+import torch
+
+
+def byte_swap(pipe):
+    # what a shared weight swap does in Forge: assign a raw ByteTensor where a Parameter lives
+    layer = pipe.unet.conv_in
+    layer.weight = layer.weight.data.to(torch.uint8)
+    return pipe
+"""
+    }
+    body = HEAD.format(name="c", pipeline="builtin:tiny-sd")
+    body += (
+        '\n[configs.q4_0]\nkind = "gguf"\ntype = "Q4_0"\ncomponents = ["unet"]\ntransform = "forge_like:byte_swap"\n'
+    )
+    body += '\n[configs.q8_0]\nkind = "gguf"\ntype = "Q8_0"\ncomponents = ["unet"]\n'
+    code, results, out = run(write_suite, tmp_path, body, name="c", files=transforms)
+    assert code == 1
+    crashed = configs(results)["q4_0"]
+    assert crashed["status"] == "error"
+    assert "cannot assign 'torch.ByteTensor' as parameter 'weight'" in crashed["message"]
+    assert configs(results)["q8_0"]["status"] == "ok"
+    assert "cannot assign &#39;torch.ByteTensor&#39; as parameter" in (out / "report.html").read_text()
+    assert "ByteTensor" in ET.parse(out / "junit.xml").getroot().find(".//error").get("message")

@@ -1,0 +1,65 @@
+"""GGUF files the harness writes: read back with GGUFReader, dequantize within the expected error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harness.errors import InputError
+from harness.quant.gguf_file import open_gguf, read_gguf_stats, write_gguf
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.proj = torch.nn.Linear(64, 96)  # quantizable: last dim 64, 6144 elements
+        self.small = torch.nn.Linear(32, 8)  # too small (256 elements): stays float
+        self.odd = torch.nn.Linear(40, 64)  # last dim not a multiple of 32: stays float
+        self.conv = torch.nn.Conv2d(4, 8, 3)  # not Linear: stays float
+
+
+@pytest.mark.parametrize(
+    ("quant_type", "tolerance"),
+    [("Q8_0", 0.01), ("Q5_1", 0.05), ("Q5_0", 0.06), ("Q4_1", 0.1), ("Q4_0", 0.12), ("BF16", 0.005)],
+)
+def test_written_file_reads_back_and_dequantizes(tmp_path, quant_type, tolerance):
+    import gguf
+
+    model = Tiny()
+    stats = write_gguf(model, tmp_path / "m.gguf", quant_type)
+    assert stats.quantized_tensors == 1 and stats.float_tensors == len(model.state_dict()) - 1
+    reader = open_gguf(tmp_path / "m.gguf")
+    tensors = {t.name: t for t in reader.tensors}
+    assert set(tensors) == set(model.state_dict())
+    assert tensors["proj.weight"].tensor_type.name == quant_type
+    assert tensors["proj.bias"].tensor_type.name == "F32"
+    assert tensors["small.weight"].tensor_type.name == "F16" and tensors["odd.weight"].tensor_type.name == "F16"
+    assert tensors["conv.weight"].tensor_type.name == "F16"
+    original = model.proj.weight.detach().numpy()
+    restored = gguf.quants.dequantize(tensors["proj.weight"].data, tensors["proj.weight"].tensor_type).reshape(
+        original.shape
+    )
+    relative = np.linalg.norm(restored - original) / np.linalg.norm(original)
+    assert relative < tolerance, relative
+    assert read_gguf_stats(tmp_path / "m.gguf").types == stats.types
+
+
+def test_f16_and_f32_float_storage(tmp_path):
+    model = Tiny()
+    assert write_gguf(model, tmp_path / "a.gguf", "F16").quantized_tensors == 0
+    stats = write_gguf(model, tmp_path / "b.gguf", "Q8_0", float_type="F32")
+    assert stats.types.get("F16", 0) == 0 and stats.compression_vs_fp16 < 1.0  # float32 storage is larger than fp16
+
+
+def test_corrupt_and_truncated_files_are_input_errors(tmp_path):
+    write_gguf(Tiny(), tmp_path / "good.gguf", "Q4_0")
+    data = (tmp_path / "good.gguf").read_bytes()
+    (tmp_path / "truncated.gguf").write_bytes(data[: len(data) // 2])
+    (tmp_path / "garbage.gguf").write_bytes(b"not a gguf file at all" * 10)
+    for name in ("truncated.gguf", "garbage.gguf"):
+        with pytest.raises(InputError, match="not a readable GGUF file"):
+            open_gguf(tmp_path / name)
+    with pytest.raises(InputError, match="GGUF file not found"):
+        open_gguf(tmp_path / "missing.gguf")
