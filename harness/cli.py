@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", type=Path, help="run folder (default: reports/<suite>/<run-id>)")
     run.add_argument("--reports", type=Path, default=Path("reports"), help="root of run folders (default: reports)")
+    run.add_argument(
+        "--isolate",
+        action="store_true",
+        help="run each configuration in its own process, so its peak memory is its own (slower: imports and loads per configuration)",
+    )
     _common(run)
 
     validate = commands.add_parser(
@@ -195,6 +200,7 @@ def _request(args: argparse.Namespace, suite: Suite) -> RunRequest:
         device=args.device,
         batch_size=args.batch_size,
         cache_dir=args.cache_dir,
+        isolate=getattr(args, "isolate", False),
     )
 
 

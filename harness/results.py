@@ -80,6 +80,24 @@ class ConfigResult:
                 return item
         return None
 
+    @property
+    def peak_rss_mb(self) -> float | None:
+        """The memory that matters for this configuration: the external runtime's own for commands."""
+        child = self.notes.get("child_peak_rss_mb")
+        return float(child) if child is not None else self.memory.get("peak_rss_mb")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _finite(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConfigResult:
+        return _build(  # type: ignore[no-any-return]
+            cls,
+            data,
+            samples=tuple(_build(SampleResult, s, metrics=_nan(s.get("metrics", {}))) for s in data.get("samples", [])),
+            summaries=tuple(_build(MetricSummary, m) for m in data.get("summaries", [])),
+        )
+
 
 @dataclass(frozen=True)
 class CheckOutcome:
@@ -131,17 +149,7 @@ class RunResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunResult:
-        configs = tuple(
-            _build(
-                ConfigResult,
-                c,
-                samples=tuple(
-                    _build(SampleResult, s, metrics=_nan(s.get("metrics", {}))) for s in c.get("samples", [])
-                ),
-                summaries=tuple(_build(MetricSummary, m) for m in c.get("summaries", [])),
-            )
-            for c in data.get("configs", [])
-        )
+        configs = tuple(ConfigResult.from_dict(c) for c in data.get("configs", []))
         checks = tuple(_build(CheckOutcome, c) for c in data.get("checks", []))
         reference_scores = {k: _nan(v) for k, v in data.get("reference_scores", {}).items()}
         return _build(

@@ -26,6 +26,7 @@ from harness import environment, references
 from harness.checks import exit_code, run_checks
 from harness.configs.base import BuildContext, ConfigKind, ConfigSpec, Notes, Runtime, jsonable
 from harness.errors import EXIT_INPUT, InputError, Where
+from harness.isolation import run_isolated
 from harness.memory import PeakMemory
 from harness.metrics.base import Metric, ScoringContext
 from harness.pipelines.source import LoadedPipeline, load_pipeline
@@ -39,7 +40,7 @@ from harness.results import (
     write_results,
 )
 from harness.samples import SampleJob, inspect_float_image, save_png, to_uint8
-from harness.scoring import reference_scores, score_config
+from harness.scoring import equivalence, reference_scores, score_config
 from harness.suite import Suite
 
 TRACEBACK_LINES = 12
@@ -56,6 +57,7 @@ class RunRequest:
     device: str = "auto"
     batch_size: int | None = None
     cache_dir: Path = Path(".harness_cache")
+    isolate: bool = False
 
 
 @dataclass(frozen=True)
@@ -297,7 +299,7 @@ class Runner:
         copy_references(refs, run_dir / "images" / "reference")
 
         loader = BaseLoader(suite)
-        if any(getattr(self.kinds[suite.config(name).kind], "needs_pipeline", True) for name in selected):
+        if any(self.kinds[suite.config(name).kind].needs_pipeline for name in selected):
             try:
                 loaded = loader()
                 references.check_pipeline(refs, loaded.fingerprint)
@@ -312,32 +314,37 @@ class Runner:
                 for name in selected:
                     spec = suite.config(name)
                     task = progress.add_task(name, total=len(suite.samples()))
-                    config_result = self.generate_config(
-                        spec,
-                        plan(suite, name),
-                        context,
-                        run_dir / "images" / name,
-                        run_dir,
-                        request.batch_size,
-                        functools.partial(progress.advance, task),
-                    )
+                    advance = functools.partial(progress.advance, task)
+                    if request.isolate:
+                        config_result = run_isolated(self._isolation_payload(request, spec, device, run_dir), advance)
+                    else:
+                        config_result = self.generate_config(
+                            spec,
+                            plan(suite, name),
+                            context,
+                            run_dir / "images" / name,
+                            run_dir,
+                            request.batch_size,
+                            advance,
+                        )
                     result = result.with_config(config_result)
                     write_results(result, results_path)
                     if on_config_done:
                         on_config_done(result, run_dir)
                 scoring = progress.add_task("scoring", total=len(metrics) * (len(selected) + 1))
 
-                def advance(n: int) -> None:
+                def advance_scoring(n: int) -> None:
                     progress.advance(scoring, n)
 
                 ref_scores = reference_scores(metrics, refs)
-                advance(len(metrics))
+                advance_scoring(len(metrics))
                 for config in result.configs:
-                    result = result.with_config(score_config(config, metrics, refs, run_dir, advance))
+                    result = result.with_config(score_config(config, metrics, refs, run_dir, advance_scoring))
         except KeyboardInterrupt:
             write_results(replace(result, state="interrupted", finished=now()), results_path)
             raise
         result = replace(result, reference_scores=ref_scores)
+        result = self._equivalences(suite, result, run_dir)
         blank_refs = [key for key in refs.sample_keys() if inspect_float_image(refs.image(key) / 255.0).blank]
         thresholds = {name: suite.thresholds_for(name) for name in selected}
         controls = [name for name in selected if suite.config(name).expect == "fail"]
@@ -357,6 +364,47 @@ class Runner:
         )
         write_results(result, results_path)
         return RunOutput(result, run_dir)
+
+    @staticmethod
+    def _isolation_payload(request: RunRequest, spec: ConfigSpec, device: str, run_dir: Path) -> dict[str, object]:
+        return {
+            "suite": str(request.suite.path),
+            "config": spec.name,
+            "kind": spec.kind,
+            "device": device,
+            "batch_size": request.batch_size,
+            "cache_dir": str(request.cache_dir.resolve()),
+            "run_dir": str(run_dir.resolve()),
+            "image_dir": str((run_dir / "images" / spec.name).resolve()),
+        }
+
+    def _equivalences(self, suite: Suite, result: RunResult, run_dir: Path) -> RunResult:
+        """Streaming configurations must reproduce the plain configuration of the same precision."""
+        for config in result.configs:
+            spec = suite.config(config.name)
+            extra = getattr(spec.options, "extra", None)
+            if config.status != STATUS_OK or not hasattr(extra, "equivalent_to"):
+                continue
+            target_name = extra.equivalent_to or next(
+                (
+                    other.name
+                    for other in suite.configs
+                    if other.kind == "precision"
+                    and other.name != spec.name
+                    and other.options.precision == spec.options.precision
+                ),
+                None,
+            )
+            target = result.config(target_name) if target_name else None
+            if target is None or target.status != STATUS_OK:
+                found = {
+                    "target": target_name,
+                    "note": "no plain configuration of the same precision ran to compare with",
+                }
+            else:
+                found = equivalence(config, target, run_dir)
+            result = result.with_config(replace(config, notes={**config.notes, "equivalence": found}))
+        return result
 
     def _select(self, request: RunRequest) -> list[str]:
         names = [spec.name for spec in request.suite.configs]

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -93,6 +94,30 @@ def score_config(
     scored = tuple(replace(s, metrics=per_sample.get(s.key, dict(s.metrics))) for s in result.samples)
     timing["scoring_s"] = round(sum(timing.values()), 4)
     return replace(result, samples=scored, summaries=tuple(summaries), timing={**result.timing, **timing})
+
+
+def equivalence(result: ConfigResult, target: ConfigResult, run_dir: Path) -> dict[str, Any]:
+    """Largest 8-bit pixel difference between two configurations' images of the same samples."""
+    theirs = {s.key: s for s in target.samples if s.image}
+    largest, compared, differing = 0, 0, 0
+    for sample in result.samples:
+        other = theirs.get(sample.key)
+        if sample.image is None or other is None or other.image is None:
+            continue
+        mine, partner = load_png(run_dir / sample.image), load_png(run_dir / other.image)
+        difference = (
+            int(np.abs(mine.astype(np.int16) - partner.astype(np.int16)).max()) if mine.shape == partner.shape else 255
+        )
+        largest = max(largest, difference)
+        compared += 1
+        differing += difference > 0
+    return {
+        "target": target.name,
+        "samples_compared": compared,
+        "samples_differing": differing,
+        "max_pixel_diff": largest,
+        "identical": compared > 0 and largest == 0,
+    }
 
 
 def summary_of(metric: Metric, values: Sequence[float], config: str) -> MetricSummary:

@@ -198,6 +198,10 @@ def load_suite(path: Path, kinds: Mapping[str, ConfigKind], metrics: Mapping[str
     if reference not in config_names:
         raise where.error("reference", unknown("configuration", reference, config_names))
 
+    for spec in configs:
+        target = getattr(getattr(spec.options, "extra", None), "equivalent_to", None)
+        if target is not None and target not in config_names:
+            raise where.error(f"configs.{spec.name}.equivalent_to", unknown("configuration", target, config_names))
     _check_vs(thresholds, config_names, where.child("thresholds"))
     for spec in configs:
         _check_vs(spec.thresholds, config_names, where.child(f"configs.{spec.name}.thresholds"))

@@ -33,6 +33,7 @@ class Notes(dict[str, Any]):
         super().__init__()
         self.live: list[Callable[[], Mapping[str, Any]]] = []
         self.casts: Any = None  # the configuration's CastLog, for kinds that add boundary casts
+        self.on_close: list[Callable[[], None]] = []  # clean-ups when the runtime is closed (temp files)
 
     def snapshot(self) -> dict[str, Any]:
         merged = dict(self)
@@ -81,6 +82,7 @@ class ConfigKind(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     keys: ClassVar[Mapping[str, str]] = {}
+    needs_pipeline: ClassVar[bool] = True  # False for kinds that never touch the suite's pipeline (command)
 
     @abstractmethod
     def parse(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> Any:

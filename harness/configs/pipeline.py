@@ -155,3 +155,6 @@ class DiffusersRuntime(Runtime):
 
     def close(self) -> None:
         self.pipe = None
+        for cleanup in self.notes.on_close:
+            cleanup()
+        self.notes.on_close.clear()

@@ -54,6 +54,10 @@ def render_markdown(result: RunResult) -> str:
         lines += ["", "### Failing checks", ""]
         for check in failures:
             lines.append(f"- {ICON[check.status]} `{check.config}` {_escape(check.check)}: {_escape(check.reason)}")
+    equivalences = [(row.name, row.equivalence) for row in config_rows(result) if row.equivalence]
+    if equivalences:
+        lines += ["", "### Same images as the plain configuration", ""]
+        lines += [f"- `{name}`: {text}" for name, text in equivalences]
     casts = [(c.name, list(c.notes["boundary_casts"])) for c in result.configs if c.notes.get("boundary_casts")]
     if casts:
         lines += ["", "### Casts inserted at component boundaries", ""]

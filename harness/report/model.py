@@ -62,6 +62,18 @@ class ConfigRow:
     notes: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def equivalence(self) -> str:
+        """``identical to fp32`` / ``max pixel diff 3 vs fp16`` for configurations that must match another."""
+        found = self.notes.get("equivalence")
+        if not found:
+            return ""
+        if "note" in found:
+            return found["note"]
+        if found["identical"]:
+            return f"identical to {found['target']} (n={found['samples_compared']})"
+        return f"max pixel diff {found['max_pixel_diff']} vs {found['target']} ({found['samples_differing']}/{found['samples_compared']} differ)"
+
+    @property
     def passed(self) -> int:
         return sum(1 for c in self.checks if c.status == PASS)
 
@@ -122,7 +134,7 @@ def config_rows(result: RunResult) -> list[ConfigRow]:
                 cells=cells,
                 per_image_s=config.timing.get("per_image_s"),
                 load_s=config.timing.get("load_s"),
-                peak_rss_mb=config.memory.get("peak_rss_mb"),
+                peak_rss_mb=config.peak_rss_mb,
                 peak_gpu_mb=config.memory.get("peak_gpu_allocated_mb"),
                 checks=checks,
                 message=config.message,

@@ -67,7 +67,7 @@ def quality_vs_cost(result: RunResult) -> dict[str, bytes]:
     for group, key in _cost_axes(result):
         points = []
         for config in configs:
-            cost = getattr(config, group).get(key)
+            cost = config.peak_rss_mb if key == "peak_rss_mb" else getattr(config, group).get(key)
             summary = config.summary(metric)
             if cost is None or summary is None or not math.isfinite(summary.mean):
                 continue
