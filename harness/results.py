@@ -91,7 +91,7 @@ class ConfigResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ConfigResult:
-        return _build(  # type: ignore[no-any-return]
+        return _build(
             cls,
             data,
             samples=tuple(_build(SampleResult, s, metrics=_nan(s.get("metrics", {}))) for s in data.get("samples", [])),

@@ -382,10 +382,10 @@ class Runner:
         """Streaming configurations must reproduce the plain configuration of the same precision."""
         for config in result.configs:
             spec = suite.config(config.name)
-            extra = getattr(spec.options, "extra", None)
-            if config.status != STATUS_OK or not hasattr(extra, "equivalent_to"):
+            wanted = getattr(getattr(spec.options, "extra", None), "equivalent_to", False)
+            if config.status != STATUS_OK or wanted is False:
                 continue
-            target_name = extra.equivalent_to or next(
+            target_name = wanted or next(
                 (
                     other.name
                     for other in suite.configs
