@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from harness import environment, references
 from harness.checks import exit_code, run_checks
 from harness.configs.base import BuildContext, ConfigKind, ConfigSpec, Notes, Runtime, jsonable
+from harness.configs.streaming import StreamingOptions
 from harness.errors import EXIT_INPUT, InputError, Where
 from harness.isolation import run_isolated
 from harness.memory import PeakMemory
@@ -382,10 +383,10 @@ class Runner:
         """Streaming configurations must reproduce the plain configuration of the same precision."""
         for config in result.configs:
             spec = suite.config(config.name)
-            wanted = getattr(getattr(spec.options, "extra", None), "equivalent_to", False)
-            if config.status != STATUS_OK or wanted is False:
+            extra = getattr(spec.options, "extra", None)
+            if config.status != STATUS_OK or not isinstance(extra, StreamingOptions):
                 continue
-            target_name = wanted or next(
+            target_name = extra.equivalent_to or next(
                 (
                     other.name
                     for other in suite.configs
