@@ -55,9 +55,10 @@ def bench_overhead(repeats: int = 3) -> None:
     from harness.configs.casting import CastLog, apply_precision
     from harness.configs.pipeline import copy_pipeline
     from harness.environment import quiet_libraries
+    from harness.generate import plan
     from harness.metrics import default_metrics
     from harness.report import write_reports
-    from harness.runner import Runner, RunRequest, plan
+    from harness.runner import Runner, RunRequest
     from harness.suite import load_suite
 
     quiet_libraries()
@@ -108,7 +109,7 @@ def bench_overhead(repeats: int = 3) -> None:
     def harness_full() -> tuple[float, float]:
         with tempfile.TemporaryDirectory() as temporary:
             start = time.perf_counter()
-            output = runner.run(RunRequest(suite, out_dir=Path(temporary)))
+            output = runner.run(RunRequest(suite, out_dir=Path(temporary), batch_size=1, use_cache=False))
             run_s = time.perf_counter() - start
             start = time.perf_counter()
             write_reports(output.result, output.run_dir)

@@ -140,6 +140,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir", type=Path, default=Path(".harness_cache"), help="cache folder (default .harness_cache)"
     )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="regenerate every sample (the cache is still refreshed)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -201,6 +204,7 @@ def _request(args: argparse.Namespace, suite: Suite) -> RunRequest:
         batch_size=args.batch_size,
         cache_dir=args.cache_dir,
         isolate=getattr(args, "isolate", False),
+        use_cache=not getattr(args, "no_cache", False),
     )
 
 
@@ -232,6 +236,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     check_suite(suite, kinds, metrics)
     runner = Runner(kinds, metrics)
     output = runner.run(_request(args, suite))
+    if not output.main:
+        return output.code  # another rank of a multi-process run: rank 0 writes the reports
     paths = write_reports(output.result, output.run_dir)
     print_summary(output.result, console)
     console.print(f"report: {paths['html']}", highlight=False)
@@ -270,9 +276,9 @@ def _ranges(args: argparse.Namespace, console: Console) -> int:
         return EXIT_OK
     from harness import environment
     from harness.errors import Where
-    from harness.runner import BaseLoader, Runner
+    from harness.generate import BaseLoader, make_context
 
-    suite, kinds, metrics = _load(args.suite)
+    suite, kinds, _ = _load(args.suite)
     spec = suite.config(args.config) if args.config in {c.name for c in suite.configs} else None
     if spec is None or spec.kind != "int8":
         raise InputError(f"--config {args.config!r} is not an int8 configuration of {args.suite}")
@@ -281,9 +287,8 @@ def _ranges(args: argparse.Namespace, console: Console) -> int:
         kinds["int8"].check(spec.options, Where(suite.path, f"configs.{spec.name}"))
     environment.quiet_libraries()
     request = _request(args, suite)
-    runner = Runner(kinds, metrics)
     device = environment.resolve_device(args.device)
-    context = runner._context(request, device, BaseLoader(suite), Path("."))
+    context = make_context(suite, device, BaseLoader(suite), request.cache_dir, Path("."))
     runtime = kinds["int8"].build(spec.options, context)
     notes = runtime.notes.snapshot()
     runtime.close()

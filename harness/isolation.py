@@ -35,27 +35,30 @@ def _status_bytes(field: str) -> int:
 
 def _worker(channel: Any, payload: dict[str, Any]) -> None:
     """Child process: load the suite, generate one configuration, send back the result."""
-    from rich.console import Console
-
+    from harness import environment
+    from harness.cache import SampleCache
     from harness.configs import default_kinds
+    from harness.generate import BaseLoader, ConfigGenerator, make_context, plan
     from harness.metrics import default_metrics
-    from harness.runner import BaseLoader, Runner, RunRequest, plan
+    from harness.runner import RunRequest
     from harness.suite import load_suite
 
     kinds, metrics = default_kinds(), default_metrics()
     suite = load_suite(Path(payload["suite"]), kinds, metrics)
     request = RunRequest(
-        suite, device=payload["device"], batch_size=payload["batch_size"], cache_dir=Path(payload["cache_dir"])
+        suite,
+        device=payload["device"],
+        batch_size=payload["batch_size"],
+        cache_dir=Path(payload["cache_dir"]),
+        use_cache=payload["use_cache"],
     )
-    runner = Runner(kinds, metrics, Console(stderr=True, quiet=True))
-    from harness import environment
-
     environment.quiet_libraries()
     loader = BaseLoader(suite)
-    context = runner._context(request, payload["device"], loader, Path(payload["run_dir"]))
+    context = make_context(suite, payload["device"], loader, request.cache_dir, Path(payload["run_dir"]))
     before = _status_bytes("VmHWM")  # imports; the configuration's own measurement resets the counter
     spec = suite.config(payload["config"])
-    result = runner.generate_config(
+    generator = ConfigGenerator(kinds, SampleCache(request.cache_dir, read=request.use_cache), suite, payload["device"])
+    result = generator.generate(
         spec,
         plan(suite, spec.name),
         context,

@@ -36,6 +36,7 @@ class SampleResult:
     nonfinite_fraction: float = 0.0
     blank: bool = False
     metrics: Mapping[str, float] = field(default_factory=dict)
+    cached: bool = False
 
 
 @dataclass(frozen=True)

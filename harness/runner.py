@@ -11,40 +11,27 @@ import functools
 import secrets
 import shutil
 import tempfile
-import time
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from harness import environment, references
+from harness import distributed, environment, references
+from harness.cache import SampleCache
 from harness.checks import exit_code, run_checks
-from harness.configs.base import BuildContext, ConfigKind, ConfigSpec, Notes, Runtime, jsonable
+from harness.configs.base import ConfigKind, ConfigSpec
 from harness.configs.streaming import StreamingOptions
-from harness.errors import EXIT_INPUT, InputError, Where
+from harness.errors import EXIT_INPUT, InputError
+from harness.generate import BaseLoader, ConfigGenerator, batches, make_context, plan
 from harness.isolation import run_isolated
-from harness.memory import PeakMemory
 from harness.metrics.base import Metric, ScoringContext
-from harness.pipelines.source import LoadedPipeline, load_pipeline
-from harness.results import (
-    STATUS_ERROR,
-    STATUS_OK,
-    STATUS_SKIPPED,
-    ConfigResult,
-    RunResult,
-    SampleResult,
-    write_results,
-)
-from harness.samples import SampleJob, inspect_float_image, save_png, to_uint8
+from harness.results import STATUS_OK, ConfigResult, RunResult, write_results
+from harness.samples import inspect_float_image
 from harness.scoring import equivalence, reference_scores, score_config
 from harness.suite import Suite
-
-TRACEBACK_LINES = 12
 
 
 @dataclass(frozen=True)
@@ -59,12 +46,19 @@ class RunRequest:
     batch_size: int | None = None
     cache_dir: Path = Path(".harness_cache")
     isolate: bool = False
+    use_cache: bool = True
 
 
 @dataclass(frozen=True)
 class RunOutput:
     result: RunResult
     run_dir: Path
+    main: bool = True  # False on the other ranks of a multi-process run: rank 0 reports
+    exit_code: int | None = None
+
+    @property
+    def code(self) -> int:
+        return int(self.exit_code if self.exit_code is not None else self.result.exit_code or 0)
 
 
 def now() -> str:
@@ -73,35 +67,6 @@ def now() -> str:
 
 def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-
-
-def plan(suite: Suite, config: str) -> list[SampleJob]:
-    """The sample jobs of one configuration, prompt-major."""
-    return [SampleJob(config, index, prompt, seed) for index, prompt, seed in suite.samples()]
-
-
-class BaseLoader:
-    """Loads the suite's pipeline once, on first use, and remembers a failure too."""
-
-    def __init__(self, suite: Suite):
-        self.suite = suite
-        self._loaded: LoadedPipeline | None = None
-        self._error: BaseException | None = None
-
-    def __call__(self) -> LoadedPipeline:
-        if self._loaded is None and self._error is None:
-            try:
-                self._loaded = load_pipeline(self.suite.pipeline, Where(self.suite.path))
-            except InputError:
-                raise
-            except Exception as error:
-                self._error = error
-        if self._error is not None:
-            raise RuntimeError(
-                f"loading the pipeline failed: {type(self._error).__name__}: {self._error}"
-            ) from self._error
-        assert self._loaded is not None
-        return self._loaded
 
 
 class Runner:
@@ -114,125 +79,11 @@ class Runner:
         self.metric_classes = metrics
         self.console = console or Console(stderr=True)
 
-    # ---- generation -------------------------------------------------------------------
-    def _context(self, request: RunRequest, device: str, loader: BaseLoader, work_dir: Path) -> BuildContext:
-        return BuildContext(
-            device=device,
-            generation=request.suite.generation,
-            load_base=loader,
-            cache_dir=request.cache_dir,
-            work_dir=work_dir,
-            suite_dir=request.suite.directory,
-            prompts=request.suite.prompts,
-            seeds=request.suite.seeds,
-        )
+    @staticmethod
+    def _cache(request: RunRequest) -> SampleCache:
+        return SampleCache(request.cache_dir, read=request.use_cache)
 
-    def generate_config(
-        self,
-        spec: ConfigSpec,
-        jobs: Sequence[SampleJob],
-        context: BuildContext,
-        image_dir: Path,
-        run_dir: Path,
-        batch_size: int | None,
-        advance: Callable[[int], None],
-    ) -> ConfigResult:
-        """Generate every sample of one configuration; never raises for the configuration's own failures."""
-        kind = self.kinds[spec.kind]
-        context = replace(context, notes=Notes())
-        base = ConfigResult(
-            name=spec.name,
-            kind=spec.kind,
-            status=STATUS_OK,
-            description=spec.description,
-            options=jsonable(spec.options),
-        )
-        reason = kind.unavailable(spec.options, context.device)
-        if reason:
-            advance(len(jobs))
-            return replace(base, status=STATUS_SKIPPED, message=reason)
-        samples: list[SampleResult] = []
-        runtime: Runtime | None = None
-        timing: dict[str, float] = {}
-        peak = PeakMemory(context.device)
-        try:
-            with peak:
-                start = time.perf_counter()
-                runtime = kind.build(spec.options, context)
-                timing["load_s"] = round(time.perf_counter() - start, 4)
-                peak.mark("rss_after_load_mb")
-                size = batch_size or context.generation.batch_size or runtime.preferred_batch_size() or 1
-                generate_start = time.perf_counter()
-                for first in range(0, len(jobs), size):
-                    batch = jobs[first : first + size]
-                    batch_start = time.perf_counter()
-                    images = runtime.generate(batch)
-                    seconds = (time.perf_counter() - batch_start) / len(batch)
-                    samples.extend(self._store(batch, images, seconds, image_dir, run_dir, context))
-                    advance(len(batch))
-                timing["generate_s"] = round(time.perf_counter() - generate_start, 4)
-                timing["images"] = len(samples)
-                timing["per_image_s"] = round(timing["generate_s"] / max(1, len(samples)), 4)
-                timing["batch_size"] = size
-            notes = jsonable(runtime.notes.snapshot())
-            return replace(base, samples=tuple(samples), timing=timing, memory=peak.report(), notes=notes)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as error:
-            advance(len(jobs) - len(samples))
-            notes = jsonable((runtime.notes if runtime is not None else context.notes).snapshot())
-            is_input = isinstance(error, InputError)
-            return replace(
-                base,
-                status=STATUS_ERROR,
-                error_type="input" if is_input else "runtime",
-                message=str(error) if is_input else f"{type(error).__name__}: {error}",
-                traceback="" if is_input else short_traceback(error),
-                samples=tuple(samples),
-                timing=timing,
-                memory=peak.report(),
-                notes=notes,
-            )
-        finally:
-            if runtime is not None:
-                runtime.close()
-
-    def _store(
-        self,
-        jobs: Sequence[SampleJob],
-        images: Sequence[np.ndarray],
-        seconds: float,
-        image_dir: Path,
-        run_dir: Path,
-        context: BuildContext,
-    ) -> list[SampleResult]:
-        if len(images) != len(jobs):
-            raise RuntimeError(f"the runtime returned {len(images)} images for {len(jobs)} samples")
-        expected = (context.generation.height, context.generation.width, 3)
-        results = []
-        for job, image in zip(jobs, images, strict=True):
-            if tuple(image.shape) != expected:
-                raise RuntimeError(
-                    f"sample {job.key}: image of shape {tuple(image.shape)}, expected {expected} (HxWx3)"
-                )
-            health = inspect_float_image(image)
-            path = image_dir / f"{job.key}.png"
-            save_png(to_uint8(image), path)
-            results.append(
-                SampleResult(
-                    key=job.key,
-                    prompt_index=job.prompt_index,
-                    prompt=job.prompt,
-                    seed=job.seed,
-                    image=str(path.relative_to(run_dir)),
-                    seconds=round(seconds, 4),
-                    nonfinite_fraction=health.nonfinite_fraction,
-                    blank=health.blank,
-                )
-            )
-        return results
-
-    def _progress(self) -> Progress:
+    def _progress(self, enabled: bool = True) -> Progress:
         return Progress(
             TextColumn("[bold]{task.description:<18}"),
             BarColumn(),
@@ -240,6 +91,7 @@ class Runner:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=self.console,
+            disable=not enabled,
         )
 
     # ---- bless ------------------------------------------------------------------------
@@ -252,17 +104,18 @@ class Runner:
         spec = suite.reference_config
         with tempfile.TemporaryDirectory(prefix="harness-bless-") as temporary:
             work = Path(temporary)
-            context = self._context(request, device, loader, work)
+            context = make_context(suite, device, loader, request.cache_dir, work)
+            generator = ConfigGenerator(self.kinds, self._cache(request), suite, device)
             with self._progress() as progress:
                 task = progress.add_task(f"bless {spec.name}", total=len(suite.samples()))
-                result = self.generate_config(
+                result = generator.generate(
                     spec,
                     plan(suite, spec.name),
                     context,
                     work / "images",
                     work,
                     request.batch_size,
-                    lambda n: progress.advance(task, n),
+                    functools.partial(progress.advance, task),
                 )
             if result.status != STATUS_OK:
                 raise BlessError(f"configuration {spec.name!r} {result.status}: {result.message}\n{result.traceback}")
@@ -281,7 +134,13 @@ class Runner:
         """Generate, score and check; returns the final result (also written to results.json)."""
         suite = request.suite
         selected = self._select(request)
-        device = environment.resolve_device(request.device)
+        ranks = distributed.detect(request.device)
+        if ranks is not None and request.isolate:
+            raise InputError(
+                "--isolate cannot be combined with a multi-process launch: each rank is already its own process"
+            )
+        device = ranks.device if ranks is not None else environment.resolve_device(request.device)
+        main = ranks is None or ranks.main
         refs = references.verify(suite)
         scoring_context = ScoringContext(
             device=device, cache_dir=request.cache_dir, references_digest=refs.manifest.digest
@@ -289,15 +148,17 @@ class Runner:
         metrics = self._metrics(suite, scoring_context)
         environment.quiet_libraries()
 
-        run_id = new_run_id()
+        run_id = new_run_id() if ranks is None else ranks.broadcast(new_run_id())
         run_dir = request.out_dir or (request.reports_root / suite.name / run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
-        result = RunResult(
-            suite=suite.to_dict(), run_id=run_id, started=now(), environment=environment.describe(device)
-        )
+        described = environment.describe(device)
+        if ranks is not None:
+            described["processes"] = ranks.world
+        result = RunResult(suite=suite.to_dict(), run_id=run_id, started=now(), environment=described)
         results_path = run_dir / "results.json"
-        write_results(result, results_path)
-        copy_references(refs, run_dir / "images" / "reference")
+        if main:
+            write_results(result, results_path)
+            copy_references(refs, run_dir / "images" / "reference")
 
         loader = BaseLoader(suite)
         if any(self.kinds[suite.config(name).kind].needs_pipeline for name in selected):
@@ -309,29 +170,42 @@ class Runner:
                 )
             except RuntimeError:
                 pass  # recorded per configuration: each pipeline configuration errors with the load failure
-        context = self._context(request, device, loader, run_dir)
+        context = make_context(suite, device, loader, request.cache_dir, run_dir)
+        cache = self._cache(request)
+        generator = ConfigGenerator(self.kinds, cache, suite, device)
         try:
-            with self._progress() as progress:
+            with self._progress(enabled=main) as progress:
                 for name in selected:
                     spec = suite.config(name)
-                    task = progress.add_task(name, total=len(suite.samples()))
+                    jobs = plan(suite, name)
+                    task = progress.add_task(name, total=len(jobs) if ranks is None else None)
                     advance = functools.partial(progress.advance, task)
+                    image_dir = run_dir / "images" / name
                     if request.isolate:
                         config_result = run_isolated(self._isolation_payload(request, spec, device, run_dir), advance)
+                    elif ranks is not None:
+                        size = generator.batch_size(spec, request.batch_size)
+                        part = generator.generate(
+                            spec, ranks.share(batches(jobs, size)), context, image_dir, run_dir, size, advance
+                        )
+                        parts = [ConfigResult.from_dict(p) for p in ranks.gather(part.to_dict())]
+                        config_result = distributed.merge_parts([job.key for job in jobs], parts)
                     else:
-                        config_result = self.generate_config(
-                            spec,
-                            plan(suite, name),
-                            context,
-                            run_dir / "images" / name,
-                            run_dir,
-                            request.batch_size,
-                            advance,
+                        config_result = generator.generate(
+                            spec, jobs, context, image_dir, run_dir, request.batch_size, advance
                         )
                     result = result.with_config(config_result)
-                    write_results(result, results_path)
-                    if on_config_done:
+                    if main:
+                        write_results(result, results_path)
+                    if on_config_done and main:
                         on_config_done(result, run_dir)
+                if ranks is not None:
+                    hits = ranks.gather((cache.hits, cache.misses))
+                    cache.hits, cache.misses = sum(h for h, _ in hits), sum(m for _, m in hits)
+                if not main:
+                    assert ranks is not None
+                    code = ranks.broadcast(None)
+                    return RunOutput(result, run_dir, main=False, exit_code=code)
                 scoring = progress.add_task("scoring", total=len(metrics) * (len(selected) + 1))
 
                 def advance_scoring(n: int) -> None:
@@ -356,7 +230,7 @@ class Runner:
         result = replace(
             result,
             checks=outcomes,
-            counters=dict(scoring_context.counters),
+            counters={**scoring_context.counters, "sample_cache_hits": cache.hits, "sample_cache_misses": cache.misses},
             warnings=tuple(scoring_context.warnings),
             verdict="pass" if code == 0 else "fail",
             exit_code=code,
@@ -364,6 +238,8 @@ class Runner:
             finished=now(),
         )
         write_results(result, results_path)
+        if ranks is not None:
+            ranks.broadcast(code)
         return RunOutput(result, run_dir)
 
     @staticmethod
@@ -375,6 +251,7 @@ class Runner:
             "device": device,
             "batch_size": request.batch_size,
             "cache_dir": str(request.cache_dir.resolve()),
+            "use_cache": request.use_cache,
             "run_dir": str(run_dir.resolve()),
             "image_dir": str((run_dir / "images" / spec.name).resolve()),
         }
@@ -438,9 +315,3 @@ def copy_references(refs: references.ReferenceSet, target: Path) -> None:
 
 class BlessError(RuntimeError):
     """The reference configuration could not produce healthy images."""
-
-
-def short_traceback(error: BaseException) -> str:
-    lines = traceback.format_exception(type(error), error, error.__traceback__)
-    text = "".join(lines).rstrip().splitlines()
-    return "\n".join(text[-TRACEBACK_LINES:])

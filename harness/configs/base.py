@@ -67,10 +67,6 @@ class Runtime(ABC):
     def generate(self, jobs: Sequence[SampleJob]) -> list[np.ndarray]:
         """Float32 HxWx3 images in [0, 1], one per job, in order (NaN/Inf allowed)."""
 
-    def preferred_batch_size(self) -> int | None:
-        """The largest batch this runtime takes in one call; ``None`` for no preference."""
-        return None
-
     def close(self) -> None:
         """Release what the runtime holds (models, temp files)."""
         return None
@@ -95,6 +91,14 @@ class ConfigKind(ABC):
     def unavailable(self, options: Any, device: str) -> str | None:
         """Why this configuration cannot run here (missing package, needs CUDA); ``None`` if it can."""
         return None
+
+    def default_batch_size(self, options: Any, device: str) -> int:
+        """Samples per call when neither the suite nor the command line sets one."""
+        return 1
+
+    def cache_inputs(self, options: Any, suite_dir: Path) -> dict[str, Any]:
+        """Fingerprints of files the configuration reads, beyond its options (part of the sample cache key)."""
+        return {}
 
     @abstractmethod
     def build(self, options: Any, context: BuildContext) -> Runtime:

@@ -107,6 +107,21 @@ class CommandKind(ConfigKind):
         if not Path(options.cwd).is_dir():
             raise where.error("cwd", f"not a folder: {options.cwd}")
 
+    def cache_inputs(self, options: CommandOptions, suite_dir: Path) -> dict[str, Any]:
+        import shutil
+
+        from harness.cache import file_fingerprint
+
+        executable = shutil.which(options.argv[0], path=os.environ.get("PATH")) or str(
+            Path(options.cwd) / options.argv[0]
+        )
+        files = {"executable": file_fingerprint(executable)}
+        for arg in options.argv[1:]:
+            candidate = Path(options.cwd) / arg
+            if "{" not in arg and candidate.is_file():
+                files[arg] = file_fingerprint(candidate)  # a script or model the runtime reads
+        return files
+
     def build(self, options: CommandOptions, context: BuildContext) -> Runtime:
         return CommandRuntime(options, context)
 
@@ -210,9 +225,6 @@ class CommandRuntime(Runtime):
             "child_peak_rss_mb": round(max(self.peaks), 1),
             "child_mean_peak_rss_mb": round(float(np.mean(self.peaks)), 1),
         }
-
-    def preferred_batch_size(self) -> int | None:
-        return 1
 
     def generate(self, jobs: Sequence[SampleJob]) -> list[np.ndarray]:
         return [self._one(job) for job in jobs]

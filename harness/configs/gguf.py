@@ -74,6 +74,11 @@ class GGUFKind(PipelineKind):
         if options.extra.file:
             open_gguf(Path(options.extra.file))
 
+    def cache_inputs(self, options: PipelineOptions, suite_dir: Path) -> dict[str, Any]:
+        from harness.cache import file_fingerprint
+
+        return {**super().cache_inputs(options, suite_dir), "file": file_fingerprint(options.extra.file)}
+
     def unavailable(self, options: PipelineOptions, device: str) -> str | None:
         try:
             import gguf  # noqa: F401

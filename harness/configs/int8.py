@@ -114,6 +114,14 @@ class Int8Kind(PipelineKind):
         elif path.is_file():
             read_ranges(path)
 
+    def cache_inputs(self, options: PipelineOptions, suite_dir: Path) -> dict[str, Any]:
+        from harness.cache import content_fingerprint
+
+        inputs = super().cache_inputs(options, suite_dir)
+        if not options.extra.calibrate:  # calibrated ranges follow from the calibration inputs in the options
+            inputs["ranges"] = content_fingerprint(options.extra.ranges)
+        return inputs
+
     def unavailable(self, options: PipelineOptions, device: str) -> str | None:
         if options.extra.int8_matmul == "real":
             import torch

@@ -82,6 +82,28 @@ class PipelineKind(ConfigKind):
         if options.transform:
             resolve_transform(options.transform, Path(where.file).resolve().parent, where)
 
+    def default_batch_size(self, options: PipelineOptions, device: str) -> int:
+        # Batched generation is 1.5x faster on the tiny CPU model and more on GPUs; see docs/performance.md.
+        return 8 if device.startswith("cuda") else 4
+
+    def cache_inputs(self, options: PipelineOptions, suite_dir: Path) -> dict[str, Any]:
+        if not options.transform:
+            return {}
+        import importlib.util
+        import sys
+
+        from harness.cache import content_fingerprint
+
+        module = options.transform.partition(":")[0]
+        sys.path.insert(0, str(suite_dir))
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            spec = None
+        finally:
+            sys.path.remove(str(suite_dir))
+        return {"transform_source": content_fingerprint(spec.origin) if spec and spec.origin else None}
+
     def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> Any:
         """The kind's own options (frozen dataclass); none by default."""
         return None

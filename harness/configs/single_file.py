@@ -59,6 +59,11 @@ class SingleFileKind(PipelineKind):
         file = tomlread.get(table, "file", str, where)
         return SingleFileOptions(component, str((suite_dir / Path(file).expanduser()).resolve()) if file else None)
 
+    def cache_inputs(self, options: PipelineOptions, suite_dir: Path) -> dict[str, Any]:
+        from harness.cache import file_fingerprint
+
+        return {**super().cache_inputs(options, suite_dir), "file": file_fingerprint(options.extra.file)}
+
     def check(self, options: PipelineOptions, where: Where) -> None:
         super().check(options, where)
         if options.extra.file and not Path(options.extra.file).is_file():

@@ -184,6 +184,15 @@ def load_pipeline(source: PipelineSource, where: Where) -> LoadedPipeline:
     return LoadedPipeline(pipe, family, source, fingerprint_pipeline(pipe, source), seconds)
 
 
+def source_fingerprint(source: PipelineSource) -> str:
+    """A fingerprint that needs no loading: built-ins by name and harness version, files by listing."""
+    if source.kind == "builtin":
+        from harness import __version__
+
+        return f"builtin:{source.location}:harness-{__version__}"
+    return fingerprint_pipeline(None, source)
+
+
 def weights_digest(modules: dict[str, Any]) -> str:
     """A sha256 over every parameter and buffer (name, dtype, shape, bytes) of the given modules."""
     import torch

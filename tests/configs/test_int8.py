@@ -51,11 +51,11 @@ def int8(name, components, ranges, extra=""):
     return f'\n[configs.{name}]\nkind = "int8"\ncomponents = {json.dumps(components)}\nranges = "{ranges}"\n{extra}\n'
 
 
-def run(write_suite, tmp_path, body, name="q", expect=0):
+def run(write_suite, tmp_path, body, name="q", expect=0, extra=()):
     path = write_suite(body, name=name)
     assert main(["bless", str(path)]) == 0
     out = tmp_path / f"run-{name}"
-    code = main(["run", str(path), "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
+    code = main(["run", str(path), "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *extra])
     assert code == expect
     return json.loads((out / "results.json").read_text()), path.parent
 
@@ -82,7 +82,7 @@ def test_calibration_fills_the_file_and_rerunning_merges_idempotently(write_suit
     sensitivity = [row["sqnr_db"] for row in notes["sensitivity"]]
     assert len(sensitivity) == 20 and sensitivity == sorted(sensitivity)
     first = path.read_text()
-    again, _ = run(write_suite, tmp_path, body)
+    again, _ = run(write_suite, tmp_path, body, extra=["--no-cache"])
     assert path.read_text() == first
     assert again["configs"][1]["notes"]["calibration"] == "merged into the existing file"
     assert psnr(again, "vae8") == psnr(results, "vae8")

@@ -1,0 +1,116 @@
+"""The content-addressed sample cache: a rerun regenerates only what changed.
+
+A sample's key hashes everything that determines its image: the pipeline's
+fingerprint, the configuration (kind, options, and the fingerprints of files it
+reads: range files, GGUF files, transform modules, external executables), the prompt,
+seed, steps, size, guidance, negative prompt, the batch size (batched and single
+generation agree only within one 8-bit level), the library versions and the device
+class. Images are written atomically as they are produced, so a run killed midway
+(even with SIGKILL) leaves only whole entries, and restarting it regenerates only the
+missing samples. Configuration-level notes (tensor counts, calibration, sensitivity)
+are cached beside them, so a fully cached configuration reports what it reported
+when it was generated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.samples import load_png, save_png
+
+CACHE_VERSION = 1
+
+
+def digest(parts: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_fingerprint(path: str | Path | None) -> str | None:
+    """Size and modification time (cheap for multi-GB checkpoints); ``None`` when absent."""
+    if path is None:
+        return None
+    target = Path(path)
+    if not target.exists():
+        return "absent"
+    stat = target.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def content_fingerprint(path: str | Path | None) -> str | None:
+    """sha256 of a small file's bytes (range files, transform modules)."""
+    if path is None:
+        return None
+    target = Path(path)
+    if not target.is_file():
+        return "absent"
+    return hashlib.sha256(target.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedSample:
+    image: np.ndarray
+    nonfinite_fraction: float
+    blank: bool
+    seconds: float | None
+
+
+class SampleCache:
+    """``<cache>/samples/<ab>/<key>.png`` + ``.json``; ``<cache>/configs/<key>.json``."""
+
+    def __init__(self, directory: Path, read: bool = True):
+        self.directory = directory
+        self.read = read
+        self.hits = 0
+        self.misses = 0
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        folder = self.directory / "samples" / key[:2]
+        return folder / f"{key}.png", folder / f"{key}.json"
+
+    def get(self, key: str) -> CachedSample | None:
+        if not self.read:
+            self.misses += 1
+            return None
+        image_path, meta_path = self._paths(key)
+        try:
+            meta = json.loads(meta_path.read_text())
+            image = load_png(image_path)
+        except (OSError, ValueError):
+            self.misses += 1
+            return None
+        self.hits += 1
+        return CachedSample(image, float(meta["nonfinite_fraction"]), bool(meta["blank"]), meta.get("seconds"))
+
+    def put(self, key: str, image: np.ndarray, nonfinite_fraction: float, blank: bool, seconds: float | None) -> None:
+        image_path, meta_path = self._paths(key)
+        image_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = image_path.with_name(f".{key}.{os.getpid()}.png")
+        save_png(image, temporary)
+        os.replace(temporary, image_path)
+        _write_json(meta_path, {"nonfinite_fraction": nonfinite_fraction, "blank": blank, "seconds": seconds})
+
+    def get_config(self, key: str) -> dict[str, Any] | None:
+        if not self.read:
+            return None
+        try:
+            return dict(json.loads((self.directory / "configs" / f"{key}.json").read_text()))
+        except (OSError, ValueError):
+            return None
+
+    def put_config(self, key: str, record: Mapping[str, Any]) -> None:
+        _write_json(self.directory / "configs" / f"{key}.json", record)
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, default=str))
+    os.replace(temporary, path)

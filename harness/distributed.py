@@ -1,0 +1,115 @@
+"""Several processes (GPUs, or CPU ranks) sharing one run, through accelerate's ``PartialState``.
+
+``accelerate launch -m harness run SUITE`` (or ``torchrun --nproc_per_node N -m harness run SUITE``)
+starts N copies. Each configuration's samples are cut into the same batches a single
+process would make, and whole batches are dealt round-robin to the ranks, so every
+image is computed from exactly the inputs it would have in one process: with the same
+device type and thread count per process the result is identical to a single-process
+run. Rank 0 gathers the samples, scores, checks and writes the one report.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+@dataclass
+class Ranks:
+    """This process's place in a multi-process run."""
+
+    state: Any
+    rank: int
+    world: int
+    device: str
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def share(self, batches: Sequence[Sequence[T]]) -> list[T]:
+        """This rank's whole batches, dealt round-robin, flattened in order."""
+        return [job for index, batch in enumerate(batches) if index % self.world == self.rank for job in batch]
+
+    def gather(self, value: Any) -> list[Any]:
+        from accelerate.utils import gather_object
+
+        return list(gather_object([value]))
+
+    def broadcast(self, value: Any) -> Any:
+        from accelerate.utils import broadcast_object_list
+
+        box = [value]
+        broadcast_object_list(box, from_process=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        self.state.wait_for_everyone()
+
+
+def detect(requested_device: str) -> Ranks | None:
+    """The multi-process state when launched with WORLD_SIZE > 1, else ``None``."""
+    if world_size() <= 1:
+        return None
+    from accelerate import PartialState
+
+    wants_cpu = requested_device == "cpu"
+    if requested_device == "auto":
+        import torch
+
+        wants_cpu = not torch.cuda.is_available()
+    state = PartialState(cpu=wants_cpu)
+    device = "cpu" if wants_cpu else str(state.device)
+    return Ranks(state, state.process_index, state.num_processes, device)
+
+
+def merge_parts(order: Sequence[str], parts: Sequence[Any]) -> Any:
+    """One configuration's result from its ranks' parts (``ConfigResult``s), samples in plan order."""
+    from dataclasses import replace
+
+    from harness.results import STATUS_OK
+
+    first = parts[0]
+    by_key = {sample.key: sample for part in parts for sample in part.samples}
+    failed = next((part for part in parts if part.status != STATUS_OK), None)
+    generate = [part.timing.get("generate_s", 0.0) for part in parts]
+    generated = sum(part.timing.get("cache_misses", 0) for part in parts)
+    timing = {
+        **first.timing,
+        "generate_s": round(max(generate), 4),
+        "load_s": round(max(part.timing.get("load_s", 0.0) for part in parts), 4),
+        "cache_hits": sum(part.timing.get("cache_hits", 0) for part in parts),
+        "cache_misses": generated,
+        "images": len(by_key),
+        "per_image_s": round(sum(generate) / max(1, generated), 4),
+        "processes": len(parts),
+    }
+    peaks = [part.memory.get("peak_rss_mb") for part in parts]
+    memory = {
+        **first.memory,
+        "peak_rss_mb": max((p for p in peaks if p is not None), default=None),
+        "per_process_peak_rss_mb": peaks,
+    }
+    for key in ("peak_gpu_allocated_mb", "peak_gpu_reserved_mb"):
+        values = [part.memory[key] for part in parts if key in part.memory]
+        if values:
+            memory[key] = max(values)
+            memory[f"per_process_{key}"] = values
+    merged = replace(first, samples=tuple(by_key[key] for key in order if key in by_key), timing=timing, memory=memory)
+    if failed is not None:
+        merged = replace(
+            merged,
+            status=failed.status,
+            message=failed.message,
+            error_type=failed.error_type,
+            traceback=failed.traceback,
+        )
+    return merged

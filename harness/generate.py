@@ -1,0 +1,270 @@
+"""Generating one configuration's samples: cache lookup, isolated build, batched generation, storage.
+
+A configuration never raises out of here for its own failures: an exception while
+building or generating becomes an ``error`` result with its message and a short
+traceback (an :class:`InputError` keeps its one-line message and marks the error as
+the user's input). Samples already in the content-addressed cache are not generated
+again; when all are cached, the configuration is not even built.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import environment
+from harness.cache import CACHE_VERSION, SampleCache, digest
+from harness.configs.base import BuildContext, ConfigKind, ConfigSpec, Notes, Runtime, jsonable
+from harness.errors import InputError, Where
+from harness.memory import PeakMemory
+from harness.pipelines.source import LoadedPipeline, load_pipeline, source_fingerprint
+from harness.results import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, ConfigResult, SampleResult
+from harness.samples import SampleJob, inspect_float_image, save_png, to_uint8
+from harness.suite import Suite
+
+TRACEBACK_LINES = 12
+
+
+def plan(suite: Suite, config: str) -> list[SampleJob]:
+    """The sample jobs of one configuration, prompt-major."""
+    return [SampleJob(config, index, prompt, seed) for index, prompt, seed in suite.samples()]
+
+
+def batches(jobs: Sequence[SampleJob], size: int) -> list[list[SampleJob]]:
+    return [list(jobs[first : first + size]) for first in range(0, len(jobs), size)]
+
+
+def short_traceback(error: BaseException) -> str:
+    lines = traceback.format_exception(type(error), error, error.__traceback__)
+    return "\n".join("".join(lines).rstrip().splitlines()[-TRACEBACK_LINES:])
+
+
+class BaseLoader:
+    """Loads the suite's pipeline once, on first use, and remembers a failure too."""
+
+    def __init__(self, suite: Suite):
+        self.suite = suite
+        self._loaded: LoadedPipeline | None = None
+        self._error: BaseException | None = None
+
+    def __call__(self) -> LoadedPipeline:
+        if self._loaded is None and self._error is None:
+            try:
+                self._loaded = load_pipeline(self.suite.pipeline, Where(self.suite.path))
+            except InputError:
+                raise
+            except Exception as error:
+                self._error = error
+        if self._error is not None:
+            raise RuntimeError(
+                f"loading the pipeline failed: {type(self._error).__name__}: {self._error}"
+            ) from self._error
+        assert self._loaded is not None
+        return self._loaded
+
+
+def make_context(suite: Suite, device: str, loader: BaseLoader, cache_dir: Path, work_dir: Path) -> BuildContext:
+    """What every configuration of a run builds from."""
+    return BuildContext(
+        device=device,
+        generation=suite.generation,
+        load_base=loader,
+        cache_dir=cache_dir,
+        work_dir=work_dir,
+        suite_dir=suite.directory,
+        prompts=suite.prompts,
+        seeds=suite.seeds,
+    )
+
+
+class ConfigGenerator:
+    """Generates configurations for one run: shared kinds, cache and device."""
+
+    def __init__(self, kinds: dict[str, ConfigKind] | Any, cache: SampleCache | None, suite: Suite, device: str):
+        self.kinds = kinds
+        self.cache = cache
+        self.suite = suite
+        self.device = device
+        self._environment = {
+            "libraries": environment.library_versions(),
+            "device_class": environment.device_class(device),
+            "pipeline": source_fingerprint(suite.pipeline),
+        }
+
+    def batch_size(self, spec: ConfigSpec, requested: int | None) -> int:
+        kind = self.kinds[spec.kind]
+        return int(requested or self.suite.generation.batch_size or kind.default_batch_size(spec.options, self.device))
+
+    def config_key(self, spec: ConfigSpec, size: int) -> str:
+        kind = self.kinds[spec.kind]
+        gen = self.suite.generation
+        return digest(
+            {
+                "version": CACHE_VERSION,
+                "environment": self._environment,
+                "kind": spec.kind,
+                "options": jsonable(spec.options),
+                "files": kind.cache_inputs(spec.options, self.suite.directory),
+                "generation": [gen.steps, gen.width, gen.height, gen.guidance, gen.negative_prompt],
+                "batch_size": size,
+            }
+        )
+
+    @staticmethod
+    def sample_key(config_key: str, job: SampleJob) -> str:
+        return digest({"config": config_key, "prompt": job.prompt, "seed": job.seed})
+
+    def generate(
+        self,
+        spec: ConfigSpec,
+        jobs: Sequence[SampleJob],
+        context: BuildContext,
+        image_dir: Path,
+        run_dir: Path,
+        batch_size: int | None,
+        advance: Callable[[int], None],
+    ) -> ConfigResult:
+        """Every sample of one configuration, from the cache or generated; never raises for the configuration."""
+        kind = self.kinds[spec.kind]
+        context = replace(context, notes=Notes())
+        base = ConfigResult(
+            name=spec.name,
+            kind=spec.kind,
+            status=STATUS_OK,
+            description=spec.description,
+            options=jsonable(spec.options),
+        )
+        reason = kind.unavailable(spec.options, context.device)
+        if reason:
+            advance(len(jobs))
+            return replace(base, status=STATUS_SKIPPED, message=reason)
+        size = self.batch_size(spec, batch_size)
+        config_key = self.config_key(spec, size)
+        keys = {job.key: self.sample_key(config_key, job) for job in jobs}
+        done: dict[str, SampleResult] = {}
+        for job in jobs:
+            hit = self.cache.get(keys[job.key]) if self.cache else None
+            if hit is not None:
+                path = image_dir / f"{job.key}.png"
+                save_png(hit.image, path)
+                done[job.key] = _sample(job, path, run_dir, hit.seconds, hit.nonfinite_fraction, hit.blank, cached=True)
+        advance(len(done))
+        missing = [job for job in jobs if job.key not in done]
+        timing: dict[str, float] = {"batch_size": size, "cache_hits": len(done), "cache_misses": len(missing)}
+        if not missing:
+            record = (self.cache.get_config(config_key) if self.cache else None) or {}
+            ordered = tuple(done[job.key] for job in jobs)
+            timing.update({k: v for k, v in record.get("timing", {}).items() if k not in timing})
+            notes = {
+                **record.get("notes", {}),
+                "from_cache": "every sample came from the sample cache; nothing was generated",
+            }
+            return replace(
+                base,
+                samples=ordered,
+                timing={**timing, "images": len(ordered)},
+                memory=record.get("memory", {}),
+                notes=notes,
+            )
+        runtime: Runtime | None = None
+        peak = PeakMemory(context.device)
+        generated: list[SampleResult] = []
+        try:
+            with peak:
+                start = time.perf_counter()
+                runtime = kind.build(spec.options, context)
+                timing["load_s"] = round(time.perf_counter() - start, 4)
+                peak.mark("rss_after_load_mb")
+                generate_start = time.perf_counter()
+                for batch in batches(missing, size):
+                    batch_start = time.perf_counter()
+                    images = runtime.generate(batch)
+                    seconds = (time.perf_counter() - batch_start) / len(batch)
+                    generated.extend(self._store(batch, images, seconds, image_dir, run_dir, keys))
+                    advance(len(batch))
+                timing["generate_s"] = round(time.perf_counter() - generate_start, 4)
+                timing["per_image_s"] = round(timing["generate_s"] / max(1, len(generated)), 4)
+            notes = jsonable(runtime.notes.snapshot())
+            memory = peak.report()
+            if self.cache:
+                self.cache.put_config(config_key, {"notes": notes, "timing": timing, "memory": memory})
+            done.update({s.key: s for s in generated})
+            ordered = tuple(done[job.key] for job in jobs)
+            return replace(base, samples=ordered, timing={**timing, "images": len(ordered)}, memory=memory, notes=notes)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:
+            advance(len(missing) - len(generated))
+            notes = jsonable((runtime.notes if runtime is not None else context.notes).snapshot())
+            is_input = isinstance(error, InputError)
+            done.update({s.key: s for s in generated})
+            return replace(
+                base,
+                status=STATUS_ERROR,
+                error_type="input" if is_input else "runtime",
+                message=str(error) if is_input else f"{type(error).__name__}: {error}",
+                traceback="" if is_input else short_traceback(error),
+                samples=tuple(done[job.key] for job in jobs if job.key in done),
+                timing=timing,
+                memory=peak.report(),
+                notes=notes,
+            )
+        finally:
+            if runtime is not None:
+                runtime.close()
+
+    def _store(
+        self,
+        jobs: Sequence[SampleJob],
+        images: Sequence[np.ndarray],
+        seconds: float,
+        image_dir: Path,
+        run_dir: Path,
+        keys: dict[str, str],
+    ) -> list[SampleResult]:
+        if len(images) != len(jobs):
+            raise RuntimeError(f"the runtime returned {len(images)} images for {len(jobs)} samples")
+        gen = self.suite.generation
+        expected = (gen.height, gen.width, 3)
+        results = []
+        for job, image in zip(jobs, images, strict=True):
+            if tuple(image.shape) != expected:
+                raise RuntimeError(
+                    f"sample {job.key}: image of shape {tuple(image.shape)}, expected {expected} (HxWx3)"
+                )
+            health = inspect_float_image(image)
+            pixels = to_uint8(image)
+            path = image_dir / f"{job.key}.png"
+            save_png(pixels, path)
+            if self.cache:
+                self.cache.put(keys[job.key], pixels, health.nonfinite_fraction, health.blank, round(seconds, 4))
+            results.append(_sample(job, path, run_dir, round(seconds, 4), health.nonfinite_fraction, health.blank))
+        return results
+
+
+def _sample(
+    job: SampleJob,
+    path: Path,
+    run_dir: Path,
+    seconds: float | None,
+    nonfinite: float,
+    blank: bool,
+    cached: bool = False,
+) -> SampleResult:
+    return SampleResult(
+        key=job.key,
+        prompt_index=job.prompt_index,
+        prompt=job.prompt,
+        seed=job.seed,
+        image=str(path.relative_to(run_dir)),
+        seconds=seconds,
+        nonfinite_fraction=nonfinite,
+        blank=blank,
+        cached=cached,
+    )

@@ -1,0 +1,101 @@
+"""Two CPU processes (torchrun, gloo) produce exactly what one process does; rank 0 writes one report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BODY = """
+name = "d"
+pipeline = "builtin:tiny-sd"
+reference = "fp32"
+prompts = ["a red circle", "a cat", "a lighthouse"]
+seeds = [0, 1]
+steps = 2
+width = 32
+height = 32
+batch_size = 2
+[metrics]
+psnr = {}
+ssim = {}
+[configs.fp32]
+[configs.bf16]
+dtype = "bfloat16"
+"""
+
+
+def digests(run: Path) -> dict[str, str]:
+    results = json.loads((run / "results.json").read_text())
+    return {
+        f"{c['name']}/{s['key']}": hashlib.sha256((run / s["image"]).read_bytes()).hexdigest()
+        for c in results["configs"]
+        for s in c["samples"]
+    }
+
+
+@pytest.mark.skipif(
+    shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None, reason="torchrun not installed"
+)
+def test_two_processes_equal_one(write_suite, tmp_path):
+    path = write_suite(BODY, name="d")
+    # both sides one thread per process: CPU float results depend on the thread count
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    python = sys.executable
+    subprocess.run([python, "-m", "harness", "bless", str(path)], env=env, check=True, capture_output=True)
+    single = subprocess.run(
+        [
+            python,
+            "-m",
+            "harness",
+            "run",
+            str(path),
+            "--out",
+            str(tmp_path / "one"),
+            "--cache-dir",
+            str(tmp_path / "c1"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+    torchrun = str(Path(python).parent / "torchrun")
+    multi = subprocess.run(
+        [
+            torchrun,
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "harness",
+            "run",
+            str(path),
+            "--out",
+            str(tmp_path / "two"),
+            "--cache-dir",
+            str(tmp_path / "c2"),
+            "--device",
+            "cpu",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert multi.returncode == 0, multi.stderr[-3000:]
+    assert multi.stdout.count("report:") == 1  # only rank 0 reports
+    one, two = (
+        json.loads((tmp_path / "one" / "results.json").read_text()),
+        json.loads((tmp_path / "two" / "results.json").read_text()),
+    )
+    assert two["environment"]["processes"] == 2
+    assert digests(tmp_path / "one") == digests(tmp_path / "two")
+    for a, b in zip(one["configs"], two["configs"]):
+        assert [s["mean"] for s in a["summaries"]] == [s["mean"] for s in b["summaries"]]
+        assert b["timing"]["processes"] == 2
+    assert [c["status"] for c in one["checks"]] == [c["status"] for c in two["checks"]]
