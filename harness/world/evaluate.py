@@ -1,0 +1,71 @@
+"""A quick check of trained shapes-world models on held-out captions (written into train.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.world.oracle import adherence
+from harness.world.scene import random_scene, render_batch
+
+
+def held_out_captions(count: int, seed: int = 12345) -> list[str]:
+    captions: list[str] = []
+    index = 0
+    while len(captions) < count:
+        scene = random_scene(seed + index, held_out=True)
+        index += 1
+        if " and " in scene.caption() and scene.caption() not in captions:
+            captions.append(scene.caption())
+    return captions
+
+
+def generate(folder: Path, captions: list[str], device: str, steps: int = 20, guidance: float = 5.0) -> np.ndarray:
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32, local_files_only=True).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    generators = [torch.Generator("cpu").manual_seed(i) for i in range(len(captions))]
+    with torch.no_grad():
+        images = pipe(
+            prompt=captions, num_inference_steps=steps, guidance_scale=guidance, generator=generators, output_type="np"
+        ).images
+    return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+
+
+def clip_scores(folder: Path, images: np.ndarray, captions: list[str]) -> np.ndarray:
+    from harness.metrics.clip_model import load_clip
+
+    clip = load_clip({"model": f"local-dir:{folder}", "pretrained": None})
+    return np.asarray((100.0 * (clip.encode_images(list(images)) * clip.encode_texts(captions)).sum(-1)).tolist())
+
+
+def evaluate(out: Path, device: str, count: int = 64) -> dict[str, Any]:
+    captions = held_out_captions(count)
+    real = render_batch([_scene_for(c) for c in captions], device=device)
+    results: dict[str, Any] = {"held_out_captions": count}
+    shuffled = captions[1:] + captions[:1]
+    evaluator = out / "evaluator"
+    results["real_renders"] = {
+        "adherence": float(np.mean([adherence(i, c) for i, c in zip(real, captions, strict=True)])),
+        "clip_score": float(clip_scores(evaluator, real, captions).mean()),
+        "clip_score_shuffled_captions": float(clip_scores(evaluator, real, shuffled).mean()),
+    }
+    for name in ("generator", "flawed_generator"):
+        if not (out / name / "model_index.json").is_file():
+            continue
+        images = generate(out / name, captions, device)
+        results[name] = {
+            "adherence": float(np.mean([adherence(i, c) for i, c in zip(images, captions, strict=True)])),
+            "clip_score": float(clip_scores(evaluator, images, captions).mean()),
+        }
+    return results
+
+
+def _scene_for(caption: str) -> Any:
+    from harness.world.scene import scene_from_caption
+
+    return scene_from_caption(caption, np.random.default_rng(0))
