@@ -7,6 +7,7 @@ word tokenizes to exactly one id while any other text still encodes through byte
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -18,11 +19,11 @@ CONTEXT = 32
 
 def learn_merges(words: list[str]) -> tuple[list[str], list[str]]:
     """BPE merges (``"a b"``) that make each word one symbol, and the new symbols in order."""
-    segmented = [list(word[:-1]) + [word[-1] + "</w>"] for word in words if len(word) > 1]
+    segmented = [[*list(word[:-1]), word[-1] + "</w>"] for word in words if len(word) > 1]
     merges: list[str] = []
     symbols: list[str] = []
     while any(len(parts) > 1 for parts in segmented):
-        pairs = Counter((a, b) for parts in segmented for a, b in zip(parts, parts[1:], strict=False))
+        pairs = Counter((a, b) for parts in segmented for a, b in itertools.pairwise(parts))
         best = min(pairs, key=lambda pair: (-pairs[pair], pair))
         merged = best[0] + best[1]
         merges.append(f"{best[0]} {best[1]}")
