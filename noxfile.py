@@ -14,12 +14,12 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARAL
 
 @nox.session
 def evaluate(session: nox.Session) -> None:
-    """Run a suite (default: the built-in smoke suite), print the summary and the report path.
+    """Run a suite (default: the trained shapes world, offline), print the summary and the report path.
 
     `nox -s evaluate -- suites/gguf.toml --config q8_0` passes arguments to `harness run`.
     """
     session.install("-e", ".")
-    args = session.posargs or ["suites/smoke.toml"]
+    args = session.posargs or ["suites/shapes.toml"]
     env = {**OFFLINE, **{k: v for k, v in os.environ.items() if k.startswith("HF_")}}
     session.run("python", "-m", "harness", "run", *args, env=env)
 

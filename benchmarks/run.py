@@ -1,17 +1,19 @@
-"""Benchmarks that print tables: `python benchmarks/run.py [suite|overhead|all]`.
+"""Benchmarks that print tables: `python benchmarks/run.py [suite|overhead|all] [--overhead-suite S] [--device D]`.
 
-- suite: wall time of `python -m harness run suites/smoke.toml` (what `nox -s evaluate` runs),
-  as a fresh process, imports included, three times.
-- overhead: the harness generating the smoke suite's images vs a plain diffusers loop
-  producing the same images (same pipeline copies, latents and calls), side by side in
-  one process, then scoring and reporting on top.
-Nothing here is asserted; the numbers go into the README with the machine they came from.
+- suite: wall time of `python -m harness run suites/smoke.toml` (what `nox -s evaluate` runs), as a fresh
+  process with imports, three times.
+- overhead: a plain diffusers loop (copy + cast the pipeline per configuration, one call per image) against
+  the harness generating the same images (batch size 1, cache off), and the harness with automatic
+  batching, side by side in one process. Metrics are excluded; scoring and reports are timed separately
+  on the CPU suite.
+Nothing here is asserted; the numbers go into docs/performance.md with the machine they came from.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -24,61 +26,64 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-console = Console()
+console = Console(width=140)
 
 
-def bench_suite(repeats: int = 3) -> None:
+def bench_suite(repeats: int) -> None:
     times = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "harness", "run", "suites/smoke.toml", "--out", out],
+                [sys.executable, "-m", "harness", "run", "suites/smoke.toml", "--out", out, "--no-cache"],
                 cwd=ROOT,
                 check=True,
                 capture_output=True,
             )
             times.append(time.perf_counter() - start)
-    table = Table(title="`python -m harness run suites/smoke.toml` (nox -s evaluate's suite), fresh process")
-    table.add_column("runs")
-    table.add_column("median s", justify="right")
-    table.add_column("min s", justify="right")
-    table.add_column("max s", justify="right")
+    table = Table(
+        title="`python -m harness run suites/smoke.toml --no-cache`, fresh process (what nox -s evaluate runs)"
+    )
+    for column in ("runs", "median s", "min s", "max s"):
+        table.add_column(column, justify="right")
     table.add_row(str(repeats), f"{statistics.median(times):.1f}", f"{min(times):.1f}", f"{max(times):.1f}")
     console.print(table)
 
 
-def bench_overhead(repeats: int = 3) -> None:
+def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> None:
     import torch
 
     from harness.configs import default_kinds
     from harness.configs.casting import CastLog, apply_precision
     from harness.configs.pipeline import copy_pipeline
-    from harness.environment import quiet_libraries
-    from harness.generate import plan
+    from harness.environment import quiet_libraries, resolve_device
+    from harness.generate import BaseLoader, ConfigGenerator, make_context, plan
     from harness.metrics import default_metrics
-    from harness.report import write_reports
-    from harness.runner import Runner, RunRequest
     from harness.suite import load_suite
 
     quiet_libraries()
+    device = resolve_device(device)
     kinds, metrics = default_kinds(), default_metrics()
-    suite = load_suite(ROOT / "suites" / "smoke.toml", kinds, metrics)
-    runner = Runner(kinds, metrics, Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    suite = load_suite(suite_path, kinds, metrics)
+    loader = BaseLoader(suite)
+    loaded = loader()
     gen = suite.generation
+    images = len(suite.samples()) * len(suite.configs)
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
 
     def plain_loop() -> float:
-        """What a user would write by hand: copy + cast the pipeline per configuration, one call per image."""
-        from harness.pipelines.source import load_pipeline
-
-        loaded = load_pipeline(suite.pipeline, None)  # type: ignore[arg-type]
+        """What a user writes by hand: copy + cast the pipeline per configuration, one call per image."""
         start = time.perf_counter()
         for spec in suite.configs:
             pipe = copy_pipeline(loaded.pipe)
             apply_precision(pipe, spec.options.precision, CastLog())
+            pipe.to(device)
             for _, prompt, seed in suite.samples():
                 latents = loaded.family.initial_latents(pipe, [seed], gen.height, gen.width)
-                with torch.inference_mode():
+                with torch.no_grad():
                     pipe(
                         prompt=[prompt],
                         num_inference_steps=gen.steps,
@@ -86,59 +91,89 @@ def bench_overhead(repeats: int = 3) -> None:
                         height=gen.height,
                         width=gen.width,
                         generator=[torch.Generator("cpu").manual_seed(seed)],
-                        latents=latents,
+                        latents=latents.to(device) if latents is not None else None,
                         output_type="np",
+                        **loaded.family.call_kwargs(),
                     )
+            del pipe
+        sync()
         return time.perf_counter() - start
 
-    def harness_generate() -> float:
-        from harness.runner import BaseLoader
-
-        loader = BaseLoader(suite)
-        loader()
+    def harness(batch_size: int | None) -> float:
         with tempfile.TemporaryDirectory() as temporary:
             work = Path(temporary)
-            context = runner._context(RunRequest(suite), "cpu", loader, work)
+            context = make_context(suite, device, loader, work / "cache", work)
+            generator = ConfigGenerator(kinds, None, suite, device)
             start = time.perf_counter()
             for spec in suite.configs:
-                runner.generate_config(
-                    spec, plan(suite, spec.name), context, work / spec.name, work, None, lambda n: None
+                result = generator.generate(
+                    spec, plan(suite, spec.name), context, work / spec.name, work, batch_size, lambda n: None
                 )
+                assert result.status == "ok", result.message
+            sync()
             return time.perf_counter() - start
 
-    def harness_full() -> tuple[float, float]:
-        with tempfile.TemporaryDirectory() as temporary:
-            start = time.perf_counter()
-            output = runner.run(RunRequest(suite, out_dir=Path(temporary), batch_size=1, use_cache=False))
-            run_s = time.perf_counter() - start
-            start = time.perf_counter()
-            write_reports(output.result, output.run_dir)
-            return run_s, time.perf_counter() - start
-
-    plain_loop()  # warm-up: first calls allocate and JIT-select kernels
-    rows = {"plain": [], "harness_generate": [], "harness_run": [], "reports": []}
+    auto = (
+        ConfigGenerator(kinds, None, suite, device).batch_size(suite.configs[0], None)
+        if suite.generation.batch_size is None
+        else 8
+    )
+    plain_loop()  # warm-up: kernels, allocator
+    rows: dict[str, list[float]] = {"plain": [], "harness": [], "batched": []}
     for _ in range(repeats):
         rows["plain"].append(plain_loop())
-        rows["harness_generate"].append(harness_generate())
-        run_s, report_s = harness_full()
-        rows["harness_run"].append(run_s)
-        rows["reports"].append(report_s)
+        rows["harness"].append(harness(1))
+        rows["batched"].append(harness(auto))
     plain = statistics.median(rows["plain"])
     table = Table(
-        title=f"harness overhead on suites/smoke.toml ({len(suite.configs)} configs x {len(suite.samples())} images), median of {repeats}"
+        title=f"{suite.name} on {device}: {len(suite.configs)} configs x {len(suite.samples())} images, median of {repeats}"
     )
-    table.add_column("what")
-    table.add_column("median s", justify="right")
-    table.add_column("vs plain loop", justify="right")
+    for column in ("what", "median s", "images/s", "time vs plain loop"):
+        table.add_column(column, justify="right" if column != "what" else "left")
     labels = {
-        "plain": "plain diffusers loop (generation only)",
-        "harness_generate": "harness generation (copies, casts, PNGs, memory sampling)",
-        "harness_run": "harness run (generation + verify + scoring PSNR/SSIM + results.json)",
-        "reports": "reports (HTML with charts, Markdown, JUnit)",
+        "plain": "plain diffusers loop, batch 1",
+        "harness": "harness generation, batch 1 (copies, casts, PNGs, memory, no cache)",
+        "batched": f"harness generation, batch {auto}",
     }
     for key, label in labels.items():
         value = statistics.median(rows[key])
-        table.add_row(label, f"{value:.2f}", f"{value / plain:.3f}x")
+        table.add_row(label, f"{value:.2f}", f"{images / value:.2f}", f"{value / plain:.3f}x")
+    console.print(table)
+    if full:
+        bench_run(suite_path, repeats)
+
+
+def bench_run(suite_path: Path, repeats: int) -> None:
+    """Scoring and reports on top of generation (needs blessed references)."""
+    from harness.configs import default_kinds
+    from harness.metrics import default_metrics
+    from harness.report import write_reports
+    from harness.runner import Runner, RunRequest
+    from harness.suite import load_suite
+
+    kinds, metrics = default_kinds(), default_metrics()
+    suite = load_suite(suite_path, kinds, metrics)
+    runner = Runner(kinds, metrics, Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    rows: dict[str, list[float]] = {"generate": [], "score": [], "report": []}
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as temporary:
+            output = runner.run(RunRequest(suite, out_dir=Path(temporary), use_cache=False))
+            rows["generate"].append(
+                sum(c.timing.get("generate_s", 0.0) + c.timing.get("load_s", 0.0) for c in output.result.configs)
+            )
+            rows["score"].append(sum(c.timing.get("scoring_s", 0.0) for c in output.result.configs))
+            start = time.perf_counter()
+            write_reports(output.result, output.run_dir)
+            rows["report"].append(time.perf_counter() - start)
+    table = Table(title=f"{suite.name}: where a whole run's time goes (median of {repeats})")
+    for column in ("phase", "median s"):
+        table.add_column(column)
+    for key, label in (
+        ("generate", "build + generate (all configurations)"),
+        ("score", "scoring (all metrics, all configurations)"),
+        ("report", "reports: HTML with charts, Markdown, JUnit"),
+    ):
+        table.add_row(label, f"{statistics.median(rows[key]):.2f}")
     console.print(table)
 
 
@@ -146,16 +181,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", nargs="?", default="all", choices=("suite", "overhead", "all"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--overhead-suite", type=Path, default=ROOT / "suites" / "smoke.toml")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-full", action="store_true", help="skip the scoring/report breakdown")
     args = parser.parse_args()
-    import platform
-
     console.print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     if args.which in ("suite", "all"):
         bench_suite(args.repeats)
     if args.which in ("overhead", "all"):
-        bench_overhead(args.repeats)
+        bench_overhead(args.overhead_suite, args.device, args.repeats, full=not args.no_full)
 
 
 if __name__ == "__main__":

@@ -190,6 +190,8 @@ class ConfigGenerator:
                     advance(len(batch))
                 timing["generate_s"] = round(time.perf_counter() - generate_start, 4)
                 timing["per_image_s"] = round(timing["generate_s"] / max(1, len(generated)), 4)
+                # The median is robust to the first call's one-off costs (kernel selection, lazy init).
+                timing["median_image_s"] = round(float(np.median([s.seconds or 0.0 for s in generated])), 4)
             notes = jsonable(runtime.notes.snapshot())
             memory = peak.report()
             if self.cache:

@@ -79,9 +79,14 @@ class PeakMemory:
 
     def __enter__(self) -> PeakMemory:
         if self.device.startswith("cuda"):
+            import gc
+
             import torch
 
+            # Free what the previous configuration left in the caching allocator, so "reserved" is this one's.
+            gc.collect()
             torch.cuda.synchronize()
+            torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         self.kernel_peak = reset_peak_rss()
         self.start_rss = process_rss_bytes()

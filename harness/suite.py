@@ -180,12 +180,14 @@ def load_suite(path: Path, kinds: Mapping[str, ConfigKind], metrics: Mapping[str
         raise where.error("seeds", "seeds must be >= 0")
     generation = _read_generation(data, where)
 
-    metric_requests = _read_metrics(data, where, metrics, suite_dir)
+    metric_requests = _resolve_metric_defaults(_read_metrics(data, where, metrics, suite_dir), pipeline)
     metric_names = tuple(request.name for request in metric_requests)
     thresholds = parse_thresholds(
         tomlread.get_table(data, "thresholds", where) or {}, where.child("thresholds"), metric_names
     )
 
+    for request in metric_requests:
+        metrics[request.name].check_prompts(prompts, where)
     configs_table = tomlread.get_table(data, "configs", where)
     if not configs_table:
         raise where.error("configs", "at least one configuration is needed, e.g. [configs.fp32] dtype = 'float32'")
@@ -297,6 +299,24 @@ def _read_metrics(
         parsed = metrics[name].parse_options(options, inner.child(name), suite_dir)
         requests.append(MetricRequest(name, parsed))
     return tuple(requests)
+
+
+def _resolve_metric_defaults(
+    requests: tuple[MetricRequest, ...], pipeline: PipelineSource
+) -> tuple[MetricRequest, ...]:
+    """Options the suite leaves open: the shapes world's evaluator for its pipelines, the tiny built-ins otherwise."""
+    from harness.metrics.features import resolve_defaults
+
+    world = pipeline.kind == "builtin" and pipeline.location.startswith("shapes")
+    resolved = []
+    for request in requests:
+        options = dict(request.options)
+        if request.name == "clip_score" and not options.get("model"):
+            options["model"] = "builtin:shapes" if world else "builtin:tiny"
+        elif request.name in ("fid", "kid"):
+            options = resolve_defaults(options, world)
+        resolved.append(MetricRequest(request.name, options))
+    return tuple(resolved)
 
 
 def _read_config(

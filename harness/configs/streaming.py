@@ -36,6 +36,8 @@ class StreamingOptions:
     use_stream: bool = False
     blocks_per_group: int = 1
     equivalent_to: str | None = None
+    record_stream: bool = False
+    non_blocking: bool = False
 
 
 class StreamingKind(PipelineKind):
@@ -48,6 +50,8 @@ class StreamingKind(PipelineKind):
         "offload": "cpu | disk: where group-offloaded weights wait (disk streams them from files)",
         "use_stream": "overlap transfers with compute on CUDA streams (group modes, CUDA only)",
         "blocks_per_group": "blocks moved together at block level (default 1)",
+        "record_stream": "with use_stream: let tensors be freed on the compute stream (faster, diffusers' record_stream)",
+        "non_blocking": "asynchronous host-to-device copies (pinned memory)",
         "equivalent_to": "the plain configuration whose images these must equal (default: same precision, found automatically)",
     }
 
@@ -63,7 +67,12 @@ class StreamingKind(PipelineKind):
         use_stream = bool(tomlread.get(table, "use_stream", bool, where, False))
         if use_stream and not mode.startswith("group"):
             raise where.error("use_stream", "CUDA streams apply to group offloading only")
-        return StreamingOptions(mode, offload, use_stream, blocks, tomlread.get(table, "equivalent_to", str, where))
+        record_stream = bool(tomlread.get(table, "record_stream", bool, where, False))
+        if record_stream and not use_stream:
+            raise where.error("record_stream", "record_stream needs use_stream = true")
+        non_blocking = bool(tomlread.get(table, "non_blocking", bool, where, False))
+        equivalent = tomlread.get(table, "equivalent_to", str, where)
+        return StreamingOptions(mode, offload, use_stream, blocks, equivalent, record_stream, non_blocking)
 
     def unavailable(self, options: PipelineOptions, device: str) -> str | None:
         extra: StreamingOptions = options.extra
@@ -92,6 +101,8 @@ class StreamingKind(PipelineKind):
             "offload_device": torch.device("cpu"),
             "offload_type": "block_level" if extra.mode == "group_block" else "leaf_level",
             "use_stream": extra.use_stream,
+            "record_stream": extra.record_stream,
+            "non_blocking": extra.non_blocking,
         }
         if extra.mode == "group_block":
             kwargs["num_blocks_per_group"] = extra.blocks_per_group

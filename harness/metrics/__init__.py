@@ -7,6 +7,7 @@ from harness.metrics.base import Metric
 
 def default_metrics() -> dict[str, type[Metric]]:
     """A fresh mapping of every metric class by name (pass it where it is needed)."""
+    from harness.metrics.adherence import Adherence
     from harness.metrics.clip_score import ClipScore
     from harness.metrics.fid import FID
     from harness.metrics.kid import KID
@@ -14,5 +15,5 @@ def default_metrics() -> dict[str, type[Metric]]:
     from harness.metrics.psnr import PSNR
     from harness.metrics.ssim import SSIM
 
-    classes: list[type[Metric]] = [PSNR, SSIM, ClipScore, FID, KID, LPIPS]
+    classes: list[type[Metric]] = [PSNR, SSIM, ClipScore, FID, KID, LPIPS, Adherence]
     return {cls.name: cls for cls in classes}

@@ -79,6 +79,11 @@ class Metric(ABC):
         """Deeper checks for ``validate`` (weights present, ...), without compute."""
         return None
 
+    @classmethod
+    def check_prompts(cls, prompts: Sequence[str], where: Where) -> None:
+        """Refuse prompts this metric cannot score (at suite load, before any compute)."""
+        return None
+
     def unavailable(self) -> str | None:
         """Why this metric cannot be computed here (missing weights or package), or ``None``."""
         return None

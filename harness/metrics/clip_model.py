@@ -58,11 +58,10 @@ class LoadedClip:
 
 
 def parse_clip_options(table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
-    """``model`` and ``pretrained`` with local paths made absolute."""
-    model = tomlread.get(table, "model", str, where, BUILTIN_TINY)
+    """``model`` and ``pretrained`` with local paths made absolute; an absent model is chosen by the suite."""
+    model = tomlread.get(table, "model", str, where)
     pretrained = tomlread.get(table, "pretrained", str, where)
-    assert model is not None
-    if model.startswith("local-dir:"):
+    if model is not None and model.startswith("local-dir:"):
         model = "local-dir:" + str((suite_dir / model.removeprefix("local-dir:")).resolve())
     if pretrained and (
         pretrained.startswith((".", "/", "~")) or pretrained.endswith((".bin", ".pt", ".pth", ".safetensors"))
@@ -73,9 +72,13 @@ def parse_clip_options(table: Mapping[str, Any], where: Where, suite_dir: Path) 
 
 def check_clip(options: Mapping[str, Any]) -> None:
     """Raise an :class:`InputError` naming what to place where, without loading."""
-    model, pretrained = options.get("model", BUILTIN_TINY), options.get("pretrained")
+    model, pretrained = options.get("model") or BUILTIN_TINY, options.get("pretrained")
     if model.startswith("builtin:"):
-        if model != BUILTIN_TINY and model != "builtin:shapes":
+        if model == "builtin:shapes":
+            from harness.world.assets import evaluator_dir
+
+            evaluator_dir()
+        elif model != BUILTIN_TINY:
             raise InputError(f"unknown built-in CLIP {model!r}; available: {BUILTIN_TINY}, builtin:shapes")
         return
     if model.startswith("local-dir:"):
@@ -121,7 +124,7 @@ def check_clip(options: Mapping[str, Any]) -> None:
 
 def load_clip(options: Mapping[str, Any]) -> LoadedClip:
     """Load (once per process) the CLIP model ``options`` names."""
-    key = (options.get("model", BUILTIN_TINY), options.get("pretrained"))
+    key = (options.get("model") or BUILTIN_TINY, options.get("pretrained"))
     if key not in _CACHE:
         check_clip(options)
         _CACHE[key] = _load(*key)

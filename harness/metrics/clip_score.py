@@ -33,7 +33,7 @@ def clip_scores(clip: Any, images: Sequence[np.ndarray], prompts: Sequence[str])
 
 class ClipScore(ImageMetric):
     name: ClassVar[str] = "clip_score"
-    unit: ClassVar[str] = "(100 x cos)"
+    unit: ClassVar[str] = ""  # 100 x cosine similarity
     higher_is_better: ClassVar[bool] = True
     summary: ClassVar[str] = "CLIP score of each image against its prompt (open_clip, 100 x cosine)"
     option_keys: ClassVar[Mapping[str, str]] = {

@@ -19,6 +19,18 @@ class Builtin:
     build: Callable[[], Any]
 
 
+def _shapes() -> Any:
+    from harness.world.assets import generator_dir, load_generator
+
+    return load_generator(generator_dir())
+
+
+def _shapes_flawed() -> Any:
+    from harness.world.assets import flawed_generator_dir, load_generator
+
+    return load_generator(flawed_generator_dir())
+
+
 def builtin_pipelines() -> dict[str, Builtin]:
     """Every built-in pipeline by name (a fresh mapping; pass it where it is needed)."""
     from harness.pipelines.sana import TinySanaFamily, build_tiny_sana
@@ -39,6 +51,18 @@ def builtin_pipelines() -> dict[str, Builtin]:
         ),
         Builtin(
             "tiny-sana", "random tiny Sana (DiT 2x16 heads, DC-AE, Gemma2 32, 64 px)", TinySanaFamily, build_tiny_sana
+        ),
+        Builtin(
+            "shapes",
+            "the trained shapes world: coloured shapes at named positions, 64 px (v-prediction, zero-terminal SNR)",
+            StableDiffusionFamily,
+            _shapes,
+        ),
+        Builtin(
+            "shapes-flawed",
+            "the shapes world trained with the SD1.5 recipe (epsilon, 'leading'): right colours and shapes, ignored positions",
+            StableDiffusionFamily,
+            _shapes_flawed,
         ),
     ]
     return {entry.name: entry for entry in entries}

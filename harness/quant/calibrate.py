@@ -16,10 +16,27 @@ from harness.errors import InputError
 from harness.quant.ranges import Range
 
 
-def percentile(values: Any, q: float) -> float:
-    """The ``q``-th percentile (0-100) of all elements, numpy 'linear' method."""
+def _order_statistics(flat: Any, ranks: tuple[int, ...]) -> list[float]:
+    """The values at 0-based sorted positions ``ranks``, exactly.
+
+    Near either end (percentiles like 0.1/99.9) a partial ``topk`` is far faster than
+    ``kthvalue`` on a GPU; elsewhere ``kthvalue`` is used. Both are exact.
+    """
     import torch
 
+    n = flat.numel()
+    lowest, highest = min(ranks), max(ranks)
+    if highest < n // 10:
+        smallest = torch.topk(flat, highest + 1, largest=False, sorted=True).values
+        return [float(smallest[r]) for r in ranks]
+    if lowest >= n - n // 10:
+        largest = torch.topk(flat, n - lowest, largest=True, sorted=True).values
+        return [float(largest[n - 1 - r]) for r in ranks]
+    return [float(torch.kthvalue(flat, r + 1).values) for r in ranks]
+
+
+def percentile(values: Any, q: float) -> float:
+    """The ``q``-th percentile (0-100) of all elements, numpy 'linear' method."""
     flat = values.detach().reshape(-1).float()
     n = flat.numel()
     if n == 1:
@@ -27,10 +44,9 @@ def percentile(values: Any, q: float) -> float:
     position = q / 100.0 * (n - 1)
     lower = math.floor(position)
     upper = min(lower + 1, n - 1)
-    low_value = float(torch.kthvalue(flat, lower + 1).values)
     if upper == lower or position == lower:
-        return low_value
-    high_value = float(torch.kthvalue(flat, upper + 1).values)
+        return _order_statistics(flat, (lower,))[0]
+    low_value, high_value = _order_statistics(flat, (lower, upper))
     return low_value + (position - lower) * (high_value - low_value)
 
 

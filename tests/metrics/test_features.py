@@ -32,7 +32,9 @@ def test_clip_features_use_image_embeddings():
     extractor = extractor_for({"features": "clip", "model": "builtin:tiny", "pretrained": None})
     features = extractor.extract(images(3))
     assert features.shape == (3, extractor.dim) == (3, 64)
-    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(
+        np.linalg.norm(features, axis=1), np.sqrt(64), rtol=1e-5
+    )  # unit vectors scaled by sqrt(d)
 
 
 def test_reference_features_are_cached_on_disk(tmp_path):

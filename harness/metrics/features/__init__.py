@@ -23,7 +23,7 @@ _EXTRACTORS: dict[tuple[Any, ...], FeatureExtractor] = {}
 
 
 def parse_feature_options(table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
-    features = tomlread.get_choice(table, "features", FEATURE_SPACES, where, "tiny")
+    features = tomlread.get_choice(table, "features", FEATURE_SPACES, where, "tiny") if "features" in table else None
     options: dict[str, Any] = {"features": features}
     bootstrap = tomlread.get(table, "bootstrap", int, where)
     if bootstrap is not None and bootstrap < 0:
@@ -34,11 +34,24 @@ def parse_feature_options(table: Mapping[str, Any], where: Where, suite_dir: Pat
         options["weights"] = str((suite_dir / Path(weights).expanduser()).resolve()) if weights else None
     elif "weights" in table:
         raise where.error("weights", "weights only applies to features = 'inception'")
-    if features == "clip":
+    if features in ("clip", None):
         options.update(parse_clip_options(table, where, suite_dir))
     elif "model" in table or "pretrained" in table:
         raise where.error("model", "model and pretrained only apply to features = 'clip'")
     return options
+
+
+def resolve_defaults(options: dict[str, Any], world: bool) -> dict[str, Any]:
+    """Unset feature space and CLIP model: the shapes world's evaluator for its pipelines, else the tiny ones."""
+    resolved = dict(options)
+    if resolved.get("features") is None:
+        resolved["features"] = "clip" if world else "tiny"
+    if resolved["features"] == "clip" and not resolved.get("model"):
+        resolved["model"] = "builtin:shapes" if world else "builtin:tiny"
+    if resolved["features"] != "clip":
+        resolved.pop("model", None)
+        resolved.pop("pretrained", None)
+    return resolved
 
 
 def check_feature_options(options: Mapping[str, Any], where: Where) -> None:

@@ -1,4 +1,9 @@
-"""``features = "clip"``: open_clip image embeddings as the FID/KID feature space."""
+"""``features = "clip"``: open_clip image embeddings as the FID/KID feature space.
+
+Embeddings are L2-normalised and scaled by sqrt(d), so each coordinate has roughly
+unit variance: the scale KID's kernel (x.y/d + 1)^3 assumes. (Unit-length features
+would put every kernel value near 1 and every KID near 0.)
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ class ClipFeatures(FeatureExtractor):
     def __init__(self, options: Mapping[str, Any]):
         self.clip = load_clip(options)
         self.dim = int(self.clip.model.encode_image(self._probe()).shape[-1])
-        self._id = f"clip-{self.clip.id}-{module_digest(self.clip.model)}"
+        # The id changes with the weights and with how features are post-processed (cache key).
+        self._id = f"clip-sqrtd-{self.clip.id}-{module_digest(self.clip.model)}"
 
     def _probe(self) -> Any:
         import torch
@@ -30,4 +36,4 @@ class ClipFeatures(FeatureExtractor):
         return self._id
 
     def _extract_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        return np.asarray(self.clip.encode_images(list(images)).double().numpy())
+        return np.asarray(self.clip.encode_images(list(images)).double().numpy()) * np.sqrt(self.dim)

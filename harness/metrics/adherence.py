@@ -1,0 +1,42 @@
+"""Prompt adherence in the shapes world: the fraction of named objects in their colour at their position.
+
+Exact, and only possible in this world (see :mod:`harness.world.oracle`). Prompts must be
+world captions ("a red circle on the left and a blue square at the top"); the suite is
+refused otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+
+from harness.errors import Where
+from harness.metrics.base import ImageMetric
+
+
+class Adherence(ImageMetric):
+    name: ClassVar[str] = "adherence"
+    unit: ClassVar[str] = ""  # a fraction of the caption's objects, 0 to 1
+    higher_is_better: ClassVar[bool] = True
+    summary: ClassVar[str] = (
+        "shapes world only: fraction of the caption's objects present in their colour at the named position"
+    )
+
+    @classmethod
+    def check_prompts(cls, prompts: Sequence[str], where: Where) -> None:
+        from harness.world.scene import parse_caption
+
+        for index, prompt in enumerate(prompts):
+            if not parse_caption(prompt):
+                raise where.error(
+                    "metrics.adherence",
+                    f"prompt {index} ({prompt[:50]!r}) is not a shapes-world caption; adherence needs captions like "
+                    "'a red circle on the left and a blue square at the top'",
+                )
+
+    def score_images(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
+        from harness.world.oracle import adherence
+
+        return [adherence(image, prompt) for image, prompt in zip(images, prompts, strict=True)]

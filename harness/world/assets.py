@@ -1,0 +1,39 @@
+"""Where the shipped shapes-world weights live (inside the package: harness/world/weights/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import InputError
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+
+def _folder(name: str, marker: str) -> Path:
+    folder = WEIGHTS / name
+    if not (folder / marker).is_file():
+        raise InputError(
+            f"the shapes-world weights are missing from {folder}: they ship with the package "
+            "(reinstall it, or retrain with `python -m harness.world train --out harness/world/weights`)"
+        )
+    return folder
+
+
+def generator_dir() -> Path:
+    return _folder("generator", "model_index.json")
+
+
+def flawed_generator_dir() -> Path:
+    return _folder("flawed_generator", "model_index.json")
+
+
+def evaluator_dir() -> Path:
+    return _folder("evaluator", "open_clip_config.json")
+
+
+def load_generator(folder: Path) -> object:
+    """The generator as a plain diffusers ``StableDiffusionPipeline`` (float32, offline)."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32, local_files_only=True)

@@ -1,0 +1,117 @@
+"""The shipped shapes models: load offline with plain libraries, reproduce the references, and mean something."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from harness.cli import main
+from harness.metrics.psnr import psnr_batch
+from harness.samples import load_png
+from harness.world.assets import evaluator_dir, generator_dir
+from harness.world.evaluate import clip_scores, held_out_captions
+from harness.world.scene import random_scene, render_batch
+from harness.world.tokenizer import shapes_tokenizer
+
+ROOT = generator_dir().parents[3]
+
+
+def test_generator_loads_with_plain_diffusers_and_reproduces_the_committed_references():
+    from diffusers import StableDiffusionPipeline
+
+    from harness.pipelines.sd import StableDiffusionFamily
+
+    pipe = StableDiffusionPipeline.from_pretrained(generator_dir(), torch_dtype=torch.float32, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    manifest = json.loads((ROOT / "reference_images" / "shapes" / "manifest.json").read_text())
+    entry = manifest["images"][0]
+    latents = StableDiffusionFamily().initial_latents(pipe, [entry["seed"]], 64, 64)
+    with torch.no_grad():
+        image = pipe(
+            prompt=[entry["prompt"]], num_inference_steps=8, guidance_scale=5.0, latents=latents, output_type="np"
+        ).images[0]
+    generated = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    reference = load_png(ROOT / "reference_images" / "shapes" / entry["file"])
+    assert psnr_batch([generated], [reference])[0] > 40  # batch composition and threads move it by ~1 level at most
+
+
+def test_evaluator_scores_matching_captions_far_above_shuffled_ones():
+    captions = held_out_captions(16)
+    from harness.world.evaluate import _scene_for
+
+    images = render_batch([_scene_for(c) for c in captions])
+    matching = clip_scores(evaluator_dir(), images, captions)
+    shuffled = clip_scores(evaluator_dir(), images, captions[3:] + captions[:3])
+    assert matching.mean() > 70 and matching.mean() - shuffled.mean() > 40
+    assert (matching > shuffled).mean() >= 0.9
+
+
+def test_evaluator_tokenizer_is_the_world_tokenizer():
+    import open_clip
+
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{evaluator_dir()}")
+    caption = random_scene(1).caption()
+    ids = tokenizer([caption])[0].tolist()
+    expected = shapes_tokenizer()(caption).input_ids
+    assert ids[: len(expected)] == expected
+
+
+SUITE = """
+name = "w"
+pipeline = "builtin:shapes"
+reference = "fp32"
+prompts = ["a blue square in the center and a yellow star on the left", "a white star on the right and a yellow square at the top", "a purple square at the bottom and a yellow circle on the left"]
+seeds = [0]
+steps = 8
+width = 64
+height = 64
+guidance = 5.0
+[metrics]
+psnr = {}
+clip_score = {}
+adherence = {}
+[thresholds]
+clip_score = { max_drop = 0.5 }
+adherence = { min = 0.95 }
+[configs.fp32]
+[configs.damaged]
+transform = "harness.world.controls:unet_noise_0_5"
+[configs.flawed]
+transform = "harness.world.controls:flawed_generator"
+"""
+
+
+def test_damage_and_the_flawed_model_are_caught_by_clip_and_adherence(write_suite, tmp_path):
+    path = write_suite(SUITE, name="w")
+    assert main(["bless", str(path)]) == 0
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out)]) == 1
+    results = json.loads((out / "results.json").read_text())
+    means = {c["name"]: {s["metric"]: s["mean"] for s in c["summaries"]} for c in results["configs"]}
+    for bad in ("damaged", "flawed"):
+        assert means[bad]["clip_score"] < means["fp32"]["clip_score"] - 5, means
+        assert means[bad]["adherence"] < means["fp32"]["adherence"], means
+    failed = {(c["config"], c["metric"]) for c in results["checks"] if c["status"] == "fail"}
+    assert {("flawed", "clip_score"), ("flawed", "adherence"), ("damaged", "clip_score")} <= failed
+    assert not any(config == "fp32" for config, _ in failed)
+
+
+def test_adherence_refuses_prompts_outside_the_world(write_suite, capsys):
+    path = write_suite(
+        SUITE.replace('"a blue square in the center and a yellow star on the left"', '"a photo of a cat"'), name="w"
+    )
+    assert main(["validate", str(path)]) == 2
+    assert "is not a shapes-world caption" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["shapes", "shapes-flawed"])
+def test_builtin_world_pipelines_load(name):
+    from harness.errors import Where
+    from harness.pipelines.source import PipelineSource, load_pipeline
+
+    loaded = load_pipeline(PipelineSource("builtin", name), Where("x"))
+    assert loaded.family.name == "sd" and loaded.pipe.unet.config.block_out_channels == [32, 64, 128]
+    assert loaded.pipe.scheduler.config.prediction_type == ("v_prediction" if name == "shapes" else "epsilon")
