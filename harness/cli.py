@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="run folder (default: reports/<suite>/<run-id>)")
     run.add_argument("--reports", type=Path, default=Path("reports"), help="root of run folders (default: reports)")
     run.add_argument(
+        "--baseline", type=Path, help="a previous run folder or results.json (e.g. main's) to gate regressions against"
+    )
+    run.add_argument(
         "--isolate",
         action="store_true",
         help="run each configuration in its own process, so its peak memory is its own (slower: imports and loads per configuration)",
@@ -82,6 +85,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bless.add_argument("suite", type=Path, help="suite TOML file")
     _common(bless)
+
+    compare = commands.add_parser(
+        "compare",
+        help="compare two finished runs (baseline first) without regenerating anything",
+        description="Compare RUN_B with the baseline RUN_A: per configuration and metric the baseline value, "
+        "the current value, the change with its interval, and whether it is past its tolerance.",
+        epilog="example: python -m harness compare reports/shapes/main-run reports/shapes/pr-run",
+    )
+    compare.add_argument("baseline", type=Path, help="baseline run folder or results.json (e.g. main's)")
+    compare.add_argument("current", type=Path, help="run folder or results.json to judge")
+    compare.add_argument("--suite", type=Path, help="take tolerances from this suite file (default: the current run's)")
+    compare.add_argument(
+        "--out", type=Path, help="folder for comparison.html and comparison.md (default: the current run's folder)"
+    )
+
+    history = commands.add_parser(
+        "history",
+        help="plot each metric per configuration over a suite's runs",
+        epilog="example: python -m harness history reports/shapes/",
+    )
+    history.add_argument("folder", type=Path, help="a suite's folder of runs, e.g. reports/shapes/")
+    history.add_argument("--out", type=Path, help="page to write (default: FOLDER/history.html)")
 
     report = commands.add_parser(
         "report",
@@ -162,6 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ranges(args, console)
         if args.command == "export-single-file":
             return _export(args, console)
+        if args.command == "compare":
+            return _compare(args, console)
+        if args.command == "history":
+            return _history(args, console)
         return _ls(args, console)
     except InputError as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
@@ -205,6 +234,7 @@ def _request(args: argparse.Namespace, suite: Suite) -> RunRequest:
         cache_dir=args.cache_dir,
         isolate=getattr(args, "isolate", False),
         use_cache=not getattr(args, "no_cache", False),
+        baseline=getattr(args, "baseline", None),
     )
 
 
@@ -297,6 +327,41 @@ def _ranges(args: argparse.Namespace, console: Console) -> int:
         f"{notes.get('calibration_s', 0):.1f} s -> {notes['range_file']}",
         highlight=False,
     )
+    return EXIT_OK
+
+
+def _compare(args: argparse.Namespace, console: Console) -> int:
+    from harness.compare import Tolerance, compare_runs
+    from harness.errors import Where
+    from harness.report.compare import print_comparison, write_comparison
+    from harness.results import read_results
+
+    baseline, current = read_results(args.baseline), read_results(args.current)
+    if args.suite:
+        suite, _, _ = _load(args.suite)
+        tolerances = dict(suite.regression)
+    else:  # the tolerances the current run's suite declared (results.json keeps them), else the defaults
+        from harness.compare import parse_tolerances
+
+        stored = current.suite.get("regression") or {}
+        tolerances = {name: Tolerance(**data) for name, data in stored.items()}
+        if not stored:
+            tolerances = parse_tolerances({}, Where(args.current), list(current.suite.get("metrics", {})))
+    comparison = compare_runs(current, baseline, tolerances, str(args.baseline))
+    out = args.out or (args.current if args.current.is_dir() else args.current.parent)
+    paths = write_comparison(comparison, current, out)
+    print_comparison(comparison, console)
+    console.print(f"comparison: {paths['html']}", highlight=False)
+    return EXIT_FAILED if comparison.regressions else EXIT_OK
+
+
+def _history(args: argparse.Namespace, console: Console) -> int:
+    from harness.history import collect, render_history
+
+    points = collect(args.folder)
+    out = args.out or (args.folder / "history.html")
+    out.write_text(render_history(points), encoding="utf-8")
+    console.print(f"history of {len(points)} runs: {out}", highlight=False)
     return EXIT_OK
 
 

@@ -51,10 +51,24 @@ def device_class(device: str) -> str:
     return f"cpu: {processor}, {torch.get_num_threads()} threads"
 
 
+def git_commit(folder: str = ".") -> str | None:
+    """The short commit of the repository the run happens in, if any."""
+    import subprocess
+
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found.stdout.strip() or None if found.returncode == 0 else None
+
+
 def describe(device: str) -> dict[str, Any]:
     from harness import __version__
 
     return {
+        "git_commit": git_commit(),
         "harness": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),

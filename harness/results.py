@@ -129,6 +129,7 @@ class RunResult:
     checks: tuple[CheckOutcome, ...] = ()
     counters: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    comparison: Mapping[str, Any] = field(default_factory=dict)
     verdict: str = ""
     exit_code: int | None = None
     schema: int = SCHEMA_VERSION

@@ -22,13 +22,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from harness import distributed, environment, references
 from harness.cache import SampleCache
 from harness.checks import exit_code, run_checks
+from harness.compare import compare_runs
 from harness.configs.base import ConfigKind, ConfigSpec
 from harness.configs.streaming import StreamingOptions
 from harness.errors import EXIT_INPUT, InputError
 from harness.generate import BaseLoader, ConfigGenerator, batches, make_context, plan
 from harness.isolation import run_isolated
 from harness.metrics.base import Metric, ScoringContext
-from harness.results import STATUS_OK, ConfigResult, RunResult, write_results
+from harness.results import STATUS_OK, ConfigResult, RunResult, read_results, write_results
 from harness.samples import inspect_float_image
 from harness.scoring import equivalence, reference_scores, score_config
 from harness.suite import Suite
@@ -47,6 +48,7 @@ class RunRequest:
     cache_dir: Path = Path(".harness_cache")
     isolate: bool = False
     use_cache: bool = True
+    baseline: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class Runner:
         device = ranks.device if ranks is not None else environment.resolve_device(request.device)
         main = ranks is None or ranks.main
         refs = references.verify(suite)
+        baseline = read_results(request.baseline) if request.baseline is not None else None
         scoring_context = ScoringContext(
             device=device, cache_dir=request.cache_dir, references_digest=refs.manifest.digest
         )
@@ -224,6 +227,10 @@ class Runner:
         thresholds = {name: suite.thresholds_for(name) for name in selected}
         controls = [name for name in selected if suite.config(name).expect == "fail"]
         outcomes = run_checks(result, thresholds, blank_refs, controls)
+        if baseline is not None:
+            comparison = compare_runs(result, baseline, suite.regression, str(request.baseline))
+            outcomes = (*outcomes, *comparison.outcomes())
+            result = replace(result, comparison=comparison.to_dict())
         code = exit_code(outcomes)
         if any(c.error_type == "input" for c in result.configs):
             code = EXIT_INPUT  # a bad input file (e.g. a range file for another model) ends as an input error

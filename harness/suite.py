@@ -45,6 +45,7 @@ TOP_KEYS = {
     "metrics": "table of metrics to compute, each with its options, e.g. { psnr = {}, ssim = {} }",
     "thresholds": "suite-wide thresholds per metric, e.g. psnr = { min = 30 }",
     "configs": "table of named configurations",
+    "regression": "tolerances against a baseline run (run --baseline), e.g. psnr = { max_drop = 0.5 }; defaults apply",
 }
 CONFIG_COMMON_KEYS = {
     "kind": "configuration kind (default precision)",
@@ -91,6 +92,7 @@ class Suite:
     thresholds: Mapping[str, tuple[Threshold, ...]]
     references_dir: Path
     description: str = ""
+    regression: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def directory(self) -> Path:
@@ -148,6 +150,7 @@ class Suite:
             "configs": [spec.to_dict() for spec in self.configs],
             "metrics": {m.name: dict(m.options) for m in self.metrics},
             "thresholds": {k: [t.to_dict() for t in v] for k, v in self.thresholds.items()},
+            "regression": {k: jsonable(v) for k, v in self.regression.items()},
         }
 
 
@@ -208,6 +211,11 @@ def load_suite(path: Path, kinds: Mapping[str, ConfigKind], metrics: Mapping[str
     for spec in configs:
         _check_vs(spec.thresholds, config_names, where.child(f"configs.{spec.name}.thresholds"))
 
+    from harness.compare import parse_tolerances
+
+    regression = parse_tolerances(
+        tomlread.get_table(data, "regression", where), where.child("regression"), metric_names
+    )
     references_text = tomlread.get(data, "references", str, where)
     if references_text is not None:
         references_dir = (suite_dir / references_text).resolve()
@@ -227,6 +235,7 @@ def load_suite(path: Path, kinds: Mapping[str, ConfigKind], metrics: Mapping[str
         metrics=metric_requests,
         thresholds=thresholds,
         references_dir=references_dir,
+        regression=regression,
     )
 
 

@@ -183,4 +183,5 @@ def render_html(result: RunResult, run_dir: Path) -> str:
         per_prompt=_per_prompt(result),
         configs=result.configs,
         environment=result.environment,
+        comparison=result.comparison or None,
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names
 from harness.results import RunResult
 
@@ -10,6 +13,37 @@ ICON = {"pass": "✅", "fail": "❌", "error": "💥", "skipped": "⏭️", "xfa
 
 def _escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def comparison_markdown(comparison: Mapping[str, Any]) -> list[str]:
+    """The baseline comparison: regressions first, then a compact table of every change."""
+    baseline = comparison.get("baseline", {})
+    deltas = comparison.get("deltas", [])
+    regressions = [d for d in deltas if d["status"] == "regressed"]
+    lines = [
+        "",
+        f"### Compared with baseline `{baseline.get('run_id', '?')}`"
+        + (f" (commit {baseline['git']})" if baseline.get("git") else ""),
+        "",
+    ]
+    if regressions:
+        lines += [f"- ❌ `{d['config']}` {_escape(d['tolerance'])}: {_escape(d['reason'])}" for d in regressions]
+    else:
+        lines.append("No regression past its tolerance.")
+    for key, label in (("new_configs", "New in this run"), ("removed_configs", "Gone from this run")):
+        if comparison.get(key):
+            lines.append(f"- {label}: " + ", ".join(f"`{name}`" for name in comparison[key]))
+    lines += [
+        "",
+        "| configuration | metric | baseline | this run | change [95% CI] | status |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for d in deltas:
+        interval = f" [{fmt(d['change_low'])}, {fmt(d['change_high'])}]" if d.get("change_low") is not None else ""
+        lines.append(
+            f"| `{d['config']}` | {d['metric']} | {fmt(d['baseline'])} | {fmt(d['current'])} | {fmt(d['change'])}{interval} | {d['status']} |"
+        )
+    return lines
 
 
 def render_markdown(result: RunResult) -> str:
@@ -54,6 +88,8 @@ def render_markdown(result: RunResult) -> str:
         lines += ["", "### Failing checks", ""]
         for check in failures:
             lines.append(f"- {ICON[check.status]} `{check.config}` {_escape(check.check)}: {_escape(check.reason)}")
+    if result.comparison:
+        lines += comparison_markdown(result.comparison)
     equivalences = [(row.name, row.equivalence) for row in config_rows(result) if row.equivalence]
     if equivalences:
         lines += ["", "### Same images as the plain configuration", ""]
