@@ -94,3 +94,4 @@ def quiet_libraries() -> None:
     except ImportError:
         pass
     warnings.filterwarnings("ignore", message=".*safety checker.*")
+    warnings.filterwarnings("ignore", message=".*torch_dtype.*deprecated.*")  # diffusers 0.42 renames it to dtype

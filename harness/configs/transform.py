@@ -34,6 +34,7 @@ def resolve_transform(spec: str, search_dir: Path, where: Where | None = None) -
     added = str(search_dir) not in sys.path
     if added:
         sys.path.insert(0, str(search_dir))
+    _forget_if_shadowed(module_name, search_dir)
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
@@ -51,6 +52,22 @@ def resolve_transform(spec: str, search_dir: Path, where: Where | None = None) -
     if not callable(target):
         raise fail(f"{attribute!r} in {module_name!r} is not callable")
     return target
+
+
+def _forget_if_shadowed(module_name: str, search_dir: Path) -> None:
+    """Drop an already-imported module of the same name that is not this suite's file.
+
+    Two suites may each have a ``transforms.py``; without this, the second would get the first's.
+    """
+    loaded = sys.modules.get(module_name)
+    if loaded is None or getattr(loaded, "__file__", None) is None:
+        return
+    relative = Path(*module_name.split("."))
+    candidates = [search_dir / relative.with_suffix(".py"), search_dir / relative / "__init__.py"]
+    local = next((c for c in candidates if c.is_file()), None)
+    if local is not None and Path(loaded.__file__).resolve() != local.resolve():
+        for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
+            del sys.modules[name]
 
 
 class TransformError(RuntimeError):

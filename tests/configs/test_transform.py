@@ -46,3 +46,13 @@ def test_return_value_must_be_a_pipeline():
         apply_transform(lambda p: None, "m:f", pipe)
     with pytest.raises(TransformError, match="returned int"):
         apply_transform(lambda p: 3, "m:f", pipe)
+
+
+def test_two_suites_with_a_module_of_the_same_name(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "hooks_same_name.py").write_text("def which(pipe):\n    return 'first'\n")
+    (second / "hooks_same_name.py").write_text("def which(pipe):\n    return 'second'\n")
+    assert resolve_transform("hooks_same_name:which", first)(None) == "first"
+    assert resolve_transform("hooks_same_name:which", second)(None) == "second"
