@@ -60,12 +60,13 @@ def _forget_if_shadowed(module_name: str, search_dir: Path) -> None:
     Two suites may each have a ``transforms.py``; without this, the second would get the first's.
     """
     loaded = sys.modules.get(module_name)
-    if loaded is None or getattr(loaded, "__file__", None) is None:
+    loaded_file = getattr(loaded, "__file__", None)
+    if loaded_file is None:
         return
     relative = Path(*module_name.split("."))
     candidates = [search_dir / relative.with_suffix(".py"), search_dir / relative / "__init__.py"]
     local = next((c for c in candidates if c.is_file()), None)
-    if local is not None and Path(loaded.__file__).resolve() != local.resolve():
+    if local is not None and Path(loaded_file).resolve() != local.resolve():
         for name in [n for n in sys.modules if n == module_name or n.startswith(module_name + ".")]:
             del sys.modules[name]
 
