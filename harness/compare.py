@@ -241,18 +241,7 @@ def compare_runs(
                 continue
             if not (summary.reliable and base_summary.reliable):
                 reason = f"not judged: {summary.metric} is unreliable at this n ({summary.note or base_summary.note})"
-                deltas.append(
-                    Delta(
-                        config.name,
-                        summary.metric,
-                        summary.unit,
-                        base_summary.mean,
-                        summary.mean,
-                        summary.mean - base_summary.mean,
-                        status="untested",
-                        reason=reason,
-                    )
-                )
+                deltas.append(_untested(config.name, summary, base_summary, reason))
                 continue
             if summary.scope == "set":
                 change = summary.mean - base_summary.mean
@@ -264,18 +253,7 @@ def compare_runs(
             else:
                 mine, theirs = _paired(config, other, summary.metric)
                 if not mine.size:
-                    deltas.append(
-                        Delta(
-                            config.name,
-                            summary.metric,
-                            summary.unit,
-                            base_summary.mean,
-                            summary.mean,
-                            None,
-                            status="untested",
-                            reason="no samples in common",
-                        )
-                    )
+                    deltas.append(_untested(config.name, summary, base_summary, "no samples in common"))
                     continue
                 differences = mine - theirs
                 change = float(differences.mean())
@@ -312,6 +290,19 @@ def compare_runs(
         new_configs=tuple(name for name in current_names if name not in baseline_names),
         removed_configs=tuple(name for name in baseline_names if name not in current_names),
         notes=tuple(notes),
+    )
+
+
+def _untested(config: str, summary: Any, base: Any, reason: str) -> Delta:
+    return Delta(
+        config,
+        summary.metric,
+        summary.unit,
+        base.mean,
+        summary.mean,
+        summary.mean - base.mean,
+        status="untested",
+        reason=reason,
     )
 
 

@@ -27,7 +27,7 @@ def build_tiny_sd(time_cond_proj_dim: int | None = None) -> Any:
     (``time_embedding.cond_proj``), the layer single-file conversions are known to drop.
     """
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer = byte_clip_tokenizer(model_max_length=77)
@@ -70,7 +70,16 @@ def build_tiny_sd(time_cond_proj_dim: int | None = None) -> Any:
         max_position_embeddings=77,
     )
     text_encoder = CLIPTextModel(text_config)
-    scheduler = DDIMScheduler(
+    return assemble_sd(
+        {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": sd15_scheduler()}
+    )
+
+
+def sd15_scheduler() -> Any:
+    """SD1.x's DDIM schedule (scaled-linear betas, epsilon prediction, "leading" steps)."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
@@ -78,15 +87,12 @@ def build_tiny_sd(time_cond_proj_dim: int | None = None) -> Any:
         set_alpha_to_one=False,
         steps_offset=1,
     )
-    pipe = StableDiffusionPipeline(
-        unet=unet,
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        image_encoder=None,
-        requires_safety_checker=False,
+
+
+def assemble_sd(components: dict[str, Any]) -> Any:
+    """A StableDiffusionPipeline from unet, vae, text_encoder, tokenizer and scheduler, with no safety checker."""
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline(
+        **components, safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False
     )
-    return pipe

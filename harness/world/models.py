@@ -93,11 +93,9 @@ def build_generator(tokenizer: Any, schedule: str = "vpred_zsnr", seed: int = 0)
 
 
 def assemble_pipeline(components: dict[str, Any]) -> Any:
-    from diffusers import StableDiffusionPipeline
+    from harness.pipelines.sd import assemble_sd
 
-    return StableDiffusionPipeline(
-        **components, safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False
-    )
+    return assemble_sd(components)
 
 
 def evaluator_config(vocab_size: int, context_length: int) -> dict[str, Any]:
