@@ -18,19 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness.memory import status_bytes
 from harness.results import STATUS_ERROR, ConfigResult
 
 POLL_S = 0.1
-
-
-def _status_bytes(field: str) -> int:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return 0
-    return 0
 
 
 def _worker(channel: Any, payload: dict[str, Any]) -> None:
@@ -55,7 +46,7 @@ def _worker(channel: Any, payload: dict[str, Any]) -> None:
     environment.quiet_libraries()
     loader = BaseLoader(suite)
     context = make_context(suite, payload["device"], loader, request.cache_dir, Path(payload["run_dir"]))
-    before = _status_bytes("VmHWM")  # imports; the configuration's own measurement resets the counter
+    before = status_bytes("VmHWM") or 0  # imports; the configuration's own measurement resets the counter
     spec = suite.config(payload["config"])
     generator = ConfigGenerator(kinds, SampleCache(request.cache_dir, read=request.use_cache), suite, payload["device"])
     result = generator.generate(
@@ -69,7 +60,7 @@ def _worker(channel: Any, payload: dict[str, Any]) -> None:
     )
     memory = dict(result.memory)
     memory["isolated_process_peak_rss_mb"] = round(
-        max(before, _status_bytes("VmHWM"), int(memory.get("peak_rss_mb", 0) * 2**20)) / 2**20, 1
+        max(before, (status_bytes("VmHWM") or 0), int(memory.get("peak_rss_mb", 0) * 2**20)) / 2**20, 1
     )
     memory["isolation"] = "own process (spawn): peak includes interpreter, libraries and pipeline"
     channel.put(("result", replace(result, memory=memory).to_dict()))

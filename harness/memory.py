@@ -30,7 +30,8 @@ def process_rss_bytes() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
-def _status_kb(field: str) -> int | None:
+def status_bytes(field: str) -> int | None:
+    """A byte count from /proc/self/status (``VmHWM``, ``VmRSS``), or ``None`` where there is none."""
     try:
         for line in _STATUS.read_text().splitlines():
             if line.startswith(field + ":"):
@@ -46,7 +47,7 @@ def reset_peak_rss() -> bool:
         _CLEAR_REFS.write_text("5")
     except OSError:
         return False
-    return _status_kb("VmHWM") is not None
+    return status_bytes("VmHWM") is not None
 
 
 class PeakMemory:
@@ -68,7 +69,7 @@ class PeakMemory:
 
     def _current_peak(self) -> int:
         if self.kernel_peak:
-            return max(self.peak_rss, _status_kb("VmHWM") or 0)
+            return max(self.peak_rss, status_bytes("VmHWM") or 0)
         return max(self.peak_rss, process_rss_bytes())
 
     def mark(self, name: str) -> None:

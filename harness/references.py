@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import InputError
-from harness.samples import load_png, save_png, sha256_file
+from harness.samples import load_png, sample_key, save_png, sha256_file
 from harness.suite import Suite
 
 MANIFEST = "manifest.json"
@@ -101,8 +101,6 @@ def bless(
         stale.unlink()
     entries = []
     for prompt_index, prompt, seed in suite.samples():
-        from harness.samples import sample_key
-
         key = sample_key(prompt_index, seed)
         file_name = f"{key}.png"
         digest = save_png(images[key], directory / file_name)

@@ -28,16 +28,13 @@ def reference_scores(metrics: Sequence[Metric], references: ReferenceSet) -> dic
     """Image-metric values of the blessed reference images, by metric then sample key."""
     keys = references.sample_keys()
     images = [references.image(key) for key in keys]
-    prompts = [_prompt_of(references, key) for key in keys]
+    prompt_by_key = {image.key: image.prompt for image in references.manifest.images}
+    prompts = [prompt_by_key[key] for key in keys]
     scores: dict[str, dict[str, float]] = {}
     for metric in metrics:
         if isinstance(metric, ImageMetric):
             scores[metric.name] = dict(zip(keys, metric.score_images(images, prompts), strict=True))
     return scores
-
-
-def _prompt_of(references: ReferenceSet, key: str) -> str:
-    return next(image.prompt for image in references.manifest.images if image.key == key)
 
 
 def score_config(
