@@ -40,7 +40,7 @@ class GGUFOptions:
 class GGUFKind(PipelineKind):
     name: ClassVar[str] = "gguf"
     summary: ClassVar[str] = (
-        "components quantized to GGUF (Q8_0 ... Q4_0, BF16, F16) and loaded through diffusers' GGUF loader"
+        "components quantized to GGUF (Q8_0 ... Q4_0, K-quants, BF16, F16) and loaded through diffusers' GGUF loader"
     )
     extra_keys: ClassVar[Mapping[str, str]] = {
         "type": f"{' | '.join(QUANT_TYPES)} (ignored with file)",

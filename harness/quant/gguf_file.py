@@ -5,6 +5,9 @@ diffusers' GGUF loader accepts). It quantizes what GGUF loaders quantize: the 2-
 weights of ``nn.Linear`` layers whose last dimension fits the 32-element blocks and
 that are not tiny. Everything else keeps a float type: 1-D tensors (biases, norms) in
 F32, other tensors (convolutions, embeddings) in F16, or F32 with ``float_type = "F32"``.
+
+The K-quants (Q6_K, Q5_K, Q4_K) need rows of 256; a quantizable weight whose rows are
+only a multiple of 32 gets the type llama.cpp's quantizer falls back to (Q8_0, Q5_1, Q5_0).
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from harness.errors import InputError
+from harness.quant.kquants import SUPER_BLOCK, quantize_k
 
-QUANT_TYPES = ("Q8_0", "Q5_1", "Q5_0", "Q4_1", "Q4_0", "BF16", "F16")
+QUANT_TYPES = ("Q8_0", "Q6_K", "Q5_K", "Q5_1", "Q5_0", "Q4_K", "Q4_1", "Q4_0", "BF16", "F16")
+K_FALLBACK = {"Q6_K": "Q8_0", "Q5_K": "Q5_1", "Q4_K": "Q5_0"}
 BLOCK = 32
 MIN_QUANTIZED_ELEMENTS = 1024
 ARCH = "harness-diffusers"
@@ -64,12 +69,18 @@ def should_quantize(name: str, array: np.ndarray, linear_weights: set[str]) -> b
     )
 
 
+def tensor_type(quant_type: str, row_length: int) -> str:
+    """The type a quantizable weight is stored in: ``quant_type``, or a K-quant's fallback."""
+    if quant_type in K_FALLBACK and row_length % SUPER_BLOCK:
+        return K_FALLBACK[quant_type]
+    return quant_type
+
+
 def write_gguf(module: Any, path: Path, quant_type: str, float_type: str = "F16") -> GGUFStats:
     """Write ``module``'s weights to ``path`` (atomically) and return what was written."""
     import gguf
     import torch
 
-    target = getattr(gguf.GGMLQuantizationType, quant_type)
     linear = linear_weight_names(module)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
@@ -81,9 +92,11 @@ def write_gguf(module: Any, path: Path, quant_type: str, float_type: str = "F16"
         array = tensor.detach().to(torch.float32).cpu().numpy()
         fp16_bytes += array.size * 2
         if quant_type != "F16" and should_quantize(name, array, linear):
-            data = gguf.quants.quantize(array, target)
+            kind = tensor_type(quant_type, array.shape[-1])
+            target = getattr(gguf.GGMLQuantizationType, kind)
+            data = quantize_k(array, kind) if kind in K_FALLBACK else gguf.quants.quantize(array, target)
             writer.add_tensor(name, data, raw_shape=data.shape, raw_dtype=target)
-            kind, quantized = quant_type, quantized + 1
+            quantized += 1
         elif array.ndim >= 2 and (quant_type == "F16" or float_type == "F16"):
             writer.add_tensor(name, array.astype(np.float16))
             kind, floats = "F16", floats + 1

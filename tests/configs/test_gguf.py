@@ -38,13 +38,15 @@ def configs(results):
 
 def test_gguf_types_load_through_diffusers_and_rank_by_bits(write_suite, tmp_path):
     body = HEAD.format(name="g", pipeline="builtin:tiny-sd")
-    for quant in ("Q8_0", "Q4_0", "BF16"):
+    for quant in ("Q8_0", "Q4_0", "Q4_K", "BF16"):
         body += f'\n[configs.{quant.lower()}]\nkind = "gguf"\ntype = "{quant}"\ncomponents = ["unet"]\n'
     code, results, _ = run(write_suite, tmp_path, body)
     assert code == 0
     by_name = configs(results)
     psnr = {name: next(s["mean"] for s in c["summaries"]) for name, c in by_name.items()}
     assert psnr["q8_0"] > psnr["q4_0"] and psnr["bf16"] > psnr["q4_0"]
+    assert psnr["q8_0"] > psnr["q4_k"] > 30  # rows of 256 in Q4_K, the rest in its Q5_0 fallback
+    assert by_name["q4_k"]["notes"]["gguf"]["unet"]["tensor_types"] == {"Q4_K": 6, "Q5_0": 68, "F16": 47, "F32": 183}
     notes = by_name["q4_0"]["notes"]["gguf"]["unet"]
     assert notes["quantized_tensors"] == 74 and notes["float_tensors"] == 230
     assert notes["compression_vs_fp16"] > 1.0 and notes["load_s"] > 0 and notes["from_cache"] is False
@@ -58,13 +60,13 @@ def test_a_users_gguf_file_and_a_corrupt_one(write_suite, tmp_path, capsys):
     from harness.quant.gguf_file import write_gguf
 
     (tmp_path / "suites").mkdir(exist_ok=True)
-    write_gguf(build_tiny_sd().unet, tmp_path / "suites" / "user.gguf", "Q5_1")
+    write_gguf(build_tiny_sd().unet, tmp_path / "suites" / "user.gguf", "Q6_K")  # a K-quant file
     body = (
         HEAD.format(name="u", pipeline="builtin:tiny-sd")
         + '\n[configs.user]\nkind = "gguf"\nfile = "user.gguf"\ncomponents = ["unet"]\n'
     )
     code, results, _ = run(write_suite, tmp_path, body, name="u")
-    assert code == 0 and configs(results)["user"]["notes"]["gguf"]["unet"]["tensor_types"]["Q5_1"] == 74
+    assert code == 0 and configs(results)["user"]["notes"]["gguf"]["unet"]["tensor_types"]["Q6_K"] == 6
     data = (tmp_path / "suites" / "user.gguf").read_bytes()
     (tmp_path / "suites" / "user.gguf").write_bytes(data[: len(data) // 3])
     assert main(["validate", str(tmp_path / "suites" / "u.toml")]) == 2

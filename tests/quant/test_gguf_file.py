@@ -63,3 +63,31 @@ def test_corrupt_and_truncated_files_are_input_errors(tmp_path):
             open_gguf(tmp_path / name)
     with pytest.raises(InputError, match="GGUF file not found"):
         open_gguf(tmp_path / "missing.gguf")
+
+
+class Wide(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.wide = torch.nn.Linear(512, 48)  # rows of 512: a K-quant
+        self.narrow = torch.nn.Linear(96, 64)  # rows of 96: llama.cpp's fallback type
+
+
+@pytest.mark.parametrize(
+    ("quant_type", "fallback", "tolerance"),
+    [("Q6_K", "Q8_0", 0.03), ("Q5_K", "Q5_1", 0.05), ("Q4_K", "Q5_0", 0.1)],
+)
+def test_k_quants_with_the_fallback_for_short_rows(tmp_path, quant_type, fallback, tolerance):
+    import gguf
+
+    model = Wide()
+    stats = write_gguf(model, tmp_path / "k.gguf", quant_type)
+    assert stats.quantized_tensors == 2 and stats.types[quant_type] == 1 and stats.types[fallback] == 1
+    tensors = {t.name: t for t in open_gguf(tmp_path / "k.gguf").tensors}
+    assert tensors["wide.weight"].tensor_type.name == quant_type
+    assert tensors["narrow.weight"].tensor_type.name == fallback
+    for name in ("wide", "narrow"):
+        original = getattr(model, name).weight.detach().numpy()
+        tensor = tensors[f"{name}.weight"]
+        restored = gguf.quants.dequantize(tensor.data, tensor.tensor_type).reshape(original.shape)
+        assert np.linalg.norm(restored - original) / np.linalg.norm(original) < tolerance
