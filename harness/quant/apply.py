@@ -25,6 +25,7 @@ from harness.quant.fakequant import (
     quantize_weight,
     sqnr_db,
 )
+from harness.quant.layers import LayerHooks
 from harness.quant.ranges import Range
 
 
@@ -168,25 +169,15 @@ def _pad4(padding: Any) -> tuple[int, int, int, int]:
     return (padding[1], padding[1], padding[0], padding[0])
 
 
-class SensitivityProbe:
+class SensitivityProbe(LayerHooks):
     """Forward hooks measuring each layer's output SQNR with only that layer quantized."""
 
     def __init__(self, layers: Mapping[str, Any], ranges: Mapping[str, Range]):
-        self.layers = dict(layers)
+        super().__init__(layers)
         self.ranges = ranges
         self.signal: dict[str, float] = {}
         self.noise: dict[str, float] = {}
-        self._handles: list[Any] = []
-        self._weights = {name: fake_quantize_weight(module.weight) for name, module in layers.items()}
-
-    def __enter__(self) -> SensitivityProbe:
-        for name, module in self.layers.items():
-            self._handles.append(module.register_forward_hook(self._hook(name)))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for handle in self._handles:
-            handle.remove()
+        self._weights = {name: fake_quantize_weight(module.weight) for name, module in self.layers.items()}
 
     def _hook(self, name: str) -> Any:
         import torch

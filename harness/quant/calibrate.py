@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.errors import InputError
+from harness.quant.layers import LayerHooks
 from harness.quant.ranges import Range
 
 
@@ -50,24 +51,15 @@ def percentile(values: Any, q: float) -> float:
     return low_value + (position - lower) * (high_value - low_value)
 
 
-class RangeCollector:
+class RangeCollector(LayerHooks):
     """Forward pre-hooks that record each layer's input range while the pipeline runs."""
 
+    pre = True
+
     def __init__(self, layers: Mapping[str, Any], low_percentile: float):
-        self.layers = dict(layers)
+        super().__init__(layers)
         self.low_percentile = low_percentile
         self.ranges: dict[str, Range] = {}
-        self._handles: list[Any] = []
-
-    def __enter__(self) -> RangeCollector:
-        for name, module in self.layers.items():
-            self._handles.append(module.register_forward_pre_hook(self._hook(name)))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
 
     def _hook(self, name: str) -> Any:
         def hook(module: Any, args: tuple[Any, ...]) -> None:

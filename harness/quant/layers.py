@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Self
 
 from harness.errors import InputError, unknown
 
@@ -52,3 +52,27 @@ def target_layers(pipe: Any, components: Sequence[str], exclude: Sequence[str] =
     if not layers:
         raise InputError(f"no Linear or Conv2d layers to quantize in {', '.join(components)} (after excludes)")
     return layers
+
+
+class LayerHooks:
+    """A hook on each named layer for the length of a ``with`` block; subclasses give ``_hook(name)``."""
+
+    pre: ClassVar[bool] = False  # forward pre-hooks (see the inputs) rather than forward hooks (outputs too)
+
+    def __init__(self, layers: Mapping[str, Any]):
+        self.layers = dict(layers)
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> Self:
+        for name, module in self.layers.items():
+            register = module.register_forward_pre_hook if self.pre else module.register_forward_hook
+            self._handles.append(register(self._hook(name)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _hook(self, name: str) -> Any:
+        raise NotImplementedError
