@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -10,6 +9,7 @@ import sys
 import time
 
 from harness.cli import main
+from tests.helpers import configs_by_name, read_results
 
 BODY = """
 name = "k"
@@ -34,11 +34,7 @@ calibration_prompts = ["a green triangle"]
 def run(path, tmp_path, name, *extra):
     out = tmp_path / name
     assert main(["run", str(path), "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *extra]) == 0
-    return json.loads((out / "results.json").read_text())
-
-
-def by_name(results):
-    return {c["name"]: c for c in results["configs"]}
+    return read_results(out)
 
 
 def test_rerun_generates_nothing_and_changes_regenerate_only_what_changed(write_suite, tmp_path):
@@ -49,12 +45,12 @@ def test_rerun_generates_nothing_and_changes_regenerate_only_what_changed(write_
     assert first["counters"]["sample_cache_misses"] == 16
     second = run(path, tmp_path, "second")
     assert second["counters"]["sample_cache_hits"] == 24 and second["counters"]["sample_cache_misses"] == 0
-    int8 = by_name(second)["int8"]
+    int8 = configs_by_name(second)["int8"]
     assert "from_cache" in int8["notes"] and int8["notes"]["layers_quantized"] == 20  # notes survive
-    assert [s["metrics"] for s in int8["samples"]] == [s["metrics"] for s in by_name(first)["int8"]["samples"]]
+    assert [s["metrics"] for s in int8["samples"]] == [s["metrics"] for s in configs_by_name(first)["int8"]["samples"]]
     path.write_text(path.read_text().replace('dtype = "bfloat16"', 'dtype = "float16"'))
     third = run(path, tmp_path, "third")
-    configs = by_name(third)
+    configs = configs_by_name(third)
     assert configs["bf16"]["timing"]["cache_misses"] == 8 and configs["int8"]["timing"]["cache_hits"] == 8
     fourth = run(path, tmp_path, "fourth", "--no-cache")
     assert fourth["counters"]["sample_cache_hits"] == 0 and fourth["counters"]["sample_cache_misses"] == 24
@@ -89,5 +85,5 @@ def test_a_killed_run_resumes_where_it_stopped(write_suite, tmp_path):
     assert 3 <= survived < 8, survived
     assert not list((cache / "samples").rglob(".*.png"))  # no half-written entries are left to be trusted
     resumed = run(path, tmp_path, "resumed", "--config", "bf16")
-    timing = by_name(resumed)["bf16"]["timing"]
+    timing = configs_by_name(resumed)["bf16"]["timing"]
     assert timing["cache_hits"] == survived and timing["cache_misses"] == 8 - survived

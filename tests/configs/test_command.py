@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from harness.cli import main
 from harness.configs.command import run_child, substitute
+from tests.helpers import bless_and_run, configs_by_name
 
 FAKE = str(Path(__file__).parent.parent / "fixtures" / "fake_runtime.py")
 ARGS = (
@@ -40,10 +40,8 @@ kind = "command"
 
 def run(write_suite, tmp_path, text):
     path = write_suite(text, name="c")
-    assert main(["bless", str(path)]) == 0
-    out = tmp_path / "run"
-    code = main(["run", str(path), "--out", str(out)])
-    return code, {c["name"]: c for c in json.loads((out / "results.json").read_text())["configs"]}, path.parent
+    code, results = bless_and_run(path, tmp_path / "run")
+    return code, configs_by_name(results), path.parent
 
 
 def test_external_runtime_runs_and_prompts_cannot_inject(write_suite, tmp_path):

@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 
 from harness.cli import main
-
-HEAD = """
-name = "{name}"
-pipeline = "{pipeline}"
-reference = "fp32"
-prompts = ["a red circle", "a blue square on the left"]
-seeds = [0]
-steps = 2
-width = 32
-height = 32
-[metrics]
-psnr = {{}}
-[thresholds]
-psnr = {{ min = 25 }}
-[configs.fp32]
-"""
+from tests.helpers import KIND_SUITE_HEAD as HEAD
+from tests.helpers import bless_and_run
+from tests.helpers import configs_by_name as configs
 
 
 def run(write_suite, tmp_path, body, name="g", files=None, extra=()):
     path = write_suite(body, name=name, files=files or {})
-    assert main(["bless", str(path), *extra]) == 0
     out = tmp_path / f"run-{name}"
-    code = main(["run", str(path), "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *extra])
-    return code, json.loads((out / "results.json").read_text()), out
-
-
-def configs(results):
-    return {c["name"]: c for c in results["configs"]}
+    code, results = bless_and_run(path, out, "--cache-dir", str(tmp_path / "cache"), *extra, bless_args=tuple(extra))
+    return code, results, out
 
 
 def test_gguf_types_load_through_diffusers_and_rank_by_bits(write_suite, tmp_path):

@@ -9,22 +9,8 @@ import torch
 
 from harness.cli import main
 from harness.quant.ranges import read_ranges
-
-HEAD = """
-name = "{name}"
-pipeline = "{pipeline}"
-reference = "fp32"
-prompts = ["a red circle", "a blue square on the left"]
-seeds = [0]
-steps = 2
-width = 32
-height = 32
-[metrics]
-psnr = {{}}
-[thresholds]
-psnr = {{ min = 25 }}
-[configs.fp32]
-"""
+from tests.helpers import KIND_SUITE_HEAD as HEAD
+from tests.helpers import bless_and_run
 
 CALIBRATION = """
 calibration_prompts = ["a green triangle", "a purple star at the top"]
@@ -53,11 +39,9 @@ def int8(name, components, ranges, extra=""):
 
 def run(write_suite, tmp_path, body, name="q", expect=0, extra=()):
     path = write_suite(body, name=name)
-    assert main(["bless", str(path)]) == 0
-    out = tmp_path / f"run-{name}"
-    code = main(["run", str(path), "--out", str(out), "--cache-dir", str(tmp_path / "cache"), *extra])
+    code, results = bless_and_run(path, tmp_path / f"run-{name}", "--cache-dir", str(tmp_path / "cache"), *extra)
     assert code == expect
-    return json.loads((out / "results.json").read_text()), path.parent
+    return results, path.parent
 
 
 def psnr(results, config):

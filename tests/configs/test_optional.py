@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 
 import pytest
 
-from harness.cli import main
 from harness.configs.optional import missing_package
+from tests.helpers import bless_and_run, configs_by_name
 
 BODY = """
 name = "o"
@@ -27,11 +26,8 @@ psnr = {{ min = 25 }}
 
 
 def run(write_suite, tmp_path, configs):
-    path = write_suite(BODY.format(configs=configs), name="o")
-    assert main(["bless", str(path)]) == 0
-    out = tmp_path / "run"
-    code = main(["run", str(path), "--out", str(out)])
-    return code, {c["name"]: c for c in json.loads((out / "results.json").read_text())["configs"]}
+    code, results = bless_and_run(write_suite(BODY.format(configs=configs), name="o"), tmp_path / "run")
+    return code, configs_by_name(results)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("optimum") is None, reason="optimum-quanto is not installed")
