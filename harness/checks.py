@@ -86,6 +86,30 @@ def _as_negative_control(name: str, outcomes: list[CheckOutcome]) -> list[CheckO
     ]
 
 
+def uncovered_gates(
+    outcomes: Iterable[CheckOutcome], thresholds_for: Mapping[str, Sequence[Threshold]], controls: Iterable[str]
+) -> list[str]:
+    """Gated metrics that no negative control of the run trips: gates nobody has seen fail."""
+    controls = set(controls)
+    gated = {threshold.metric for thresholds in thresholds_for.values() for threshold in thresholds}
+    caught = {o.metric for o in outcomes if o.config in controls and o.status == XFAIL}
+    return sorted(gated - caught)
+
+
+def coverage_warnings(
+    outcomes: Iterable[CheckOutcome], thresholds_for: Mapping[str, Sequence[Threshold]], controls: Iterable[str]
+) -> list[str]:
+    """One warning per gate that the run's negative controls never trip (none when the run has no control)."""
+    controls = list(controls)
+    if not controls:
+        return []
+    return [
+        f'no negative control trips the {metric} gate: add a configuration with expect = "fail" that it must '
+        "catch, or the gate may be unable to fail (docs/regression.md)"
+        for metric in uncovered_gates(outcomes, thresholds_for, controls)
+    ]
+
+
 def exit_code(outcomes: Iterable[CheckOutcome]) -> int:
     return EXIT_FAILED if any(o.status in (FAIL, ERROR) for o in outcomes) else EXIT_OK
 

@@ -62,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline", type=Path, help="a previous run folder or results.json (e.g. main's) to gate regressions against"
     )
     run.add_argument(
+        "--timing-repeats",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after generating, time N more passes over each configuration's batches: more independent "
+        "measurements for the speed gate on a noisy machine (default 0; see docs/regression.md)",
+    )
+    run.add_argument(
         "--isolate",
         action="store_true",
         help="run each configuration in its own process, so its peak memory is its own (slower: imports and loads per configuration)",
@@ -97,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("current", type=Path, help="run folder or results.json to judge")
     compare.add_argument("--suite", type=Path, help="take tolerances from this suite file (default: the current run's)")
     compare.add_argument(
-        "--out", type=Path, help="folder for comparison.html and comparison.md (default: the current run's folder)"
+        "--out",
+        type=Path,
+        help="folder for comparison.html and comparison.md (default: reports/comparisons/<run>-vs-<baseline>; "
+        "the two runs are only read)",
     )
 
     history = commands.add_parser(
@@ -235,6 +246,7 @@ def _request(args: argparse.Namespace, suite: Suite) -> RunRequest:
         isolate=getattr(args, "isolate", False),
         use_cache=not getattr(args, "no_cache", False),
         baseline=getattr(args, "baseline", None),
+        timing_repeats=max(0, getattr(args, "timing_repeats", 0) or 0),
     )
 
 
@@ -344,11 +356,12 @@ def _compare(args: argparse.Namespace, console: Console) -> int:
         from harness.compare import parse_tolerances
 
         stored = current.suite.get("regression") or {}
-        tolerances = {name: Tolerance(**data) for name, data in stored.items()}
+        tolerances = {name: Tolerance.from_dict(data) for name, data in stored.items()}
         if not stored:
             tolerances = parse_tolerances({}, Where(args.current), list(current.suite.get("metrics", {})))
     comparison = compare_runs(current, baseline, tolerances, str(args.baseline))
-    out = args.out or (args.current if args.current.is_dir() else args.current.parent)
+    # Never into either run: they are only read.
+    out = args.out or Path("reports") / "comparisons" / f"{current.run_id}-vs-{baseline.run_id}"
     paths = write_comparison(comparison, current, out)
     print_comparison(comparison, console)
     console.print(f"comparison: {paths['html']}", highlight=False)

@@ -76,8 +76,10 @@ def merge_parts(order: Sequence[str], parts: Sequence[Any]) -> Any:
     from dataclasses import replace
 
     from harness.results import STATUS_OK
+    from harness.timing import summarize_timings
 
     first = parts[0]
+    timings = tuple(timing for part in parts for timing in part.batches)  # each rank's first call is its warm-up
     by_key = {sample.key: sample for part in parts for sample in part.samples}
     failed = next((part for part in parts if part.status != STATUS_OK), None)
     generate = [part.timing.get("generate_s", 0.0) for part in parts]
@@ -91,6 +93,7 @@ def merge_parts(order: Sequence[str], parts: Sequence[Any]) -> Any:
         "images": len(by_key),
         "per_image_s": round(sum(generate) / max(1, generated), 4),
         "processes": len(parts),
+        **summarize_timings(timings),
     }
     peaks = [part.memory.get("peak_rss_mb") for part in parts]
     memory = {
@@ -103,7 +106,13 @@ def merge_parts(order: Sequence[str], parts: Sequence[Any]) -> Any:
         if values:
             memory[key] = max(values)
             memory[f"per_process_{key}"] = values
-    merged = replace(first, samples=tuple(by_key[key] for key in order if key in by_key), timing=timing, memory=memory)
+    merged = replace(
+        first,
+        samples=tuple(by_key[key] for key in order if key in by_key),
+        timing=timing,
+        memory=memory,
+        batches=timings,
+    )
     if failed is not None:
         merged = replace(
             merged,

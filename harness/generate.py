@@ -9,6 +9,7 @@ again; when all are cached, the configuration is not even built.
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -27,8 +28,10 @@ from harness.pipelines.source import LoadedPipeline, load_pipeline, source_finge
 from harness.results import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, ConfigResult, SampleResult
 from harness.samples import SampleJob, inspect_float_image, save_png, to_uint8
 from harness.suite import Suite
+from harness.timing import BatchClock, summarize_timings
 
 TRACEBACK_LINES = 12
+NOT_MEASURED = "timing and memory not measured (cached): run with --no-cache to measure them"
 
 
 def plan(suite: Suite, config: str) -> list[SampleJob]:
@@ -86,11 +89,19 @@ def make_context(suite: Suite, device: str, loader: BaseLoader, cache_dir: Path,
 class ConfigGenerator:
     """Generates configurations for one run: shared kinds, cache and device."""
 
-    def __init__(self, kinds: dict[str, ConfigKind] | Any, cache: SampleCache | None, suite: Suite, device: str):
+    def __init__(
+        self,
+        kinds: dict[str, ConfigKind] | Any,
+        cache: SampleCache | None,
+        suite: Suite,
+        device: str,
+        timing_repeats: int = 0,
+    ):
         self.kinds = kinds
         self.cache = cache
         self.suite = suite
         self.device = device
+        self.timing_repeats = timing_repeats  # extra timed passes over each configuration's batches
         self._environment = {
             "libraries": environment.library_versions(),
             "device_class": environment.device_class(device),
@@ -160,20 +171,17 @@ class ConfigGenerator:
         if not missing:
             record = (self.cache.get_config(config_key) if self.cache else None) or {}
             ordered = tuple(done[job.key] for job in jobs)
-            timing.update({k: v for k, v in record.get("timing", {}).items() if k not in timing})
             notes = {
                 **record.get("notes", {}),
                 "from_cache": "every sample came from the sample cache; nothing was generated",
+                "timing": NOT_MEASURED,
             }
-            return replace(
-                base,
-                samples=ordered,
-                timing={**timing, "images": len(ordered)},
-                memory=record.get("memory", {}),
-                notes=notes,
-            )
+            return replace(base, samples=ordered, timing={**timing, "images": len(ordered), "measured": 0}, notes=notes)
+        if done:
+            context.notes["timing"] = f"partly cached: timed on the {len(missing)} samples generated in this run"
         runtime: Runtime | None = None
         peak = PeakMemory(context.device)
+        clock: BatchClock | None = None
         generated: list[SampleResult] = []
         try:
             with peak:
@@ -181,24 +189,34 @@ class ConfigGenerator:
                 runtime = kind.build(spec.options, context)
                 timing["load_s"] = round(time.perf_counter() - start, 4)
                 peak.mark("rss_after_load_mb")
+                peak.mark_built()
+                clock = BatchClock(context.device, runtime.denoiser())
                 generate_start = time.perf_counter()
                 for batch in batches(missing, size):
-                    batch_start = time.perf_counter()
-                    images = runtime.generate(batch)
-                    seconds = (time.perf_counter() - batch_start) / len(batch)
+                    images = clock.time(functools.partial(runtime.generate, batch), len(batch))
+                    seconds = clock.timings[-1].image_s
                     generated.extend(self._store(batch, images, seconds, image_dir, run_dir, keys))
                     advance(len(batch))
                 timing["generate_s"] = round(time.perf_counter() - generate_start, 4)
                 timing["per_image_s"] = round(timing["generate_s"] / max(1, len(generated)), 4)
-                # The median is robust to the first call's one-off costs (kernel selection, lazy init).
-                timing["median_image_s"] = round(float(np.median([s.seconds or 0.0 for s in generated])), 4)
+                for repeat in range(1, self.timing_repeats + 1):
+                    for batch in batches(missing, size):
+                        clock.time(functools.partial(runtime.generate, batch), len(batch), repeat)
+                timing.update(summarize_timings(clock.timings))
             notes = jsonable(runtime.notes.snapshot())
             memory = peak.report()
             if self.cache:
-                self.cache.put_config(config_key, {"notes": notes, "timing": timing, "memory": memory})
+                self.cache.put_config(config_key, {"notes": notes})
             done.update({s.key: s for s in generated})
             ordered = tuple(done[job.key] for job in jobs)
-            return replace(base, samples=ordered, timing={**timing, "images": len(ordered)}, memory=memory, notes=notes)
+            return replace(
+                base,
+                samples=ordered,
+                timing={**timing, "images": len(ordered)},
+                memory=memory,
+                notes=notes,
+                batches=tuple(clock.timings),
+            )
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as error:
@@ -216,8 +234,11 @@ class ConfigGenerator:
                 timing=timing,
                 memory=peak.report(),
                 notes=notes,
+                batches=tuple(clock.timings) if clock is not None else (),
             )
         finally:
+            if clock is not None:
+                clock.close()
             if runtime is not None:
                 runtime.close()
 

@@ -31,24 +31,18 @@ def _worker(channel: Any, payload: dict[str, Any]) -> None:
     from harness.configs import default_kinds
     from harness.generate import BaseLoader, ConfigGenerator, make_context, plan
     from harness.metrics import default_metrics
-    from harness.runner import RunRequest
     from harness.suite import load_suite
 
     kinds, metrics = default_kinds(), default_metrics()
     suite = load_suite(Path(payload["suite"]), kinds, metrics)
-    request = RunRequest(
-        suite,
-        device=payload["device"],
-        batch_size=payload["batch_size"],
-        cache_dir=Path(payload["cache_dir"]),
-        use_cache=payload["use_cache"],
-    )
+    cache_dir = Path(payload["cache_dir"])
     environment.quiet_libraries()
     loader = BaseLoader(suite)
-    context = make_context(suite, payload["device"], loader, request.cache_dir, Path(payload["run_dir"]))
+    context = make_context(suite, payload["device"], loader, cache_dir, Path(payload["run_dir"]))
     before = status_bytes("VmHWM") or 0  # imports; the configuration's own measurement resets the counter
     spec = suite.config(payload["config"])
-    generator = ConfigGenerator(kinds, SampleCache(request.cache_dir, read=request.use_cache), suite, payload["device"])
+    cache = SampleCache(cache_dir, read=payload["use_cache"])
+    generator = ConfigGenerator(kinds, cache, suite, payload["device"], payload.get("timing_repeats", 0))
     result = generator.generate(
         spec,
         plan(suite, spec.name),

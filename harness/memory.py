@@ -78,6 +78,16 @@ class PeakMemory:
         self.peak_rss = max(self.peak_rss, current)
         self.marks[name] = current / MB
 
+    def mark_built(self) -> None:
+        """After the build: what stays resident on the GPU, the build's own peak, then a fresh peak for generation."""
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize()
+            self.marks["gpu_resident_mb"] = torch.cuda.memory_allocated() / MB
+            self.marks["peak_gpu_build_mb"] = torch.cuda.max_memory_allocated() / MB
+            torch.cuda.reset_peak_memory_stats()
+
     def __enter__(self) -> PeakMemory:
         if self.device.startswith("cuda"):
             import gc
@@ -119,6 +129,7 @@ class PeakMemory:
         if self.device.startswith("cuda"):
             import torch
 
+            # After mark_built this is the generation's peak; the build's is peak_gpu_build_mb.
             values["peak_gpu_allocated_mb"] = round(torch.cuda.max_memory_allocated() / MB, 1)
             values["peak_gpu_reserved_mb"] = round(torch.cuda.max_memory_reserved() / MB, 1)
         return values

@@ -182,3 +182,27 @@ def describe_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> str
         else:
             parts.append(f"{key} changed")
     return "; ".join(parts) or "inputs changed"
+
+
+def drift(blessed: Mapping[str, Any], here: Mapping[str, Any]) -> list[str]:
+    """Warnings when this run's machine or libraries differ from those the references were blessed with.
+
+    Then even the reference configuration need not reproduce its images bit for bit: between
+    two x86-64 CPU models and a transformers patch release, fp32 gave 94-97 dB, not infinity.
+    """
+    warnings = []
+    was, now = blessed.get("device_class"), here.get("device_class")
+    if was and now and was != now:
+        warnings.append(
+            f"references were blessed on {was}, this run is on {now}: expect small differences even for the "
+            "reference configuration (94-97 dB in fp32 between two CPU models, not bit-identical images)"
+        )
+    old, new = blessed.get("libraries") or {}, here.get("libraries") or {}
+    changed = [
+        f"{name} {old.get(name, '-')} -> {new.get(name, '-')}"
+        for name in sorted({*old, *new})
+        if old.get(name) != new.get(name)
+    ]
+    if changed:
+        warnings.append(f"library versions differ from the blessing: {', '.join(changed)}")
+    return warnings

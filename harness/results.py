@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
+from harness.timing import BatchTiming, from_dicts
 
 SCHEMA_VERSION = 1
 STATUS_OK, STATUS_ERROR, STATUS_SKIPPED = "ok", "error", "skipped"
@@ -74,6 +75,12 @@ class ConfigResult:
     timing: Mapping[str, float] = field(default_factory=dict)
     memory: Mapping[str, Any] = field(default_factory=dict)
     notes: Mapping[str, Any] = field(default_factory=dict)
+    batches: tuple[BatchTiming, ...] = ()  # one entry per timed generation call: the unit of speed verdicts
+
+    @property
+    def measured(self) -> bool:
+        """Whether this run measured the configuration's time and memory (``False`` when served from the cache)."""
+        return bool(self.timing.get("measured", 1))
 
     def summary(self, metric: str) -> MetricSummary | None:
         for item in self.summaries:
@@ -97,6 +104,7 @@ class ConfigResult:
             data,
             samples=tuple(_build(SampleResult, s, metrics=_nan(s.get("metrics", {}))) for s in data.get("samples", [])),
             summaries=tuple(_build(MetricSummary, m) for m in data.get("summaries", [])),
+            batches=from_dicts(data.get("batches", [])),
         )
 
 

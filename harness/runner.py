@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness import distributed, environment, references
 from harness.cache import SampleCache
-from harness.checks import exit_code, run_checks
+from harness.checks import coverage_warnings, exit_code, run_checks
 from harness.compare import compare_runs
 from harness.configs.base import ConfigKind, ConfigSpec
 from harness.configs.streaming import StreamingOptions
@@ -49,6 +49,7 @@ class RunRequest:
     isolate: bool = False
     use_cache: bool = True
     baseline: Path | None = None
+    timing_repeats: int = 0  # extra timed passes per configuration (speed gate on noisy machines)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class Runner:
                 pass  # recorded per configuration: each pipeline configuration errors with the load failure
         context = make_context(suite, device, loader, request.cache_dir, run_dir)
         cache = self._cache(request)
-        generator = ConfigGenerator(self.kinds, cache, suite, device)
+        generator = ConfigGenerator(self.kinds, cache, suite, device, request.timing_repeats)
         try:
             with self._progress(enabled=main) as progress:
                 for name in selected:
@@ -238,7 +239,11 @@ class Runner:
             result,
             checks=outcomes,
             counters={**scoring_context.counters, "sample_cache_hits": cache.hits, "sample_cache_misses": cache.misses},
-            warnings=tuple(scoring_context.warnings),
+            warnings=(
+                *references.drift(refs.manifest.environment, described),
+                *coverage_warnings(outcomes, thresholds, controls),
+                *scoring_context.warnings,
+            ),
             verdict="pass" if code == 0 else "fail",
             exit_code=code,
             state="complete",
@@ -259,6 +264,7 @@ class Runner:
             "batch_size": request.batch_size,
             "cache_dir": str(request.cache_dir.resolve()),
             "use_cache": request.use_cache,
+            "timing_repeats": request.timing_repeats,
             "run_dir": str(run_dir.resolve()),
             "image_dir": str((run_dir / "images" / spec.name).resolve()),
         }

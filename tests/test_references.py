@@ -92,3 +92,14 @@ def test_describe_changes():
         describe_changes({"steps": 2, "prompts": ["a"]}, {"steps": 4, "prompts": ["b"]})
         == "prompts changed; steps 2 -> 4"
     )
+
+
+def test_drift_names_what_differs_from_the_blessing():
+    from harness.references import drift
+
+    blessed = {"device_class": "cpu: Intel Xeon, 2 threads", "libraries": {"torch": "2.14.1", "transformers": "5.23.0"}}
+    assert drift(blessed, blessed) == []
+    here = {"device_class": "cpu: AMD EPYC, 2 threads", "libraries": {"torch": "2.14.1", "transformers": "5.24.0"}}
+    device, libraries = drift(blessed, here)
+    assert "blessed on cpu: Intel Xeon, 2 threads, this run is on cpu: AMD EPYC, 2 threads" in device
+    assert libraries == "library versions differ from the blessing: transformers 5.23.0 -> 5.24.0"

@@ -67,6 +67,10 @@ class Runtime(ABC):
     def generate(self, jobs: Sequence[SampleJob]) -> list[np.ndarray]:
         """Float32 HxWx3 images in [0, 1], one per job, in order (NaN/Inf allowed)."""
 
+    def denoiser(self) -> Any | None:
+        """The module whose forward calls are the denoising steps, timed on their own; ``None`` if unknown."""
+        return None
+
     def close(self) -> None:
         """Release what the runtime holds (models, temp files)."""
         return None

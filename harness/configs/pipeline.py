@@ -175,6 +175,9 @@ class DiffusersRuntime(Runtime):
             self.notes["boundary_casts"] = self.log.lines()
         return [images[i] for i in range(len(jobs))]
 
+    def denoiser(self) -> Any | None:
+        return self.family.denoiser_module(self.pipe) if self.pipe is not None else None
+
     def close(self) -> None:
         self.pipe = None
         for cleanup in self.notes.on_close:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names
+from harness.report.model import config_rows, failing_checks, headline, metric_names
 from harness.results import ERROR, FAIL, PASS, SKIPPED, XFAIL, RunResult
 
 STYLE = {PASS: "green", FAIL: "bold red", ERROR: "bold red", SKIPPED: "yellow", XFAIL: "magenta", "ok": "green"}
@@ -20,7 +20,7 @@ def print_summary(result: RunResult, console: Console) -> None:
     table.add_column("verdict")
     for metric in metrics:
         table.add_column(f"{metric} (mean)", justify="right")
-    table.add_column("s/image", justify="right")
+    table.add_column("s/image (median)", justify="right")
     table.add_column("peak RSS MB", justify="right")
     table.add_column("checks", justify="right")
     for row in config_rows(result):
@@ -38,8 +38,8 @@ def print_summary(result: RunResult, console: Console) -> None:
             row.kind,
             f"[{style}]{row.verdict}[/]",
             *cells,
-            fmt(row.per_image_s, 3),
-            fmt(row.peak_rss_mb, 5),
+            row.time_text,
+            row.rss_text,
             f"{row.passed}/{len(row.checks)}",
         )
     console.print(table)

@@ -53,7 +53,14 @@ def render_markdown(result: RunResult) -> str:
     lines = [f"## {ICON['pass' if result.exit_code == 0 else 'fail']} `{suite.get('name')}`: {headline(result)}", ""]
     if suite.get("description"):
         lines += [str(suite["description"]), ""]
-    header = ["configuration", "kind", "verdict", *[f"{m} mean [95% CI]" for m in metrics], "s/image", "peak RSS MB"]
+    header = [
+        "configuration",
+        "kind",
+        "verdict",
+        *[f"{m} mean [95% CI]" for m in metrics],
+        "s/image (median)",
+        "peak RSS MB",
+    ]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|")
     for row in config_rows(result):
@@ -77,8 +84,8 @@ def render_markdown(result: RunResult) -> str:
                     row.kind,
                     f"{ICON.get(row.verdict, '')} {row.verdict}",
                     *cells,
-                    fmt(row.per_image_s, 3),
-                    fmt(row.peak_rss_mb, 5),
+                    row.time_text,
+                    row.rss_text,
                 ]
             )
             + " |"

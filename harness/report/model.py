@@ -60,6 +60,26 @@ class ConfigRow:
     checks: tuple[CheckOutcome, ...]
     message: str = ""
     notes: Mapping[str, Any] = field(default_factory=dict)
+    measured: bool = True  # False when served from the sample cache: no time or memory of this run
+    timed_batches: int = 0
+    gpu_resident_mb: float | None = None
+
+    @property
+    def time_text(self) -> str:
+        """Median seconds per image over the timed calls, with their n; says so when nothing was measured."""
+        if not self.measured:
+            return "not measured (cached)"
+        if self.per_image_s is None:
+            return "-"
+        return (
+            f"{fmt(self.per_image_s, 3)} (n={self.timed_batches} calls)"
+            if self.timed_batches
+            else fmt(self.per_image_s, 3)
+        )
+
+    @property
+    def rss_text(self) -> str:
+        return "not measured (cached)" if not self.measured else fmt(self.peak_rss_mb, 5)
 
     @property
     def equivalence(self) -> str:
@@ -132,13 +152,16 @@ def config_rows(result: RunResult) -> list[ConfigRow]:
                 description=config.description,
                 verdict=_verdict(checks) if checks else config.status,
                 cells=cells,
-                per_image_s=config.timing.get("per_image_s"),
+                per_image_s=config.timing.get("median_image_s", config.timing.get("per_image_s")),
                 load_s=config.timing.get("load_s"),
                 peak_rss_mb=config.peak_rss_mb,
                 peak_gpu_mb=config.memory.get("peak_gpu_allocated_mb"),
                 checks=checks,
                 message=config.message,
                 notes=config.notes,
+                measured=config.measured,
+                timed_batches=int(config.timing.get("timed_batches", 0)),
+                gpu_resident_mb=config.memory.get("gpu_resident_mb"),
             )
         )
     return rows

@@ -2,42 +2,34 @@
 
 Use them as ``transform = "harness.world.controls:unet_noise_0_2"`` on any configuration of a
 ``builtin:shapes`` suite. Noise is relative: each weight tensor gets Gaussian noise with
-that fraction of its own standard deviation, from a fixed seed.
+that fraction of its own standard deviation, from a fixed seed. Controls for any pipeline
+(2-bit weights, slowdowns, memory ballast) are in :mod:`harness.controls`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-
-def _add_noise(module: Any, fraction: float, seed: int) -> None:
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in module.parameters():
-            if parameter.numel() > 1:
-                noise = torch.randn(parameter.shape, generator=generator).to(parameter.device, parameter.dtype)
-                parameter.add_(noise * fraction * parameter.float().std().to(parameter.dtype))
+from harness.controls import add_relative_noise
 
 
 def unet_noise_0_05(pipe: Any) -> Any:
-    _add_noise(pipe.unet, 0.05, 1)
+    add_relative_noise(pipe.unet, 0.05, 1)
     return pipe
 
 
 def unet_noise_0_2(pipe: Any) -> Any:
-    _add_noise(pipe.unet, 0.2, 1)
+    add_relative_noise(pipe.unet, 0.2, 1)
     return pipe
 
 
 def unet_noise_0_5(pipe: Any) -> Any:
-    _add_noise(pipe.unet, 0.5, 1)
+    add_relative_noise(pipe.unet, 0.5, 1)
     return pipe
 
 
 def text_encoder_noise_0_2(pipe: Any) -> Any:
-    _add_noise(pipe.text_encoder, 0.2, 2)
+    add_relative_noise(pipe.text_encoder, 0.2, 2)
     return pipe
 
 

@@ -1,0 +1,180 @@
+"""Speed and memory against a baseline, judged on measurements that are really independent.
+
+Time: the unit is one timed generation call (a batch), never a sample, and warm-up calls
+are left out. The change is the difference of the medians of seconds per image, with a
+bootstrap interval that resamples each run's calls independently. With fewer than
+``MIN_BATCHES`` calls on either side there is no verdict, only "not enough measurements".
+On a CPU, when other processes kept the machine busy during either run, a rise in wall
+time is judged again on this process's CPU time: a real regression of compute still
+fails; a rise that only the load explains is reported as inconclusive, not as a failure.
+Timings from another machine, or from the sample cache, are never compared.
+
+Memory: one measurement per run (allocator counters are exact), judged on the estimate
+with a tolerance that has an absolute part in MB as well as a relative one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from harness.results import ConfigResult
+from harness.stats import RESAMPLES, stable_seed
+from harness.timing import BatchTiming, measured
+from harness.tolerance import INCONCLUSIVE, REGRESSED, UNTESTED, Tolerance, judge
+
+MIN_BATCHES = 3
+BUSY_CORES = 0.25  # other processes' CPU use (in cores) from which a CPU timing counts as disturbed
+TIME_METRICS: Mapping[str, Callable[[BatchTiming], float | None]] = {
+    "median_image_s": lambda t: t.image_s,
+    "median_denoiser_s": lambda t: t.denoiser_image_s,
+}
+MEMORY_METRICS = ("peak_rss_mb", "peak_gpu_allocated_mb", "gpu_resident_mb")
+UNITS = {"median_image_s": "s", "median_denoiser_s": "s"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judged change of one performance metric: the values, the change with its interval, the words."""
+
+    base_value: float | None
+    value: float | None
+    change: float | None
+    low: float | None
+    high: float | None
+    n: int
+    status: str
+    reason: str
+
+
+def _median_difference_interval(cur: np.ndarray, base: np.ndarray, seed: int) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    cur_medians = np.median(cur[rng.integers(0, cur.size, (RESAMPLES, cur.size))], axis=1)
+    base_medians = np.median(base[rng.integers(0, base.size, (RESAMPLES, base.size))], axis=1)
+    low, high = np.quantile(cur_medians - base_medians, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def judge_time(tolerance: Tolerance, base: Sequence[float], cur: Sequence[float], seed: int) -> Verdict:
+    """Judge per-call seconds per image of the baseline against this run's (warm-up already left out)."""
+    base_array, cur_array = np.asarray(base, dtype=float), np.asarray(cur, dtype=float)
+    if base_array.size < MIN_BATCHES or cur_array.size < MIN_BATCHES:
+        reason = (
+            f"not enough measurements: n={cur_array.size} timed batches in this run, {base_array.size} in the "
+            f"baseline (at least {MIN_BATCHES} each; --timing-repeats N adds N timed passes)"
+        )
+        base_value = float(np.median(base_array)) if base_array.size else None
+        value = float(np.median(cur_array)) if cur_array.size else None
+        change = value - base_value if value is not None and base_value is not None else None
+        return Verdict(base_value, value, change, None, None, int(cur_array.size), INCONCLUSIVE, reason)
+    base_value, value = float(np.median(base_array)), float(np.median(cur_array))
+    low, high = _median_difference_interval(cur_array, base_array, seed)
+    status, reason = judge(tolerance, value - base_value, low, high, base_value, "s")
+    if base_value > 0:
+        detectable = 100.0 * (tolerance.allowed(base_value) + (high - low) / 2.0) / base_value
+        reason += f"; n={cur_array.size}/{base_array.size} batches detect a rise of about {detectable:.0f}% or more"
+    return Verdict(base_value, value, value - base_value, low, high, int(cur_array.size), status, reason)
+
+
+def _load(timings: Sequence[BatchTiming]) -> float:
+    others = [t.others_cores for t in timings if t.others_cores is not None]
+    return float(np.median(others)) if others else 0.0
+
+
+def time_verdict(
+    metric: str, tolerance: Tolerance, config: ConfigResult, other: ConfigResult, on_cpu: bool
+) -> Verdict | None:
+    """The time verdict of one configuration, or ``None`` when neither run timed this metric."""
+    of = TIME_METRICS[metric]
+    cur_timings, base_timings = measured(config.batches), measured(other.batches)
+    cur = [v for v in map(of, cur_timings) if v is not None]
+    base = [v for v in map(of, base_timings) if v is not None]
+    if not cur and not base:
+        return None
+    seed = stable_seed(config.name, metric)
+    if on_cpu and tolerance.cpu_noise_pct:
+        tolerance = replace(tolerance, max_rise_pct=(tolerance.max_rise_pct or 0.0) + tolerance.cpu_noise_pct)
+    verdict = judge_time(tolerance, base, cur, seed)
+    busy = max(_load(cur_timings), _load(base_timings))
+    if verdict.status != REGRESSED or not on_cpu or busy < BUSY_CORES:
+        return verdict
+    # Wall time rose while other processes competed for the CPU: judge this process's own CPU time instead.
+    load = f"other processes kept {busy:.2f} cores busy"
+    if metric != "median_image_s":
+        return Verdict(**{**verdict.__dict__, "status": INCONCLUSIVE, "reason": f"{verdict.reason}; but {load}"})
+    by_cpu = judge_time(
+        tolerance, [t.cpu_image_s for t in base_timings], [t.cpu_image_s for t in cur_timings], seed + 1
+    )
+    if by_cpu.status == REGRESSED:
+        return Verdict(**{**verdict.__dict__, "reason": f"{verdict.reason}; CPU time too ({load}): {by_cpu.reason}"})
+    return Verdict(
+        **{
+            **verdict.__dict__,
+            "status": INCONCLUSIVE,
+            "reason": f"wall time {verdict.reason}; but {load}, and this process's CPU time shows no regression "
+            f"({by_cpu.reason}): not judged",
+        }
+    )
+
+
+def memory_verdict(metric: str, tolerance: Tolerance, config: ConfigResult, other: ConfigResult) -> Verdict | None:
+    base_raw = other.peak_rss_mb if metric == "peak_rss_mb" else other.memory.get(metric)
+    raw = config.peak_rss_mb if metric == "peak_rss_mb" else config.memory.get(metric)
+    if base_raw is None or raw is None:
+        return None
+    base_value, value = float(base_raw), float(raw)
+    status, reason = judge(tolerance, value - base_value, None, None, base_value, "MB")
+    return Verdict(base_value, value, value - base_value, None, None, 1, status, reason)
+
+
+def not_comparable(config: ConfigResult, other: ConfigResult, machines: str | None) -> str | None:
+    """Why this configuration's time and memory cannot be compared at all, if they cannot."""
+    if machines:
+        return machines
+    if not config.measured:
+        return "timing and memory not measured (cached) in this run"
+    if not other.measured:
+        return "timing and memory not measured (cached) in the baseline"
+    return None
+
+
+def _has(metric: str, config: ConfigResult) -> bool:
+    if metric in TIME_METRICS:
+        return any(TIME_METRICS[metric](t) is not None for t in config.batches)
+    return (config.peak_rss_mb if metric == "peak_rss_mb" else config.memory.get(metric)) is not None
+
+
+def machine_difference(current_env: Mapping[str, object], baseline_env: Mapping[str, object]) -> str | None:
+    """Why two runs' timings are not comparable: another device class, CPU model or thread count."""
+    mine, theirs = current_env.get("device_class"), baseline_env.get("device_class")
+    if mine and theirs and mine != theirs:
+        return f"not compared: the baseline ran on {theirs}, this run on {mine}"
+    return None
+
+
+def performance_verdicts(
+    config: ConfigResult,
+    other: ConfigResult,
+    tolerances: Mapping[str, Tolerance],
+    machines: str | None,
+    on_cpu: bool,
+) -> list[tuple[str, Verdict]]:
+    """Every performance metric with a tolerance: its verdict, or an untested one that says why."""
+    out: list[tuple[str, Verdict]] = []
+    blocked = not_comparable(config, other, machines)
+    for metric, tolerance in tolerances.items():
+        if metric not in TIME_METRICS and metric not in MEMORY_METRICS:
+            continue
+        if blocked:
+            if _has(metric, config) or _has(metric, other):
+                out.append((metric, Verdict(None, None, None, None, None, 0, UNTESTED, blocked)))
+            continue
+        if metric in TIME_METRICS:
+            verdict = time_verdict(metric, tolerance, config, other, on_cpu)
+        else:
+            verdict = memory_verdict(metric, tolerance, config, other)
+        if verdict is not None:
+            out.append((metric, verdict))
+    return out

@@ -1,0 +1,134 @@
+"""Speed verdicts by simulation (known slowdown, known noise: power and false alarms) and their special cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.performance import MIN_BATCHES, judge_time, machine_difference, time_verdict
+from harness.results import ConfigResult
+from harness.timing import BatchTiming
+from harness.tolerance import Tolerance
+
+FIVE = Tolerance("median_image_s", max_rise_pct=5.0)
+
+
+def draws(rng, n, slowdown, noise):
+    """n per-call times of 1 s x (1 + slowdown), with log-normal noise of relative size ``noise``."""
+    return (1.0 + slowdown) * np.exp(rng.normal(0.0, noise, n))
+
+
+def flag_rate(slowdown, noise, n, trials=200, seed=0):
+    rng = np.random.default_rng(seed)
+    flagged = 0
+    for trial in range(trials):
+        verdict = judge_time(FIVE, draws(rng, n, 0.0, noise), draws(rng, n, slowdown, noise), trial)
+        flagged += verdict.status == "regressed"
+    return flagged / trials
+
+
+@pytest.mark.parametrize(("noise", "n"), [(0.02, 8), (0.05, 23)])
+def test_no_false_alarms_without_a_change(noise, n):
+    assert flag_rate(0.0, noise, n) <= 0.01
+
+
+@pytest.mark.parametrize(("slowdown", "noise", "n"), [(0.10, 0.02, 8), (0.15, 0.05, 23), (0.5, 0.05, 3)])
+def test_power_against_a_known_slowdown(slowdown, noise, n):
+    assert flag_rate(slowdown, noise, n) >= 0.9
+
+
+def test_a_slowdown_inside_the_tolerance_is_rarely_flagged():
+    assert flag_rate(0.03, 0.02, 8) <= 0.05
+
+
+def test_too_few_measurements_give_no_verdict():
+    verdict = judge_time(FIVE, [1.0] * (MIN_BATCHES - 1), [2.0] * 10, 0)
+    assert verdict.status == "inconclusive" and f"n=10 timed batches in this run, {MIN_BATCHES - 1}" in verdict.reason
+
+
+def _config(per_image, cpu_per_image, others):
+    warmup = BatchTiming(4, 10.0, 10.0, warmup=True)
+    batches = tuple(
+        BatchTiming(4, 4 * wall, 4 * cpu, others_cores=others) for wall, cpu in zip(per_image, cpu_per_image)
+    )
+    return ConfigResult("a", "precision", "ok", batches=(warmup, *batches))
+
+
+def test_load_from_other_processes_turns_a_wall_time_rise_into_inconclusive():
+    base = _config([1.0, 1.01, 0.99, 1.0], [2.0, 2.02, 1.98, 2.0], 0.0)
+    loaded = _config([1.6, 1.62, 1.58, 1.6], [2.0, 2.01, 1.99, 2.0], 1.1)  # wall +60%, CPU time flat
+    verdict = time_verdict("median_image_s", FIVE, loaded, base, on_cpu=True)
+    assert verdict.status == "inconclusive" and "other processes kept 1.10 cores busy" in verdict.reason
+    compute = _config([1.6, 1.62, 1.58, 1.6], [3.2, 3.22, 3.18, 3.2], 1.1)  # CPU time rose too: a real regression
+    assert time_verdict("median_image_s", FIVE, compute, base, on_cpu=True).status == "regressed"
+    quiet = _config([1.6, 1.62, 1.58, 1.6], [2.0, 2.01, 1.99, 2.0], 0.0)  # no load: the wall time rise counts
+    assert time_verdict("median_image_s", FIVE, quiet, base, on_cpu=True).status == "regressed"
+
+
+def test_cpu_noise_floor_is_added_on_a_cpu_only():
+    tolerance = Tolerance("median_image_s", max_rise_pct=5.0, cpu_noise_pct=15.0)
+    base = _config([1.0, 1.01, 0.99, 1.0], [2.0] * 4, 0.0)
+    plus12 = _config([1.12, 1.13, 1.11, 1.12], [2.2] * 4, 0.0)
+    assert time_verdict("median_image_s", tolerance, plus12, base, on_cpu=True).status == "pass"
+    assert time_verdict("median_image_s", tolerance, plus12, base, on_cpu=False).status == "regressed"
+
+
+def test_machines_must_match():
+    assert machine_difference({"device_class": "cuda: H200"}, {"device_class": "cuda: H200"}) is None
+    assert "baseline ran on cuda: A100" in machine_difference(
+        {"device_class": "cuda: H200"}, {"device_class": "cuda: A100"}
+    )
+
+
+SPEED_SUITE = """
+name = "speed"
+pipeline = "builtin:tiny-sd"
+reference = "fp32"
+prompts = ["a red circle", "a cat", "a lighthouse", "two squares"]
+seeds = [0, 1]
+steps = 2
+width = 32
+height = 32
+[metrics]
+psnr = {{}}
+[configs.fp32]
+[configs.cand]
+{transform}
+"""
+
+
+def test_clean_rerun_passes_a_50pct_slowdown_fails_and_cached_runs_say_so(write_suite, tmp_path):
+    import json
+
+    from harness.cli import main
+
+    def run(name, transform="", *extra):
+        path = write_suite(SPEED_SUITE.format(transform=transform), name="speed")
+        args = ["run", str(path), "--config", "cand", "--out", str(tmp_path / name), *extra]
+        code = main([*args, "--baseline", str(tmp_path / "base")] if name != "base" else args)
+        results = json.loads((tmp_path / name / "results.json").read_text())
+        deltas = {d["metric"]: d for d in results.get("comparison", {}).get("deltas", [])}
+        return code, results, deltas
+
+    assert main(["bless", str(write_suite(SPEED_SUITE.format(transform=""), name="speed"))]) == 0
+    measure = ("--no-cache", "--timing-repeats", "2")
+    # The first run in a process pays one-off costs in every call; separate processes (CI) both pay them.
+    run("base", "", *measure)
+    code, base, _ = run("base", "", *measure)
+    (cand,) = base["configs"]
+    assert code == 0 and cand["timing"]["timed_batches"] == 5  # 2 calls x 3 passes, the first is warm-up
+    assert len(cand["batches"]) == 6 and cand["timing"]["median_denoiser_s"] > 0
+
+    code, _, deltas = run("clean", "", *measure)
+    assert code == 0, deltas
+    assert deltas["median_image_s"]["status"] in ("pass", "improved") and deltas["psnr"]["status"] == "pass"
+
+    code, _, deltas = run("slow", 'transform = "harness.controls:denoiser_slowdown_50pct"', *measure)
+    assert code == 1 and deltas["median_denoiser_s"]["status"] == "regressed", deltas["median_denoiser_s"]
+
+    code, cached, deltas = run("cached")  # the clean configuration again, now served from the cache
+    assert code == 0 and cached["configs"][0]["timing"]["measured"] == 0
+    assert deltas["median_image_s"]["status"] == "untested"
+    assert "not measured (cached)" in deltas["median_image_s"]["reason"]
+    assert "not measured (cached)" in (tmp_path / "cached" / "report.html").read_text()
+    assert "not measured (cached)" in (tmp_path / "cached" / "summary.md").read_text()
