@@ -18,7 +18,8 @@ def evaluate(session: nox.Session) -> None:
 
     `nox -s evaluate -- suites/gguf.toml --config q8_0` passes arguments to `harness run`.
     """
-    session.install("-e", ".")
+    session.log("installing the harness and its dependencies (a few minutes the first time: torch is large)")
+    session.install("-e", ".", silent=False)
     args = session.posargs or ["suites/shapes.toml"]
     env = {**OFFLINE, **{k: v for k, v in os.environ.items() if k.startswith("HF_")}}
     session.run("python", "-m", "harness", "run", *args, env=env)
@@ -27,7 +28,8 @@ def evaluate(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite, offline."""
-    session.install("-e", ".[test]")
+    session.log("installing the harness with its test extras (a few minutes the first time: torch is large)")
+    session.install("-e", ".[test]", silent=False)
     session.run("python", "-m", "pytest", *session.posargs, env=OFFLINE)
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from harness.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError
+from harness.report.console import make_console
 
 if TYPE_CHECKING:
     from harness.configs.base import ConfigKind
@@ -183,8 +185,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console()
-    errors = Console(stderr=True)
+    console = make_console()
+    errors = make_console(stderr=True)
     try:
         if args.command == "validate":
             return _validate(args, console)
@@ -330,7 +332,9 @@ def _ranges(args: argparse.Namespace, console: Console) -> int:
     environment.quiet_libraries()
     request = _request(args, suite)
     device = environment.resolve_device(args.device)
-    context = make_context(suite, device, BaseLoader(suite), request.cache_dir, Path("."))
+    context = replace(
+        make_context(suite, device, BaseLoader(suite), request.cache_dir, Path(".")), write_suite_files=True
+    )
     runtime = kinds["int8"].build(spec.options, context)
     notes = runtime.notes.snapshot()
     runtime.close()

@@ -4,10 +4,11 @@ Time: the unit is one timed generation call (a batch), never a sample, and warm-
 are left out. The change is the difference of the medians of seconds per image, with a
 bootstrap interval that resamples each run's calls independently. With fewer than
 ``MIN_BATCHES`` calls on either side there is no verdict, only "not enough measurements".
-On a CPU, when other processes kept the machine busy during either run, a rise in wall
-time is judged again on this process's CPU time: a real regression of compute still
-fails; a rise that only the load explains is reported as inconclusive, not as a failure.
-Timings from another machine, or from the sample cache, are never compared.
+On a CPU the seconds are also divided by the run's speed probe, so a virtual CPU that runs
+faster in one process than in the next does not look like a change: a regression must show
+both in the raw and in the probe-relative time. When other processes kept the machine busy
+during either run, a rise is reported as inconclusive, not as a failure. Timings from
+another machine, or from the sample cache, are never compared.
 
 Memory: one measurement per run (allocator counters are exact), judged on the estimate
 with a tolerance that has an absolute part in MB as well as a relative one.
@@ -88,34 +89,65 @@ def time_verdict(
 ) -> Verdict | None:
     """The time verdict of one configuration, or ``None`` when neither run timed this metric."""
     of = TIME_METRICS[metric]
-    cur_timings, base_timings = measured(config.batches), measured(other.batches)
-    cur = [v for v in map(of, cur_timings) if v is not None]
-    base = [v for v in map(of, base_timings) if v is not None]
-    if not cur and not base:
+    cur_timings = [t for t in measured(config.batches) if of(t) is not None]
+    base_timings = [t for t in measured(other.batches) if of(t) is not None]
+    if not cur_timings and not base_timings:
         return None
     seed = stable_seed(config.name, metric)
     if on_cpu and tolerance.cpu_noise_pct:
         tolerance = replace(tolerance, max_rise_pct=(tolerance.max_rise_pct or 0.0) + tolerance.cpu_noise_pct)
-    verdict = judge_time(tolerance, base, cur, seed)
+    raw_cur = [v for t in cur_timings if (v := of(t)) is not None]
+    raw_base = [v for t in base_timings if (v := of(t)) is not None]
+    probed = on_cpu and all(t.probe_s for t in (*cur_timings, *base_timings))
+    raw_verdict = judge_time(tolerance, raw_base, raw_cur, seed)
+    verdict = raw_verdict
+    if probed:
+        # Seconds per image in units of the run's speed probe (the median of its probes, one before each call):
+        # the speed the machine ran at in that process cancels. Per call the probe is too noisy to divide by.
+        base_probe = float(np.median([t.probe_s or 0.0 for t in base_timings]))
+        cur_probe = float(np.median([t.probe_s or 0.0 for t in cur_timings]))
+        verdict = judge_time(tolerance, [v / base_probe for v in raw_base], [v / cur_probe for v in raw_cur], seed)
+        verdict = _in_seconds(verdict, raw_base, raw_cur)
+        # Two estimates of one change: a regression must show in both. Where only the raw time rose, the probe
+        # slowed down as much (the machine was slower); where only the probe-relative time did, they disagree.
+        if verdict.status == REGRESSED and raw_verdict.status != REGRESSED:
+            verdict = replace(
+                verdict,
+                status=INCONCLUSIVE,
+                reason=f"{verdict.reason}; but the raw time did not rise past the tolerance ({raw_verdict.reason}): "
+                "the probe and the pipeline disagree about the machine's speed, not judged",
+            )
     busy = max(_load(cur_timings), _load(base_timings))
-    if verdict.status != REGRESSED or not on_cpu or busy < BUSY_CORES:
+    if verdict.status == REGRESSED and on_cpu and busy >= BUSY_CORES:
+        # Measured: under contention this process's CPU time inflates too, so nothing here can be judged.
+        return replace(
+            verdict,
+            status=INCONCLUSIVE,
+            reason=f"{verdict.reason}; but other processes kept {busy:.2f} cores busy while it was timed: not judged",
+        )
+    return verdict
+
+
+def _in_seconds(verdict: Verdict, raw_base: Sequence[float], raw_cur: Sequence[float]) -> Verdict:
+    """A verdict judged on probe-relative times, shown in seconds (the raw medians, the change rescaled)."""
+    if verdict.base_value is None or not raw_base or not raw_cur:
         return verdict
-    # Wall time rose while other processes competed for the CPU: judge this process's own CPU time instead.
-    load = f"other processes kept {busy:.2f} cores busy"
-    if metric != "median_image_s":
-        return Verdict(**{**verdict.__dict__, "status": INCONCLUSIVE, "reason": f"{verdict.reason}; but {load}"})
-    by_cpu = judge_time(
-        tolerance, [t.cpu_image_s for t in base_timings], [t.cpu_image_s for t in cur_timings], seed + 1
-    )
-    if by_cpu.status == REGRESSED:
-        return Verdict(**{**verdict.__dict__, "reason": f"{verdict.reason}; CPU time too ({load}): {by_cpu.reason}"})
-    return Verdict(
-        **{
-            **verdict.__dict__,
-            "status": INCONCLUSIVE,
-            "reason": f"wall time {verdict.reason}; but {load}, and this process's CPU time shows no regression "
-            f"({by_cpu.reason}): not judged",
-        }
+    base, cur = float(np.median(raw_base)), float(np.median(raw_cur))
+    scale = base / verdict.base_value if verdict.base_value else 1.0
+
+    def rescaled(value: float | None) -> float | None:
+        return None if value is None else value * scale
+
+    raw_change = 100.0 * (cur - base) / base if base else 0.0
+    return replace(
+        verdict,
+        base_value=base,
+        value=cur,
+        change=rescaled(verdict.change),
+        low=rescaled(verdict.low),
+        high=rescaled(verdict.high),
+        reason=f"{verdict.reason}; judged relative to each run's CPU speed probe "
+        f"(raw medians {base:.4g} s -> {cur:.4g} s, {raw_change:+.1f}%)",
     )
 
 

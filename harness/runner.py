@@ -29,6 +29,7 @@ from harness.errors import EXIT_INPUT, InputError
 from harness.generate import BaseLoader, ConfigGenerator, batches, make_context, plan
 from harness.isolation import run_isolated
 from harness.metrics.base import Metric, ScoringContext
+from harness.report.console import make_console
 from harness.results import STATUS_OK, ConfigResult, RunResult, read_results, write_results
 from harness.samples import inspect_float_image
 from harness.scoring import equivalence, reference_scores, score_config
@@ -80,7 +81,7 @@ class Runner:
     ):
         self.kinds = kinds
         self.metric_classes = metrics
-        self.console = console or Console(stderr=True)
+        self.console = console or make_console(stderr=True)
 
     @staticmethod
     def _cache(request: RunRequest) -> SampleCache:

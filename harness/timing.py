@@ -9,6 +9,12 @@ inside the denoiser is not diluted by the text encoder, the VAE and image I/O.
 
 On Linux the CPU time other processes used during each call is read from /proc/stat,
 so a verdict can say "the machine was busy" instead of raising a false alarm.
+
+On a CPU each call is preceded by a speed probe: a fixed matrix product timed on its own.
+A shared virtual CPU runs the same work up to 40% faster in one process than in the next
+(no other load visible to the guest); the probe slows down with it, so seconds per image
+divided by the median of the run's probes compare across processes far better (measured
+in docs/regression.md). A slowdown of the pipeline itself does not touch the probe.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ class BatchTiming:
     others_cores: float | None = None  # CPU cores other processes kept busy meanwhile (Linux), else None
     warmup: bool = False  # the configuration's first call: left out of the statistics
     repeat: int = 0  # 0 for the pass that produced the images, 1.. for --timing-repeats passes
+    probe_s: float | None = None  # the CPU speed probe timed just before the call (CPU runs only)
 
     @property
     def image_s(self) -> float:
@@ -48,6 +55,22 @@ class BatchTiming:
     @property
     def denoiser_image_s(self) -> float | None:
         return None if self.denoiser_s is None else self.denoiser_s / self.images
+
+
+PROBE_SIZE, PROBE_PRODUCTS = 384, 40  # about 4.7 GFLOP: 20-30 ms on two x86-64 cores
+
+
+def speed_probe() -> float:
+    """Seconds for a fixed float32 matrix workload on this process's CPU threads, as the machine runs now."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(PROBE_SIZE, PROBE_SIZE, generator=generator)
+    b = torch.randn(PROBE_SIZE, PROBE_SIZE, generator=generator)
+    start = time.perf_counter()
+    for _ in range(PROBE_PRODUCTS):
+        torch.mm(a, b)
+    return time.perf_counter() - start
 
 
 def _busy_jiffies() -> int | None:
@@ -117,6 +140,7 @@ class BatchClock:
 
     def __init__(self, device: str, denoiser: Any | None = None):
         self.cuda = device.startswith("cuda")
+        self.probe = device == "cpu"
         self.timings: list[BatchTiming] = []
         self._denoiser = DenoiserClock(denoiser, self.cuda) if denoiser is not None else None
 
@@ -128,6 +152,7 @@ class BatchClock:
 
     def time(self, call: Callable[[], _T], images: int, repeat: int = 0) -> _T:
         """Run ``call`` (one batch of ``images``) and record its timing; the first call is warm-up."""
+        probe = speed_probe() if self.probe else None
         self._synchronize()
         if self._denoiser is not None:
             self._denoiser.collect()
@@ -164,6 +189,7 @@ class BatchClock:
                 others_cores=None if others is None else round(others, 3),
                 warmup=not self.timings,
                 repeat=repeat,
+                probe_s=None if probe is None else round(probe, 6),
             )
         )
         return result
@@ -199,6 +225,9 @@ def summarize_timings(timings: Sequence[BatchTiming]) -> dict[str, float]:
     others = [t.others_cores for t in counted if t.others_cores is not None]
     if others:
         summary["others_cores"] = round(float(np.median(others)), 3)
+    probes = [t.probe_s for t in counted if t.probe_s]
+    if probes:
+        summary["speed_probe_s"] = round(float(np.median(probes)), 5)
     return summary
 
 

@@ -110,7 +110,7 @@ def judge(
         return REGRESSED, f"{text}: past the tolerance of {bound_text}" + (
             " for the whole interval" if use_interval else ""
         )
-    better = interval[1] if interval else worse
-    if better < 0:
+    # Better than the baseline: the whole interval below zero, or an estimate better by more than the tolerance.
+    if (interval[1] < 0) if interval else (worse < -allowed):
         return IMPROVED, f"{text}: better than the baseline"
     return PASSED, f"{text}: within {bound_text}"

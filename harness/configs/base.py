@@ -55,6 +55,7 @@ class BuildContext:
     prompts: tuple[str, ...] = ()
     seeds: tuple[int, ...] = ()
     notes: Notes = field(default_factory=Notes)  # this configuration's notes; kept when building fails
+    write_suite_files: bool = False  # only `ranges calibrate` may write into the suite's files; a run never does
 
 
 class Runtime(ABC):

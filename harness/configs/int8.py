@@ -1,10 +1,12 @@
 """``kind = "int8"``: static W8A8 post-training quantization with calibrated activation ranges.
 
 Weights are int8 per output channel; each Linear/Conv2d input is uint8 with scale and
-zero point from its range in a ``name,min,max`` range file. The file is filled by
-calibration (``calibrate = true``) on calibration prompts and seeds that must differ
-from the evaluation samples, or read as given (``calibrate = false``), e.g. an SD1.5
-VAE's ranges reused for a fine-tune of the same architecture.
+zero point from its range in a ``name,min,max`` range file. Ranges come from calibration
+(``calibrate = true``) on calibration prompts and seeds that must differ from the
+evaluation samples, widening the file's ranges if it has any, or are read as given
+(``calibrate = false``), e.g. an SD1.5 VAE's ranges reused for a fine-tune of the same
+architecture. A run never writes the suite's file: calibrated ranges are saved in the run
+folder, and ``harness ranges calibrate`` is the one command that writes the file.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class Int8Kind(PipelineKind):
     extra_keys: ClassVar[Mapping[str, str]] = {
         "components": "submodules to quantize, e.g. ['vae.decoder'] or ['unet']",
         "ranges": "range file (name,min,max per line), relative to the suite",
-        "calibrate": "true: fill a missing/empty file (and widen an existing one) by calibration; false: use the file as is",
+        "calibrate": "true: calibrate in each run (widening the file's ranges, if any) and save the result in the run "
+        "folder; `harness ranges calibrate` writes it to the file; false: use the file as is",
         "calibration_prompts": "prompts for calibration (must not be evaluation samples)",
         "calibration_prompts_file": "a file of calibration prompts, one per line",
         "calibration_seeds": "seeds for calibration (default [1000])",
@@ -118,7 +121,7 @@ class Int8Kind(PipelineKind):
         from harness.cache import content_fingerprint
 
         inputs = super().cache_inputs(options, suite_dir)
-        if not options.extra.calibrate:  # calibrated ranges follow from the calibration inputs in the options
+        if Path(options.extra.ranges).is_file():  # given ranges, or the ones calibration widens
             inputs["ranges"] = content_fingerprint(options.extra.ranges)
         return inputs
 
@@ -155,12 +158,20 @@ class Int8Kind(PipelineKind):
                     runtime.generate([job])
             calibrated = collector.result()
             ranges = {name: existing[name].merged(r) if name in existing else r for name, r in calibrated.items()}
-            action = (
-                "merged into the existing file"
-                if existing
-                else ("filled the empty file" if path.exists() else "wrote a new file")
-            )
-            write_ranges(ranges, path)
+            if context.write_suite_files:
+                target = path
+                action = (
+                    "merged into the existing file"
+                    if existing
+                    else ("filled the empty file" if path.exists() else "wrote a new file")
+                )
+            else:  # a run never changes the suite's files: its ranges go into the run folder
+                target = context.work_dir / "ranges" / path.name
+                action = (
+                    f"calibrated in this run{' and merged with the file' if existing else ''}; saved in the run "
+                    f"folder ({target.name}), the suite's file is unchanged (`harness ranges calibrate` writes it)"
+                )
+            write_ranges(ranges, target)
             notes.update(
                 calibration_s=round(time.perf_counter() - start, 3),
                 calibration_samples=len(jobs),

@@ -57,6 +57,17 @@ class LoadedClip:
         return len(self.tokenizer.tokenizer(text)["input_ids"])  # HFTokenizer / SigLipTokenizer wrap a HF tokenizer
 
 
+def random_weights_warning(metric: str, options: Mapping[str, Any]) -> str | None:
+    """A warning when ``metric`` is computed with a model whose weights are random (its values mean nothing)."""
+    if options.get("features") == "tiny" or options.get("model") == BUILTIN_TINY:
+        return (
+            f"{metric} is computed with random built-in weights ({options.get('model') or 'tiny features'}): its "
+            "values exercise the code path and mean nothing; gate on it only with a trained model "
+            "(model = 'ViT-B-32', pretrained = a checkpoint, or the shapes world's evaluator)"
+        )
+    return None
+
+
 def parse_clip_options(table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
     """``model`` and ``pretrained`` with local paths made absolute; an absent model is chosen by the suite."""
     model = tomlread.get(table, "model", str, where)
@@ -118,7 +129,7 @@ def check_clip(options: Mapping[str, Any]) -> None:
             if not any(isinstance(item, str) for item in found):
                 raise InputError(
                     f"CLIP weights {model}/{pretrained} are not in the local hub cache and this machine is offline: "
-                    f"run `huggingface-cli download {repo}` where there is network, or set pretrained = a checkpoint path"
+                    f"run `hf download {repo}` where there is network, or set pretrained = a checkpoint path"
                 )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.errors import Where
 from harness.metrics.base import ImageMetric
-from harness.metrics.clip_model import check_clip, load_clip, parse_clip_options
+from harness.metrics.clip_model import check_clip, load_clip, parse_clip_options, random_weights_warning
 
 BATCH = 32
 
@@ -57,6 +57,9 @@ class ClipScore(ImageMetric):
 
     def score_images(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
         clip = load_clip(self.options)
+        warning = random_weights_warning(self.name, self.options)
+        if warning and self.context is not None:
+            self.context.warn(warning)
         for prompt in dict.fromkeys(prompts):
             count = clip.token_count(prompt)
             if count > clip.context_length and self.context is not None:

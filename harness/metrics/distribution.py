@@ -20,6 +20,7 @@ import numpy as np
 
 from harness.errors import Where
 from harness.metrics.base import SetMetric, SetScore
+from harness.metrics.clip_model import random_weights_warning
 from harness.metrics.features import FEATURE_KEYS, check_feature_options, extractor_for, parse_feature_options
 from harness.metrics.features.base import FeatureCache
 from harness.stats import CONFIDENCE, stable_seed
@@ -87,6 +88,9 @@ class DistributionMetric(SetMetric):
 
     def score_set(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray], label: str = "") -> SetScore:
         extractor = extractor_for(self.options)
+        warning = random_weights_warning(self.name, self.options)
+        if warning and self.context:
+            self.context.warn(warning)
         real = self.reference_features(references)
         fake = extractor.extract(images)
         if self.context:

@@ -24,6 +24,7 @@ from harness.pipelines.sd import StableDiffusionFamily
 
 SOURCE_KINDS = ("builtin", "hub", "local", "single_file")
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+HUB_TIMEOUT_S = 10.0  # asking the hub whether a model exists, when it is not cached
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -121,16 +122,28 @@ def check_available(source: PipelineSource, where: Where) -> None:
     from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    if not constants.HF_HUB_OFFLINE:
-        return  # online: from_pretrained downloads what the cache lacks
     try:
         snapshot_download(source.location, local_files_only=True)
+        return  # every file is in the local hub cache
     except LocalEntryNotFoundError:
+        pass
+    fix = (
+        f"run `hf download {source.location}` where there is network (it fills {constants.HF_HUB_CACHE}), "
+        "or point pipeline at a local folder"
+    )
+    if constants.HF_HUB_OFFLINE:
+        raise where.error(
+            "pipeline", f"hub model {source.location!r} is not in the local hub cache and HF_HUB_OFFLINE is set: {fix}"
+        )
+    from huggingface_hub import HfApi
+
+    try:  # online: from_pretrained will download it, if the hub answers and knows the model
+        HfApi().model_info(source.location, timeout=HUB_TIMEOUT_S)
+    except Exception as error:  # network errors, unknown or gated repositories: all the user's to fix
         raise where.error(
             "pipeline",
-            f"hub model {source.location!r} is not in the local hub cache and this machine is offline: "
-            f"run `huggingface-cli download {source.location}` where there is network (it fills "
-            "~/.cache/huggingface/hub), or point pipeline at a local folder",
+            f"hub model {source.location!r} is not in the local hub cache and the hub could not be asked for it "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else 'no answer'}): {fix}",
         ) from None
 
 
@@ -174,9 +187,16 @@ def load_pipeline(source: PipelineSource, where: Where) -> LoadedPipeline:
             pipe = DiffusionPipeline.from_pretrained(
                 source.location, torch_dtype=torch.float32, local_files_only=source.kind == "local" or None
             )
-        except OSError as error:
+        except Exception as error:  # missing files, network errors while downloading: the user's input to fix
+            if not isinstance(error, OSError | ValueError) and not type(error).__module__.startswith(
+                ("huggingface_hub", "requests", "httpx", "urllib3")
+            ):
+                raise
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise where.error(
-                "pipeline", f"cannot load {source.describe()}: {error} (place the missing file there and rerun)"
+                "pipeline",
+                f"cannot load {source.describe()}: {first} (place the missing file there, or run "
+                f"`hf download {source.location}` where there is network, and rerun)",
             ) from None
         family = families()[source.family]() if source.family else family_for_class(type(pipe).__name__)
     pipe.set_progress_bar_config(disable=True)

@@ -11,6 +11,19 @@ from harness.results import ERROR, FAIL, PASS, SKIPPED, XFAIL, RunResult
 STYLE = {PASS: "green", FAIL: "bold red", ERROR: "bold red", SKIPPED: "yellow", XFAIL: "magenta", "ok": "green"}
 
 
+LOG_WIDTH = 200  # columns when writing to a pipe or a CI log, where rich would otherwise cut tables to 80
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console for a terminal, or full-width plain lines for a pipe or a CI log (``COLUMNS`` wins)."""
+    import os
+    import sys
+
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and not os.environ.get("COLUMNS")
+    return Console(stderr=stderr, width=LOG_WIDTH if wide else None)
+
+
 def print_summary(result: RunResult, console: Console) -> None:
     """Configurations x metrics, timing and memory, then every failing check with its reason."""
     metrics = metric_names(result)

@@ -44,31 +44,44 @@ def run(write_suite, tmp_path, body, name="q", expect=0, extra=()):
     return results, path.parent
 
 
+def calibrate_file(write_suite, body, name="q", config="vae8"):
+    """Write the suite and fill its range file with `harness ranges calibrate` (a run never writes it)."""
+    from harness.cli import main
+
+    path = write_suite(body, name=name)
+    assert main(["ranges", "calibrate", str(path), "--config", config, "--device", "cpu"]) == 0
+    return path.parent
+
+
 def psnr(results, config):
     c = next(c for c in results["configs"] if c["name"] == config)
     return next(s["mean"] for s in c["summaries"] if s["metric"] == "psnr")
 
 
-def test_calibration_fills_the_file_and_rerunning_merges_idempotently(write_suite, tmp_path):
+def test_a_run_calibrates_into_its_own_folder_and_only_ranges_calibrate_writes_the_file(write_suite, tmp_path):
+    from harness.cli import main
+
     body = HEAD.format(name="q", pipeline="builtin:tiny-sd") + int8(
         "vae8", ["vae.decoder"], "ranges/vae.txt", CALIBRATION
     )
     results, suites = run(write_suite, tmp_path, body)
     path = suites / "ranges" / "vae.txt"
-    ranges = read_ranges(path)
+    assert not path.exists()  # a run never writes into the suite's files
+    saved = tmp_path / "run-q" / "ranges" / "vae.txt"
+    ranges = read_ranges(saved)
     assert len(ranges) == 20 and all(name.startswith("vae.decoder.") for name in ranges)
     notes = results["configs"][1]["notes"]
-    assert (
-        notes["layers_quantized"] == 20
-        and notes["calibration_samples"] == 2
-        and notes["calibration"] == "wrote a new file"
-    )
+    assert notes["layers_quantized"] == 20 and notes["calibration_samples"] == 2
+    assert notes["calibration"].startswith("calibrated in this run; saved in the run folder")
     sensitivity = [row["sqnr_db"] for row in notes["sensitivity"]]
     assert len(sensitivity) == 20 and sensitivity == sorted(sensitivity)
+    # The explicit command writes the file; runs after it widen its ranges in memory and leave it as it is.
+    assert main(["ranges", "calibrate", str(suites / "q.toml"), "--config", "vae8", "--device", "cpu"]) == 0
     first = path.read_text()
+    assert read_ranges(path) == ranges
     again, _ = run(write_suite, tmp_path, body, extra=["--no-cache"])
     assert path.read_text() == first
-    assert again["configs"][1]["notes"]["calibration"] == "merged into the existing file"
+    assert "merged with the file" in again["configs"][1]["notes"]["calibration"]
     assert psnr(again, "vae8") == psnr(results, "vae8")
 
 
@@ -122,7 +135,7 @@ def test_a_file_for_another_model_fails_that_config_only_with_exit_2(write_suite
     body = HEAD.format(name="q", pipeline="builtin:tiny-sd") + int8(
         "vae8", ["vae.decoder"], "ranges/vae.txt", CALIBRATION
     )
-    run(write_suite, tmp_path, body)
+    calibrate_file(write_suite, body)
     body += int8("wrong", ["unet"], "ranges/vae.txt", "calibrate = false")  # VAE ranges for the UNet
     body += '\n[configs.bf16]\ndtype = "bfloat16"\n'
     results, _ = run(write_suite, tmp_path, body, expect=2)
@@ -141,7 +154,7 @@ def test_ranges_reuse_for_a_fine_tune_of_the_same_architecture(write_suite, tmp_
     body = HEAD.format(name="base", pipeline="builtin:tiny-sd") + int8(
         "vae8", ["vae.decoder"], "ranges/vae.txt", CALIBRATION
     )
-    run(write_suite, tmp_path, body, name="base")
+    calibrate_file(write_suite, body, name="base")
     tuned = load_pipeline(PipelineSource("builtin", "tiny-sd"), Where("x")).pipe
     with torch.no_grad():
         generator = torch.Generator().manual_seed(1)
@@ -168,7 +181,7 @@ def test_negative_control_passes_the_run_only_when_flagged(write_suite, tmp_path
     body = HEAD.format(name="q", pipeline="builtin:tiny-sd") + int8(
         "vae8", ["vae.decoder"], "ranges/vae.txt", CALIBRATION
     )
-    _, suites = run(write_suite, tmp_path, body)
+    suites = calibrate_file(write_suite, body)
     write_ranges(scaled(read_ranges(suites / "ranges" / "vae.txt"), 0.1), suites / "ranges" / "shrunk.txt")
     control = body + int8("shrunk", ["vae.decoder"], "ranges/shrunk.txt", 'calibrate = false\nexpect = "fail"')
     results, _ = run(write_suite, tmp_path, control)

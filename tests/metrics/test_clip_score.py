@@ -37,7 +37,8 @@ def test_long_prompts_are_truncated_with_a_warning(tmp_path):
     image = np.zeros((32, 32, 3), dtype=np.uint8)
     scores = metric.score_images([image, image], [long_prompt, "short"])
     assert all(np.isfinite(scores))
-    assert len(context.warnings) == 1 and "truncated to the model's 77" in context.warnings[0]
+    truncated = [w for w in context.warnings if "truncated" in w]
+    assert len(truncated) == 1 and "truncated to the model's 77" in truncated[0]
 
 
 def test_unknown_models_give_clear_errors(tmp_path):
@@ -53,3 +54,15 @@ def test_unknown_models_give_clear_errors(tmp_path):
         ClipScore.check_options(
             {"model": "ViT-B-32", "pretrained": str(tmp_path / "w.bin")}, Where("s.toml", "metrics.clip_score")
         )
+
+
+def test_random_weight_models_are_named_in_a_warning(tmp_path):
+    from harness.metrics.clip_model import random_weights_warning
+
+    assert "mean nothing" in random_weights_warning("clip_score", {"model": "builtin:tiny"})
+    assert "mean nothing" in random_weights_warning("kid", {"features": "tiny"})
+    assert random_weights_warning("clip_score", {"model": "builtin:shapes"}) is None
+    context = ScoringContext(device="cpu", cache_dir=tmp_path, references_digest="")
+    metric = ClipScore({"model": "builtin:tiny"}, context)
+    metric.score_images([np.zeros((32, 32, 3), dtype=np.uint8)], ["a red circle"])
+    assert any("clip_score is computed with random built-in weights" in w for w in context.warnings)

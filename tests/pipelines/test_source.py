@@ -41,7 +41,20 @@ def test_missing_files_say_what_to_place_where(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(InputError, match="not in the local hub cache.*huggingface-cli download nobody/no-such-model"):
+    with pytest.raises(InputError, match="not in the local hub cache.*`hf download nobody/no-such-model`"):
+        check_available(PipelineSource("hub", "nobody/no-such-model"), WHERE)
+
+
+def test_hub_model_not_cached_and_hub_unreachable_is_an_input_error(monkeypatch):
+    import huggingface_hub
+    import huggingface_hub.constants
+
+    def unreachable(self, repo_id, timeout=None):
+        raise ConnectionError("Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", unreachable)
+    with pytest.raises(InputError, match=r"could not be asked for it \(ConnectionError: Name or service.*hf download"):
         check_available(PipelineSource("hub", "nobody/no-such-model"), WHERE)
 
 

@@ -115,3 +115,15 @@ def test_builtin_world_pipelines_load(name):
     loaded = load_pipeline(PipelineSource("builtin", name), Where("x"))
     assert loaded.family.name == "sd" and loaded.pipe.unet.config.block_out_channels == [32, 64, 128]
     assert loaded.pipe.scheduler.config.prediction_type == ("v_prediction" if name == "shapes" else "epsilon")
+
+
+@pytest.mark.parametrize("folder", ["generator", "flawed_generator"])
+def test_packaged_folders_generate_with_plain_from_pretrained_defaults(folder):
+    """No dtype argument at all: every component must load in one dtype (issue: fp16 text encoder vs fp32 UNet)."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(generator_dir().parent / folder)
+    pipe.set_progress_bar_config(disable=True)
+    assert len({pipe.unet.dtype, pipe.vae.dtype, pipe.text_encoder.dtype}) == 1
+    image = pipe("a red circle on the left", num_inference_steps=2, output_type="np").images[0]
+    assert image.shape == (64, 64, 3) and np.isfinite(image).all()
