@@ -16,9 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from harness.report.model import config_rows, fmt, headline, metric_names
-from harness.report.plots import difference_heatmap, distributions, primary_metric, quality_vs_cost, quality_vs_size
-from harness.results import STATUS_OK, RunResult
+from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names
+from harness.report.plots import (
+    difference_heatmap,
+    distributions,
+    heatmap_colorbar,
+    primary_metric,
+    quality_vs_cost,
+    quality_vs_size,
+)
+from harness.results import STATUS_OK, XFAIL, RunResult
 from harness.samples import load_png
 
 THUMBNAIL_PX = 160
@@ -52,9 +59,16 @@ class Tile:
     flags: str
 
 
-def _gallery(result: RunResult, run_dir: Path) -> list[dict[str, Any]]:
+VERDICT_WORDS = {"xfail": "caught (negative control)", "fail": "FAIL", "error": "error", "skipped": "skipped"}
+VERDICT_ORDER = {"fail": 0, "error": 0, "xfail": 1}  # the gallery shows what failed first, then the controls
+
+
+def _gallery(result: RunResult, run_dir: Path, verdicts: dict[str, str]) -> list[dict[str, Any]]:
     metric = primary_metric(result)
-    configs = [c for c in result.configs if c.status == STATUS_OK]
+    configs = sorted(
+        (c for c in result.configs if c.status == STATUS_OK),
+        key=lambda c: VERDICT_ORDER.get(verdicts.get(c.name, ""), 2),
+    )
     reference_dir = run_dir / "images" / "reference"
     groups: dict[str, dict[str, Any]] = {}
     for config in configs:
@@ -168,17 +182,27 @@ def render_html(result: RunResult, run_dir: Path) -> str:
     env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["fmt"] = fmt
     charts = {**quality_vs_cost(result), **quality_vs_size(result), **distributions(result)}
+    rows = config_rows(result)
+    verdicts = {row.name: row.verdict for row in rows}
+    colorbar, ticks = heatmap_colorbar()
+    caught = [(name, sum(1 for c in result.checks if c.config == name and c.status == XFAIL)) for name in verdicts]
     template = env.get_template("report.html.j2")
     return template.render(
+        failures=failing_checks(result),
+        caught=[(name, count) for name, count in caught if count],
+        verdicts=verdicts,
+        words=VERDICT_WORDS,
+        colorbar=data_uri_png(png_bytes(np.repeat(colorbar, 12, axis=0))),
+        colorbar_ticks=ticks,
         result=result,
         suite=result.suite,
         headline=headline(result),
         passed=result.exit_code == 0,
-        rows=config_rows(result),
+        rows=rows,
         metrics=metric_names(result),
         checks=result.checks,
         charts={name: data_uri_png(data) for name, data in charts.items()},
-        gallery=_gallery(result, run_dir),
+        gallery=_gallery(result, run_dir, verdicts),
         worst=_worst(result),
         per_prompt=_per_prompt(result),
         configs=result.configs,

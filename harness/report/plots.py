@@ -168,11 +168,29 @@ def _values(config: ConfigResult, metric: str) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def difference_heatmap(image: np.ndarray, reference: np.ndarray, full_scale: float = 32.0) -> np.ndarray:
-    """|image - reference| averaged over channels, as an RGB heatmap (inferno); ``full_scale`` 8-bit levels is white-hot."""
+HEATMAP_FULL_SCALE = 64.0  # 8-bit levels shown white-hot
+HEATMAP_TICKS = (0, 1, 4, 16, 64)
+
+
+def heatmap_scale(difference: np.ndarray, full_scale: float = HEATMAP_FULL_SCALE) -> np.ndarray:
+    """Levels of difference to [0, 1] on a log scale: one level is already a quarter of the way up."""
+    return np.clip(np.log1p(difference) / np.log1p(full_scale), 0.0, 1.0)
+
+
+def difference_heatmap(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """|image - reference| averaged over channels, as an RGB heatmap (inferno, log scale; see ``heatmap_scale``)."""
     from matplotlib import colormaps
 
     difference = np.abs(image.astype(np.float32) - reference.astype(np.float32)).mean(axis=2)
-    scaled = np.clip(difference / full_scale, 0.0, 1.0)
-    rgba = colormaps["inferno"](scaled)
+    rgba = colormaps["inferno"](heatmap_scale(difference))
     return (rgba[..., :3] * 255).round().astype(np.uint8)
+
+
+def heatmap_colorbar(width: int = 256) -> tuple[np.ndarray, list[tuple[int, float]]]:
+    """The heatmap's colour bar (RGB, 1 px high, left to right) and its ticks as (levels, percent from the left)."""
+    from matplotlib import colormaps
+
+    levels = np.expm1(np.linspace(0.0, 1.0, width) * np.log1p(HEATMAP_FULL_SCALE))
+    rgba = colormaps["inferno"](heatmap_scale(levels))[None, :, :3]
+    ticks = [(tick, round(100.0 * float(heatmap_scale(np.asarray(float(tick)))), 1)) for tick in HEATMAP_TICKS]
+    return (rgba * 255).round().astype(np.uint8), ticks

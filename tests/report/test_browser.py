@@ -72,6 +72,19 @@ def test_report_in_headless_chromium(browser, tmp_path):
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors, errors
 
+    # the first screen (1400 px wide) says what failed and why, before any table
+    browser.execute_script("window.scrollTo(0, 0);")
+    failures = browser.find_element("id", "failures")
+    assert failures.is_displayed() and failures.location["y"] < 400, failures.location
+    assert "broken" in failures.text and "crash" in failures.text and "What failed" in failures.text
+    assert browser.execute_script("return document.documentElement.scrollWidth;") <= 1400  # nothing overflows
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "report-failing-1400.png"))
+    # passing checks are collapsed; the failing ones are at the top already
+    assert not visible_rows(browser, "check-table")
+    browser.find_element("css selector", "#checks summary").click()
+    assert visible_rows(browser, "check-table")
+
     # sort the metric table by psnr (ascending, then descending)
     browser.execute_script("window.scrollTo(0, 0);")
     header = browser.find_element("css selector", "#metric-table th[data-metric='psnr']")
