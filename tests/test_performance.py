@@ -137,7 +137,9 @@ def test_clean_rerun_passes_a_50pct_slowdown_fails_and_cached_runs_say_so(write_
 
     code, _, deltas = run("clean", "", *measure)
     assert code == 0, deltas
-    assert deltas["median_image_s"]["status"] in ("pass", "improved") and deltas["psnr"]["status"] == "pass"
+    # never a regression; "inconclusive" (the speed probe and the raw time disagree) is an allowed, visible non-verdict
+    assert deltas["median_image_s"]["status"] in ("pass", "improved", "inconclusive")
+    assert deltas["psnr"]["status"] == "pass"
 
     code, _, deltas = run("slow", 'transform = "harness.controls:denoiser_slowdown_50pct"', *measure)
     assert code == 1 and deltas["median_denoiser_s"]["status"] == "regressed", deltas["median_denoiser_s"]
