@@ -18,20 +18,14 @@ import numpy as np
 
 from harness import tomlread
 from harness.errors import Where
-from harness.performance import machine_difference, performance_verdicts
+from harness.performance import UNITS, machine_difference, performance_verdicts
 from harness.results import FAIL, PASS, SKIPPED, STATUS_OK, CheckOutcome, ConfigResult, RunResult
 from harness.stats import bootstrap_interval, stable_seed
 from harness.tolerance import BOUNDS, INCONCLUSIVE, REGRESSED, UNTESTED, Tolerance, judge
 
 __all__ = ["DEFAULT_TOLERANCES", "Comparison", "Delta", "Tolerance", "compare_runs", "parse_tolerances"]
 
-PERFORMANCE = {
-    "median_image_s": "s",
-    "median_denoiser_s": "s",
-    "peak_rss_mb": "MB",
-    "peak_gpu_allocated_mb": "MB",
-    "gpu_resident_mb": "MB",
-}
+PERFORMANCE = UNITS  # time and memory metrics, with their units
 # Why these defaults: docs/regression.md (noise floors, measured false-alarm rates and detectable effects).
 DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
     "psnr": {"max_drop": 0.5, "saturate_at": 48.0},  # above 48 dB the RMS error is under one 8-bit level

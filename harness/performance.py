@@ -33,7 +33,7 @@ TIME_METRICS: Mapping[str, Callable[[BatchTiming], float | None]] = {
     "median_denoiser_s": lambda t: t.denoiser_image_s,
 }
 MEMORY_METRICS = ("peak_rss_mb", "peak_gpu_allocated_mb", "gpu_resident_mb")
-UNITS = {"median_image_s": "s", "median_denoiser_s": "s"}
+UNITS = {**dict.fromkeys(TIME_METRICS, "s"), **dict.fromkeys(MEMORY_METRICS, "MB")}
 
 
 @dataclass(frozen=True)
@@ -151,9 +151,13 @@ def _in_seconds(verdict: Verdict, raw_base: Sequence[float], raw_cur: Sequence[f
     )
 
 
+def _memory_value(metric: str, config: ConfigResult) -> float | None:
+    """A memory figure; peak RSS is the external runtime's own for command configurations."""
+    return config.peak_rss_mb if metric == "peak_rss_mb" else config.memory.get(metric)
+
+
 def memory_verdict(metric: str, tolerance: Tolerance, config: ConfigResult, other: ConfigResult) -> Verdict | None:
-    base_raw = other.peak_rss_mb if metric == "peak_rss_mb" else other.memory.get(metric)
-    raw = config.peak_rss_mb if metric == "peak_rss_mb" else config.memory.get(metric)
+    base_raw, raw = _memory_value(metric, other), _memory_value(metric, config)
     if base_raw is None or raw is None:
         return None
     base_value, value = float(base_raw), float(raw)
@@ -175,7 +179,7 @@ def not_comparable(config: ConfigResult, other: ConfigResult, machines: str | No
 def _has(metric: str, config: ConfigResult) -> bool:
     if metric in TIME_METRICS:
         return any(TIME_METRICS[metric](t) is not None for t in config.batches)
-    return (config.peak_rss_mb if metric == "peak_rss_mb" else config.memory.get(metric)) is not None
+    return _memory_value(metric, config) is not None
 
 
 def machine_difference(current_env: Mapping[str, object], baseline_env: Mapping[str, object]) -> str | None:

@@ -231,11 +231,5 @@ def summarize_timings(timings: Sequence[BatchTiming]) -> dict[str, float]:
     return summary
 
 
-def to_dicts(timings: Sequence[BatchTiming]) -> list[dict[str, Any]]:
-    from dataclasses import asdict
-
-    return [asdict(t) for t in timings]
-
-
 def from_dicts(data: Sequence[Any]) -> tuple[BatchTiming, ...]:
     return tuple(BatchTiming(**item) for item in data)

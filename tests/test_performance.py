@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.performance import MIN_BATCHES, judge_time, machine_difference, time_verdict
+from harness.performance import BUSY_CORES, MIN_BATCHES, judge_time, machine_difference, time_verdict
 from harness.results import ConfigResult
 from harness.timing import BatchTiming
 from harness.tolerance import Tolerance
@@ -141,8 +141,7 @@ def test_clean_rerun_passes_a_50pct_slowdown_fails_and_cached_runs_say_so(write_
     assert deltas["median_image_s"]["status"] in ("pass", "improved", "inconclusive")
     assert deltas["psnr"]["status"] == "pass"
 
-    code, _, deltas = run("slow", 'transform = "harness.controls:denoiser_slowdown_50pct"', *measure)
-    assert code == 1 and deltas["median_denoiser_s"]["status"] == "regressed", deltas["median_denoiser_s"]
+    slow_code, slow, slow_deltas = run("slow", 'transform = "harness.controls:denoiser_slowdown_50pct"', *measure)
 
     code, cached, deltas = run("cached")  # the clean configuration again, now served from the cache
     assert code == 0 and cached["configs"][0]["timing"]["measured"] == 0
@@ -150,3 +149,11 @@ def test_clean_rerun_passes_a_50pct_slowdown_fails_and_cached_runs_say_so(write_
     assert "not measured (cached)" in deltas["median_image_s"]["reason"]
     assert "not measured (cached)" in (tmp_path / "cached" / "report.html").read_text()
     assert "not measured (cached)" in (tmp_path / "cached" / "summary.md").read_text()
+
+    # Last: whether the slowdown can be seen at all depends on the machine. When the host was busy (other load or
+    # steal time from /proc/stat), intervals are too wide to judge, and the verdict says so rather than guess.
+    busy = max(r["configs"][0]["timing"].get("others_cores", 0.0) for r in (base, slow))
+    if busy >= BUSY_CORES:
+        assert slow_deltas["median_denoiser_s"]["status"] != "improved"
+        pytest.skip(f"the machine was busy ({busy:.2f} cores of other load): a 50% slowdown is not judgeable here")
+    assert slow_code == 1 and slow_deltas["median_denoiser_s"]["status"] == "regressed", slow_deltas

@@ -7,7 +7,8 @@ import time
 import pytest
 import torch
 
-from harness.timing import BatchClock, BatchTiming, from_dicts, measured, summarize_timings, to_dicts
+from harness.results import ConfigResult
+from harness.timing import BatchClock, BatchTiming, measured, summarize_timings
 
 
 class Sleepy(torch.nn.Module):
@@ -51,7 +52,8 @@ def test_summary_leaves_warmup_out_and_reports_spread():
     assert summary["timed_batches"] == 3 and summary["median_image_s"] == 1.0
     assert summary["noise_pct"] == pytest.approx(14.83, abs=0.01)  # 1.4826 x MAD(0.1) / 1.0
     assert summarize_timings(timings[:1]) == {"timed_batches": 0}
-    assert from_dicts(to_dicts(timings)) == tuple(timings)
+    config = ConfigResult("a", "precision", "ok", batches=tuple(timings))  # results.json round trip
+    assert ConfigResult.from_dict(config.to_dict()).batches == tuple(timings)
 
 
 def test_cpu_time_and_other_processes_load_are_recorded():

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names
+from harness.report.model import STATUS_MARK, config_rows, failing_checks, fmt, headline, metric_names
 from harness.report.plots import (
     difference_heatmap,
     distributions,
@@ -59,7 +59,6 @@ class Tile:
     flags: str
 
 
-VERDICT_WORDS = {"xfail": "caught (negative control)", "fail": "FAIL", "error": "error", "skipped": "skipped"}
 VERDICT_ORDER = {"fail": 0, "error": 0, "xfail": 1}  # the gallery shows what failed first, then the controls
 
 
@@ -185,13 +184,12 @@ def render_html(result: RunResult, run_dir: Path) -> str:
     rows = config_rows(result)
     verdicts = {row.name: row.verdict for row in rows}
     colorbar, ticks = heatmap_colorbar()
-    caught = [(name, sum(1 for c in result.checks if c.config == name and c.status == XFAIL)) for name in verdicts]
     template = env.get_template("report.html.j2")
     return template.render(
         failures=failing_checks(result),
-        caught=[(name, count) for name, count in caught if count],
+        caught=[(row.name, n) for row in rows if (n := sum(c.status == XFAIL for c in row.checks))],
         verdicts=verdicts,
-        words=VERDICT_WORDS,
+        words=STATUS_MARK,
         colorbar=data_uri_png(png_bytes(np.repeat(colorbar, 12, axis=0))),
         colorbar_ticks=ticks,
         result=result,

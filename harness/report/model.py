@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.results import ERROR, FAIL, PASS, SKIPPED, XFAIL, CheckOutcome, ConfigResult, MetricSummary, RunResult
 
-STATUS_MARK = {PASS: "pass", FAIL: "FAIL", ERROR: "ERROR", SKIPPED: "skipped", XFAIL: "flagged as expected"}
+STATUS_MARK = {PASS: "pass", FAIL: "FAIL", ERROR: "error", SKIPPED: "skipped", XFAIL: "caught (negative control)"}
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
