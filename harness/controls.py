@@ -109,6 +109,12 @@ def denoiser_slowdown_50pct(pipe: Any) -> Any:
     return pipe
 
 
+def denoiser_slowdown_3x(pipe: Any) -> Any:
+    """Each denoiser call three times as long (CPU spin): a gross slowdown that any machine's noise leaves visible."""
+    slow_down(denoiser_of(pipe), 2.0, spin=True)
+    return pipe
+
+
 def device_ballast_200mib(pipe: Any) -> Any:
     """200 MiB held on the denoiser's device as long as the pipeline lives: the memory gate must flag it."""
     import torch
