@@ -30,7 +30,7 @@ TOP_KEYS = {
     "description": "free text shown in reports",
     "pipeline": "builtin:NAME | hub:org/name | ./local/diffusers/folder | ./checkpoint.safetensors",
     "pipeline_config": "for a single-file checkpoint: a local diffusers folder with the component configs",
-    "family": "pipeline family override: sd | sana | generic",
+    "family": "pipeline family override: sd | sdxl | sd3 | flux | pixart | sana | generic",
     "reference": "name of the configuration whose images are blessed as references",
     "prompts": "list of prompts",
     "prompts_file": "a text file, one prompt per line ('#' starts a comment)",

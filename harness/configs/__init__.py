@@ -10,6 +10,7 @@ def default_kinds() -> dict[str, ConfigKind]:
     from harness.configs.command import CommandKind
     from harness.configs.gguf import GGUFKind
     from harness.configs.int8 import Int8Kind
+    from harness.configs.layerwise import LayerwiseCastingKind
     from harness.configs.precision import PrecisionKind
     from harness.configs.quanto import QuantoKind
     from harness.configs.single_file import SingleFileKind
@@ -22,6 +23,7 @@ def default_kinds() -> dict[str, ConfigKind]:
         GGUFKind(),
         SingleFileKind(),
         StreamingKind(),
+        LayerwiseCastingKind(),
         TorchaoKind(),
         QuantoKind(),
         CommandKind(),

@@ -96,6 +96,12 @@ class GGUFKind(PipelineKind):
             module = pipe.components.get(component)
             if module is None or not hasattr(type(module), "from_single_file"):
                 candidates = [k for k, v in pipe.components.items() if hasattr(type(v), "from_single_file")]
+                if module is not None:
+                    raise InputError(
+                        f"components: diffusers loads GGUF only through from_single_file, which "
+                        f"{type(module).__name__} ({component!r}) does not have; GGUF applies here to: "
+                        f"{', '.join(candidates) or 'no component'}"
+                    )
                 raise InputError(unknown("component loadable from GGUF", component, candidates))
             compute = extra.compute_dtype or options.precision.dtype_of(component)
             if extra.file:

@@ -33,8 +33,12 @@ def _shapes_flawed() -> Any:
 
 def builtin_pipelines() -> dict[str, Builtin]:
     """Every built-in pipeline by name (a fresh mapping; pass it where it is needed)."""
+    from harness.pipelines.flux import FluxFamily, build_tiny_flux
+    from harness.pipelines.pixart import PixArtFamily, build_tiny_pixart
     from harness.pipelines.sana import TinySanaFamily, build_tiny_sana
     from harness.pipelines.sd import StableDiffusionFamily, build_tiny_sd
+    from harness.pipelines.sd3 import SD3Family, build_tiny_sd3
+    from harness.pipelines.sdxl import SDXLFamily, build_tiny_sdxl
 
     entries = [
         Builtin(
@@ -51,6 +55,30 @@ def builtin_pipelines() -> dict[str, Builtin]:
         ),
         Builtin(
             "tiny-sana", "random tiny Sana (DiT 2x16 heads, DC-AE, Gemma2 32, 64 px)", TinySanaFamily, build_tiny_sana
+        ),
+        Builtin(
+            "tiny-flux",
+            "random tiny FLUX.1-dev (1 double + 2 single blocks of width 256, CLIP 32 + T5 64, guidance embedding, 64 px)",
+            FluxFamily,
+            build_tiny_flux,
+        ),
+        Builtin(
+            "tiny-sd3",
+            "random tiny SD3.5 (MM-DiT 2 blocks of width 256, two CLIPs 32 + T5 64, 16-channel VAE, 64 px)",
+            SD3Family,
+            build_tiny_sd3,
+        ),
+        Builtin(
+            "tiny-sdxl",
+            "random tiny SDXL (UNet 32/64 with text-time conditioning, two CLIPs; its VAE overflows float16 like SDXL's)",
+            SDXLFamily,
+            build_tiny_sdxl,
+        ),
+        Builtin(
+            "tiny-pixart",
+            "random tiny PixArt-Sigma (DiT 2 blocks of width 256, adaLN-single, T5 64, 64 px)",
+            PixArtFamily,
+            build_tiny_pixart,
         ),
         Builtin(
             "shapes",

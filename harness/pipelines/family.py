@@ -23,6 +23,7 @@ class Family:
     name: ClassVar[str] = "generic"
     pipeline_class: ClassVar[str] = "DiffusionPipeline"
     denoiser: ClassVar[str] = "transformer"
+    single_file: ClassVar[bool] = False  # whether diffusers loads the whole pipeline from one original checkpoint
 
     def call_kwargs(self) -> dict[str, Any]:
         """Extra keyword arguments for ``pipe(...)``."""

@@ -17,6 +17,7 @@ class StableDiffusionFamily(LatentFamily):
     name: ClassVar[str] = "sd"
     pipeline_class: ClassVar[str] = "StableDiffusionPipeline"
     denoiser: ClassVar[str] = "unet"
+    single_file: ClassVar[bool] = True
 
 
 def build_tiny_sd(time_cond_proj_dim: int | None = None) -> Any:

@@ -19,8 +19,12 @@ from typing import Any
 from harness.errors import Where, unknown
 from harness.pipelines.builtin import builtin_pipelines
 from harness.pipelines.family import Family
+from harness.pipelines.flux import FluxFamily
+from harness.pipelines.pixart import PixArtFamily
 from harness.pipelines.sana import SanaFamily
 from harness.pipelines.sd import StableDiffusionFamily
+from harness.pipelines.sd3 import SD3Family
+from harness.pipelines.sdxl import SDXLFamily
 
 SOURCE_KINDS = ("builtin", "hub", "local", "single_file")
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
@@ -30,7 +34,8 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 def families() -> dict[str, type[Family]]:
     """The known pipeline families by name."""
-    return {"sd": StableDiffusionFamily, "sana": SanaFamily, "generic": Family}
+    known = (StableDiffusionFamily, SDXLFamily, SD3Family, FluxFamily, PixArtFamily, SanaFamily, Family)
+    return {family.name: family for family in known}
 
 
 def family_for_class(class_name: str) -> Family:
@@ -89,7 +94,16 @@ def parse_source(text: str, where: Where, base_dir: Path, family: str | None, co
         config_path = None
         if config is not None:
             config_path = str((base_dir / Path(config).expanduser()).resolve())
-        return PipelineSource("single_file", str(path), family or "sd", config_path)
+        chosen = family or "sd"
+        if not families()[chosen].single_file:
+            loaders = sorted(name for name, known in families().items() if known.single_file)
+            raise where.error(
+                "pipeline",
+                f"diffusers cannot load a whole {chosen!r} pipeline from one checkpoint file (it can for "
+                f"{', '.join(loaders)}): point pipeline at a diffusers folder, or load the file as one component "
+                "(kind = 'single_file' or 'gguf')",
+            )
+        return PipelineSource("single_file", str(path), chosen, config_path)
     return PipelineSource("local", str(path), family)
 
 
@@ -200,6 +214,9 @@ def load_pipeline(source: PipelineSource, where: Where) -> LoadedPipeline:
             ) from None
         family = families()[source.family]() if source.family else family_for_class(type(pipe).__name__)
     pipe.set_progress_bar_config(disable=True)
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()  # built modules start in training mode: dropout would make every run differ
     seconds = time.perf_counter() - start
     return LoadedPipeline(pipe, family, source, fingerprint_pipeline(pipe, source), seconds)
 

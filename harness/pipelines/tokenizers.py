@@ -63,3 +63,18 @@ def byte_gemma_tokenizer(model_max_length: int = 300) -> Any:
     tokenizer = GemmaTokenizer(vocab=vocab, merges=[])
     tokenizer.model_max_length = model_max_length
     return tokenizer
+
+
+def byte_t5_tokenizer(model_max_length: int = 512) -> Any:
+    """A ``T5Tokenizer`` (Unigram) over single characters: specials, the word marker and printable ASCII.
+
+    Any other character maps to ``<unk>``; word pieces are single characters, so every
+    prompt encodes the same way on every machine with no vocabulary file.
+    """
+    from transformers import T5Tokenizer
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    pieces += [(chr(code), -3.0) for code in range(ord("!"), ord("~") + 1)]
+    tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0)
+    tokenizer.model_max_length = model_max_length
+    return tokenizer

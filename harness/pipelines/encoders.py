@@ -1,0 +1,52 @@
+"""Tiny text encoders for the built-in pipelines: CLIP and T5, with tokenizers built from no files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.pipelines.tokenizers import byte_clip_tokenizer, byte_t5_tokenizer
+
+
+def tiny_clip(encoder: str, tokenizer_name: str, model_class: Any, projection_dim: int = 32) -> dict[str, Any]:
+    """A tiny CLIP text encoder (width 32, 2 layers) and its byte tokenizer, under the given component names."""
+    import torch
+    from transformers import CLIPTextConfig
+
+    tokenizer = byte_clip_tokenizer(model_max_length=77)
+    torch.manual_seed(0)
+    config = CLIPTextConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=77,
+        projection_dim=projection_dim,
+        hidden_act="gelu",
+    )
+    return {encoder: model_class(config), tokenizer_name: tokenizer}
+
+
+def tiny_t5(encoder: str, tokenizer_name: str, model_class: Any, d_model: int = 32) -> dict[str, Any]:
+    """A tiny T5 encoder (2 layers) and its character tokenizer, under the given component names."""
+    import torch
+    from transformers import T5Config
+
+    tokenizer = byte_t5_tokenizer()
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=d_model,
+        d_kv=16,
+        d_ff=2 * d_model,
+        num_layers=2,
+        num_heads=2,
+        relative_attention_num_buckets=8,
+        dropout_rate=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return {encoder: model_class(config), tokenizer_name: tokenizer}

@@ -1,0 +1,110 @@
+"""Stable Diffusion XL: ``StableDiffusionXLPipeline`` (UNet with micro-conditioning, two CLIPs) and its tiny model.
+
+SDXL's VAE overflows float16: some decoder activations pass 65504, float16's largest
+value, and the image comes out black or NaN. The pipeline therefore decodes in float32
+when the VAE's config says ``force_upcast`` (the default of SDXL's own VAE). The tiny
+model's VAE overflows the same way (:func:`make_vae_overflow_fp16`), so its float16 runs
+are correct only while the upcast happens.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from harness.pipelines.family import LatentFamily
+
+FP16_MAX = 65504.0
+
+
+class SDXLFamily(LatentFamily):
+    """SDXL base: latents (N, 4, H/8, W/8) in the UNet's dtype; size conditioning from height and width."""
+
+    name: ClassVar[str] = "sdxl"
+    pipeline_class: ClassVar[str] = "StableDiffusionXLPipeline"
+    denoiser: ClassVar[str] = "unet"
+    single_file: ClassVar[bool] = True
+
+
+def make_vae_overflow_fp16(vae: Any, gain: float = 1e5) -> Any:
+    """Scale the first decoder ResNet's first conv so its activations pass float16's range, as SDXL's VAE's do.
+
+    That conv's output feeds only the block's second GroupNorm, which is invariant to
+    scale: in float32 the decoded image changes by rounding alone; in float16 the conv
+    overflows to inf and the norm turns it into NaN.
+    """
+    import torch
+
+    conv = vae.decoder.mid_block.resnets[0].conv1
+    with torch.no_grad():
+        conv.weight.mul_(gain)
+        conv.bias.mul_(gain)
+    return vae
+
+
+def no_vae_upcast(pipe: Any) -> Any:
+    """The VAE decodes in the pipeline's dtype even in float16 (``force_upcast`` off): the black/NaN image recipe.
+
+    Use as ``transform = "harness.pipelines.sdxl:no_vae_upcast"``.
+    """
+    pipe.vae.register_to_config(force_upcast=False)
+    return pipe
+
+
+def build_tiny_sdxl(overflowing_vae: bool = True) -> Any:
+    """A deterministic tiny SDXL pipeline (UNet 32/64 with text-time conditioning, 64 px images).
+
+    ``overflowing_vae`` (default) gives the VAE SDXL's float16 overflow: activations past 65504.
+    """
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    from harness.pipelines.encoders import tiny_clip
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=80,  # 6 size/crop numbers x 8 + the pooled text embedding (32)
+        cross_attention_dim=64,  # both text encoders' widths, concatenated
+        norm_num_groups=32,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=64,
+        scaling_factor=0.13025,
+        force_upcast=True,
+    )
+    if overflowing_vae:
+        make_vae_overflow_fp16(vae)
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        steps_offset=1,
+        timestep_spacing="leading",
+    )
+    return StableDiffusionXLPipeline(
+        unet=unet,
+        vae=vae,
+        scheduler=scheduler,
+        **tiny_clip("text_encoder", "tokenizer", CLIPTextModel),
+        **tiny_clip("text_encoder_2", "tokenizer_2", CLIPTextModelWithProjection),
+    )
