@@ -25,8 +25,12 @@ def test_parse_forms(tmp_path):
         and single.family == "sd"
         and single.config == str((tmp_path / "configs/sd").resolve())
     )
-    with pytest.raises(InputError, match="Unknown pipeline family 'flux'"):
-        parse_source("builtin:tiny-sd", WHERE, tmp_path, "flux", None)
+    with pytest.raises(InputError, match="Unknown pipeline family 'kandinsky'"):
+        parse_source("builtin:tiny-sd", WHERE, tmp_path, "kandinsky", None)
+    flux = parse_source("ckpt/flux1-dev.safetensors", WHERE, tmp_path, "flux", "./configs/flux")
+    assert flux.kind == "single_file" and flux.family == "flux"
+    with pytest.raises(InputError, match="cannot load a whole 'pixart' pipeline from one checkpoint file"):
+        parse_source("ckpt/pixart.safetensors", WHERE, tmp_path, "pixart", "./configs/pixart")
 
 
 def test_missing_files_say_what_to_place_where(tmp_path, monkeypatch):
