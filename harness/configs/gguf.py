@@ -23,9 +23,10 @@ from harness.configs.pipeline import PipelineKind, PipelineOptions
 from harness.errors import InputError, Where, unknown
 from harness.memory import MB, process_rss_bytes
 from harness.pipelines.family import Family
-from harness.quant.gguf_file import QUANT_TYPES, open_gguf, read_gguf_stats, write_gguf
+from harness.quant.gguf_file import LAYOUTS, QUANT_TYPES, open_gguf, read_gguf_stats, write_gguf
+from harness.quant.gguf_policy import POLICIES, mix_problem
 
-WRITER_VERSION = "1"
+WRITER_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class GGUFOptions:
     compute_dtype: str | None = None
     file: str | None = None
     float_type: str = "F16"
+    policy: str = "uniform"
+    layout: str = "diffusers"
 
 
 class GGUFKind(PipelineKind):
@@ -48,6 +51,9 @@ class GGUFKind(PipelineKind):
         "compute_dtype": "dtype GGUF layers compute in (default: the component's dtype)",
         "file": "an existing .gguf file (any type diffusers dequantizes, K-quants included) for the one component",
         "float_type": "F16 (default) or F32: storage of tensors that stay unquantized (1-D tensors are always F32)",
+        "policy": "uniform (default: every quantized tensor in type) | S | M | L: llama.cpp's mixes, e.g. Q4_K + M "
+        "= Q4_K_M (attention V and FFN-down weights in higher types)",
+        "layout": "diffusers (default) | original: the key names of downloaded files (SD1.x/SDXL UNets)",
     }
 
     def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> GGUFOptions:
@@ -66,8 +72,13 @@ class GGUFKind(PipelineKind):
         if compute is not None and compute not in DTYPE_NAMES:
             raise where.error("compute_dtype", unknown("dtype", compute, DTYPE_NAMES))
         float_type = tomlread.get_choice(table, "float_type", ("F16", "F32"), where, "F16")
+        policy = tomlread.get_choice(table, "policy", POLICIES, where, "uniform")
+        problem = mix_problem(quant_type or "file", policy)
+        if problem:
+            raise where.error("policy", problem)
+        layout = tomlread.get_choice(table, "layout", LAYOUTS, where, "diffusers")
         resolved = str((suite_dir / Path(file).expanduser()).resolve()) if file else None
-        return GGUFOptions(quant_type or "file", tuple(components), compute, resolved, float_type)
+        return GGUFOptions(quant_type or "file", tuple(components), compute, resolved, float_type, policy, layout)
 
     def check(self, options: PipelineOptions, where: Where) -> None:
         super().check(options, where)
@@ -153,13 +164,14 @@ class GGUFKind(PipelineKind):
         self, context: BuildContext, module: Any, fingerprint: str, component: str, extra: GGUFOptions
     ) -> tuple[Path, Path, Any, float, bool]:
         key = hashlib.sha256(
-            f"{fingerprint}|{component}|{extra.type}|{extra.float_type}|{WRITER_VERSION}".encode()
+            f"{fingerprint}|{component}|{extra.type}|{extra.float_type}|{extra.policy}|{extra.layout}|{WRITER_VERSION}".encode()
         ).hexdigest()[:20]
         directory = context.cache_dir / "gguf" / key
-        path = directory / f"{component}-{extra.type}.gguf"
+        suffix = "" if extra.policy == "uniform" else f"_{extra.policy}"
+        path = directory / f"{component}-{extra.type}{suffix}.gguf"
         if path.is_file() and (directory / "config.json").is_file():
             return path, directory, read_gguf_stats(path), 0.0, True
         start = time.perf_counter()
-        stats = write_gguf(module, path, extra.type, extra.float_type)
+        stats = write_gguf(module, path, extra.type, extra.float_type, extra.policy, extra.layout)
         module.save_config(directory)
         return path, directory, stats, time.perf_counter() - start, False

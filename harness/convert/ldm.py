@@ -51,6 +51,8 @@ def _unet_prefixes(config: Mapping[str, Any], keys: list[str]) -> list[tuple[str
         ("time_embedding.linear_1.", "time_embed.0.", {}),
         ("time_embedding.linear_2.", "time_embed.2.", {}),
         ("time_embedding.cond_proj.", "time_embed.cond_proj.", {}),
+        ("add_embedding.linear_1.", "label_emb.0.0.", {}),  # SDXL's size and pooled-text conditioning
+        ("add_embedding.linear_2.", "label_emb.0.2.", {}),
         ("conv_in.", "input_blocks.0.0.", {}),
         ("conv_norm_out.", "out.0.", {}),
         ("conv_out.", "out.2.", {}),

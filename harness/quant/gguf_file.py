@@ -22,8 +22,11 @@ import numpy as np
 from harness.errors import InputError
 from harness.quant.kquants import SUPER_BLOCK, quantize_k
 
-QUANT_TYPES = ("Q8_0", "Q6_K", "Q5_K", "Q5_1", "Q5_0", "Q4_K", "Q4_1", "Q4_0", "BF16", "F16")
-K_FALLBACK = {"Q6_K": "Q8_0", "Q5_K": "Q5_1", "Q4_K": "Q5_0"}
+QUANT_TYPES = ("Q8_0", "Q6_K", "Q5_K", "Q5_1", "Q5_0", "Q4_K", "Q4_1", "Q4_0", "Q3_K", "Q2_K", "BF16", "F16")
+# llama.cpp's fallbacks for rows that do not fill 256-element super-blocks (its Q3_K/Q2_K fallback,
+# IQ4_NL, has no writer in the gguf package: Q4_0 is the nearest legacy type)
+K_FALLBACK = {"Q6_K": "Q8_0", "Q5_K": "Q5_1", "Q4_K": "Q5_0", "Q3_K": "Q4_0", "Q2_K": "Q4_0"}
+LAYOUTS = ("diffusers", "original")
 BLOCK = 32
 MIN_QUANTIZED_ELEMENTS = 1024
 ARCH = "harness-diffusers"
@@ -76,23 +79,66 @@ def tensor_type(quant_type: str, row_length: int) -> str:
     return quant_type
 
 
-def write_gguf(module: Any, path: Path, quant_type: str, float_type: str = "F16") -> GGUFStats:
-    """Write ``module``'s weights to ``path`` (atomically) and return what was written."""
+def keyed_state(module: Any, layout: str) -> tuple[dict[str, Any], set[str]]:
+    """The state dict to write, under diffusers or original (single-file) keys, and its Linear weights' keys.
+
+    The original layout is the one of the files people download (``model.diffusion_model.``
+    keys for SD1.x/SDXL UNets): the harness's LDM converter, checked against diffusers'
+    own converters, renames the keys; which key is a Linear weight follows the tensor.
+    """
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    linear = linear_weight_names(module)
+    if layout == "diffusers":
+        return state, linear
+    from harness.convert.ldm import unet_to_ldm
+
+    if type(module).__name__ != "UNet2DConditionModel":
+        raise InputError(
+            f"layout: the original key layout is written for SD1.x/SDXL UNets, not {type(module).__name__}; "
+            "diffusers' FLUX/SD3 converters assume full-size widths (FLUX: inner_dim 3072), so a file for a "
+            "smaller model would not load back: use layout = 'diffusers'"
+        )
+    renamed = unet_to_ldm(state, dict(module.config))
+    by_tensor = {id(tensor): key for key, tensor in renamed.items()}
+    return renamed, {by_tensor[id(state[name])] for name in linear if id(state[name]) in by_tensor}
+
+
+def write_gguf(
+    module: Any,
+    path: Path,
+    quant_type: str,
+    float_type: str = "F16",
+    policy: str = "uniform",
+    layout: str = "diffusers",
+) -> GGUFStats:
+    """Write ``module``'s weights to ``path`` (atomically) and return what was written.
+
+    ``policy`` ``"S"``/``"M"``/``"L"`` gives llama.cpp's mixes of ``quant_type`` (see
+    :mod:`harness.quant.gguf_policy`); ``layout`` the key names.
+    """
     import gguf
     import torch
 
-    linear = linear_weight_names(module)
+    from harness.quant.gguf_policy import assign_types, mix_name
+
+    state, linear = keyed_state(module, layout)
+    arrays = {name: tensor.to(torch.float32).numpy() for name, tensor in state.items()}
+    quantizable = [name for name, array in arrays.items() if should_quantize(name, array, linear)]
+    planned = (
+        assign_types(quantizable, mix_name(quant_type, policy))
+        if policy != "uniform"
+        else dict.fromkeys(quantizable, quant_type)
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     writer = gguf.GGUFWriter(str(temporary), ARCH)
     writer.add_name(type(module).__name__)
     counts: dict[str, int] = {}
     quantized = floats = fp16_bytes = 0
-    for name, tensor in module.state_dict().items():
-        array = tensor.detach().to(torch.float32).cpu().numpy()
+    for name, array in arrays.items():
         fp16_bytes += array.size * 2
-        if quant_type != "F16" and should_quantize(name, array, linear):
-            kind = tensor_type(quant_type, array.shape[-1])
+        if quant_type != "F16" and name in planned:
+            kind = tensor_type(planned[name], array.shape[-1])
             target = getattr(gguf.GGMLQuantizationType, kind)
             data = quantize_k(array, kind) if kind in K_FALLBACK else gguf.quants.quantize(array, target)
             writer.add_tensor(name, data, raw_shape=data.shape, raw_dtype=target)

@@ -100,3 +100,22 @@ def byte_swap(pipe):
     assert configs(results)["q8_0"]["status"] == "ok"
     assert "cannot assign &#39;torch.ByteTensor&#39; as parameter" in (out / "report.html").read_text()
     assert "ByteTensor" in ET.parse(out / "junit.xml").getroot().find(".//error").get("message")
+
+
+def test_an_sdxl_unet_in_the_original_layout_as_a_q4_k_m_mix(write_suite, tmp_path, capsys):
+    body = HEAD.format(name="xl", pipeline="builtin:tiny-sdxl")
+    body += (
+        '\n[configs.q4_k_m]\nkind = "gguf"\ntype = "Q4_K"\npolicy = "M"\nlayout = "original"\ncomponents = ["unet"]\n'
+    )
+    code, results, _ = run(write_suite, tmp_path, body, name="xl")
+    assert code == 0
+    config = configs(results)["q4_k_m"]
+    # attention V and FFN-down weights go up to Q6_K (or Q8_0, its fallback for short rows), the rest Q4_K or its
+    # Q5_0 fallback; in the tiny UNet only the FFN-down weights have rows of 256, so no Q4_K is left
+    types = config["notes"]["gguf"]["unet"]["tensor_types"]
+    assert {"Q6_K", "Q8_0", "Q5_0"} <= set(types) and "Q4_K" not in types
+    assert next(s["mean"] for s in config["summaries"]) > 35
+    bad = HEAD.format(name="bad", pipeline="builtin:tiny-sdxl")
+    bad += '\n[configs.q8_m]\nkind = "gguf"\ntype = "Q8_0"\npolicy = "M"\ncomponents = ["unet"]\n'
+    assert main(["validate", str(write_suite(bad, name="bad"))]) == 2
+    assert "configs.q8_m.policy" in capsys.readouterr().err

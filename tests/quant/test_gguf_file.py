@@ -75,7 +75,13 @@ class Wide(torch.nn.Module):
 
 @pytest.mark.parametrize(
     ("quant_type", "fallback", "tolerance"),
-    [("Q6_K", "Q8_0", 0.03), ("Q5_K", "Q5_1", 0.05), ("Q4_K", "Q5_0", 0.1)],
+    [
+        ("Q6_K", "Q8_0", 0.03),
+        ("Q5_K", "Q5_1", 0.05),
+        ("Q4_K", "Q5_0", 0.1),
+        ("Q3_K", "Q4_0", 0.2),
+        ("Q2_K", "Q4_0", 0.35),
+    ],
 )
 def test_k_quants_with_the_fallback_for_short_rows(tmp_path, quant_type, fallback, tolerance):
     import gguf
@@ -91,3 +97,37 @@ def test_k_quants_with_the_fallback_for_short_rows(tmp_path, quant_type, fallbac
         tensor = tensors[f"{name}.weight"]
         restored = gguf.quants.dequantize(tensor.data, tensor.tensor_type).reshape(original.shape)
         assert np.linalg.norm(restored - original) / np.linalg.norm(original) < tolerance
+
+
+def test_original_layout_is_what_diffusers_converts_back(tmp_path):
+    """An SDXL UNet written under original keys: diffusers' own LDM converter must give back every weight."""
+    import gguf
+    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
+
+    from harness.pipelines.sdxl import build_tiny_sdxl
+
+    unet = build_tiny_sdxl().unet
+    stats = write_gguf(unet, tmp_path / "unet.gguf", "F16", layout="original")
+    tensors = open_gguf(tmp_path / "unet.gguf").tensors
+    assert all(t.name.startswith("model.diffusion_model.") for t in tensors)
+    assert "model.diffusion_model.label_emb.0.0.weight" in {t.name for t in tensors}  # SDXL's size conditioning
+    restored = {
+        t.name: torch.from_numpy(
+            np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32).reshape(
+                [int(d) for d in reversed(t.shape)]
+            )
+        )
+        for t in tensors
+    }
+    converted = convert_ldm_unet_checkpoint(restored, dict(unet.config))
+    state = unet.state_dict()
+    assert set(converted) == set(state) and stats.quantized_tensors == 0
+    for key, value in state.items():
+        torch.testing.assert_close(converted[key], value, rtol=0, atol=2e-3 * float(value.abs().max()) + 1e-6)
+
+
+def test_original_layout_is_refused_where_diffusers_cannot_load_it(tmp_path):
+    from harness.pipelines.flux import build_tiny_flux
+
+    with pytest.raises(InputError, match="inner_dim 3072"):
+        write_gguf(build_tiny_flux().transformer, tmp_path / "t.gguf", "Q8_0", layout="original")
