@@ -63,12 +63,13 @@ def linear_weight_names(module: Any) -> set[str]:
     return {f"{name}.weight" for name, sub in module.named_modules() if isinstance(sub, nn.Linear)}
 
 
-def should_quantize(name: str, array: np.ndarray, linear_weights: set[str]) -> bool:
+def should_quantize(name: str, array: Any, linear_weights: set[str]) -> bool:
+    """Whether a weight (numpy array or torch tensor) is one GGUF loaders quantize."""
     return (
         name in linear_weights
-        and array.ndim == 2
+        and len(array.shape) == 2
         and array.shape[-1] % BLOCK == 0
-        and array.size >= MIN_QUANTIZED_ELEMENTS
+        and int(np.prod(array.shape)) >= MIN_QUANTIZED_ELEMENTS
     )
 
 
@@ -122,8 +123,7 @@ def write_gguf(
     from harness.quant.gguf_policy import assign_types, mix_name
 
     state, linear = keyed_state(module, layout)
-    arrays = {name: tensor.to(torch.float32).numpy() for name, tensor in state.items()}
-    quantizable = [name for name, array in arrays.items() if should_quantize(name, array, linear)]
+    quantizable = [name for name, tensor in state.items() if should_quantize(name, tensor, linear)]
     planned = (
         assign_types(quantizable, mix_name(quant_type, policy))
         if policy != "uniform"
@@ -135,7 +135,8 @@ def write_gguf(
     writer.add_name(type(module).__name__)
     counts: dict[str, int] = {}
     quantized = floats = fp16_bytes = 0
-    for name, array in arrays.items():
+    for name, tensor in state.items():
+        array = tensor.to(torch.float32).numpy()  # one tensor at a time: a full-size model never doubles in RAM
         fp16_bytes += array.size * 2
         if quant_type != "F16" and name in planned:
             kind = tensor_type(planned[name], array.shape[-1])
