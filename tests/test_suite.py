@@ -91,9 +91,9 @@ prompts = ["x"]
             "reference: Unknown configuration 'fp31'. Did you mean: fp32?",
         ),
         (
-            BASE.replace("builtin:tiny-sd", "builtin:tiny-sdx"),
+            BASE.replace("builtin:tiny-sd", "builtin:tiny-sdd"),
             {},
-            "pipeline: Unknown built-in pipeline 'tiny-sdx'. Did you mean: tiny-sd?",
+            "pipeline: Unknown built-in pipeline 'tiny-sdd'. Did you mean: tiny-sd?",
         ),
         (
             BASE.replace('prompts = ["x"]', 'prompts = ["x"]\nsteps = "four"'),
