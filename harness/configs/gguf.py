@@ -53,7 +53,7 @@ class GGUFKind(PipelineKind):
         "float_type": "F16 (default) or F32: storage of tensors that stay unquantized (1-D tensors are always F32)",
         "policy": "uniform (default: every quantized tensor in type) | S | M | L: llama.cpp's mixes, e.g. Q4_K + M "
         "= Q4_K_M (attention V and FFN-down weights in higher types)",
-        "layout": "diffusers (default) | original: the key names of downloaded files (SD1.x/SDXL UNets)",
+        "layout": "diffusers (default) | original: the key names of downloaded files (SD1.x/SDXL UNets, FLUX.1, SD3.x)",
     }
 
     def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> GGUFOptions:

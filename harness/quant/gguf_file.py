@@ -83,25 +83,43 @@ def tensor_type(quant_type: str, row_length: int) -> str:
 def keyed_state(module: Any, layout: str) -> tuple[dict[str, Any], set[str]]:
     """The state dict to write, under diffusers or original (single-file) keys, and its Linear weights' keys.
 
-    The original layout is the one of the files people download (``model.diffusion_model.``
-    keys for SD1.x/SDXL UNets): the harness's LDM converter, checked against diffusers'
-    own converters, renames the keys; which key is a Linear weight follows the tensor.
+    The original layout is the one of the files people download: ``model.diffusion_model.``
+    keys for SD1.x/SDXL UNets (diffusers' UNet converter needs the prefix), BFL's keys for
+    FLUX.1 and Stability's for SD3.x (``harness.convert``, checked against diffusers' own
+    converters). In the transformers' layouts every 2-D ``.weight`` is a Linear layer's.
     """
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     linear = linear_weight_names(module)
     if layout == "diffusers":
         return state, linear
-    from harness.convert.ldm import unet_to_ldm
+    kind = type(module).__name__
+    if kind == "UNet2DConditionModel":
+        from harness.convert.ldm import unet_to_ldm
 
-    if type(module).__name__ != "UNet2DConditionModel":
+        renamed = unet_to_ldm(state, dict(module.config))
+        by_tensor = {id(tensor): key for key, tensor in renamed.items()}
+        return renamed, {by_tensor[id(state[name])] for name in linear if id(state[name]) in by_tensor}
+    if kind == "FluxTransformer2DModel":
+        from harness.convert.mmdit import FLUX_INNER_DIM, flux_to_original
+
+        inner = int(module.config.num_attention_heads) * int(module.config.attention_head_dim)
+        if inner != FLUX_INNER_DIM:
+            raise InputError(
+                f"layout: diffusers' FLUX single-file converter splits the fused linear1 at width {FLUX_INNER_DIM} "
+                f"(FLUX.1's); this transformer is {inner} wide, so an original-layout file of it would not load "
+                "back: use layout = 'diffusers' (the key mapping itself is tested at full width)"
+            )
+        renamed = flux_to_original(state)
+    elif kind == "SD3Transformer2DModel":
+        from harness.convert.mmdit import sd3_to_original
+
+        renamed = sd3_to_original(state)
+    else:
         raise InputError(
-            f"layout: the original key layout is written for SD1.x/SDXL UNets, not {type(module).__name__}; "
-            "diffusers' FLUX/SD3 converters assume full-size widths (FLUX: inner_dim 3072), so a file for a "
-            "smaller model would not load back: use layout = 'diffusers'"
+            f"layout: no original key layout for {kind}; it is written for SD1.x/SDXL UNets and FLUX.1/SD3.x "
+            "transformers: use layout = 'diffusers'"
         )
-    renamed = unet_to_ldm(state, dict(module.config))
-    by_tensor = {id(tensor): key for key, tensor in renamed.items()}
-    return renamed, {by_tensor[id(state[name])] for name in linear if id(state[name]) in by_tensor}
+    return renamed, {key for key, tensor in renamed.items() if key.endswith(".weight") and tensor.dim() == 2}
 
 
 def write_gguf(

@@ -119,3 +119,13 @@ def test_an_sdxl_unet_in_the_original_layout_as_a_q4_k_m_mix(write_suite, tmp_pa
     bad += '\n[configs.q8_m]\nkind = "gguf"\ntype = "Q8_0"\npolicy = "M"\ncomponents = ["unet"]\n'
     assert main(["validate", str(write_suite(bad, name="bad"))]) == 2
     assert "configs.q8_m.policy" in capsys.readouterr().err
+
+
+def test_an_sd3_transformer_in_the_original_layout_loads_through_diffusers(write_suite, tmp_path):
+    body = HEAD.format(name="sd3", pipeline="builtin:tiny-sd3")
+    body += '\n[configs.q8_0]\nkind = "gguf"\ntype = "Q8_0"\nlayout = "original"\ncomponents = ["transformer"]\n'
+    code, results, _ = run(write_suite, tmp_path, body, name="sd3")
+    config = configs(results)["q8_0"]
+    assert code == 0 and config["status"] == "ok"
+    assert next(s["mean"] for s in config["summaries"]) > 45
+    assert config["notes"]["gguf"]["transformer"]["tensor_types"]["Q8_0"] > 0

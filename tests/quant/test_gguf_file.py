@@ -129,5 +129,7 @@ def test_original_layout_is_what_diffusers_converts_back(tmp_path):
 def test_original_layout_is_refused_where_diffusers_cannot_load_it(tmp_path):
     from harness.pipelines.flux import build_tiny_flux
 
-    with pytest.raises(InputError, match="inner_dim 3072"):
+    with pytest.raises(InputError, match="splits the fused linear1 at width 3072"):
         write_gguf(build_tiny_flux().transformer, tmp_path / "t.gguf", "Q8_0", layout="original")
+    with pytest.raises(InputError, match="no original key layout for AutoencoderKL"):
+        write_gguf(build_tiny_flux().vae, tmp_path / "v.gguf", "Q8_0", layout="original")
