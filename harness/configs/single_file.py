@@ -22,7 +22,7 @@ from harness.configs.pipeline import PipelineKind, PipelineOptions
 from harness.errors import InputError, Where
 from harness.pipelines.family import Family
 
-COMPONENTS = ("unet", "vae")
+COMPONENTS = ("unet", "vae", "transformer")
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,10 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 class SingleFileKind(PipelineKind):
     name: ClassVar[str] = "single_file"
     summary: ClassVar[str] = (
-        "a component loaded from an original-layout (LDM) checkpoint with from_single_file, after a key audit"
+        "a component loaded from an original-layout checkpoint (LDM, SD3, FLUX) with from_single_file, after a key audit"
     )
     extra_keys: ClassVar[Mapping[str, str]] = {
-        "component": "unet | vae",
+        "component": "unet | vae | transformer (SD3.x; FLUX.1 at full width)",
         "file": "original-layout .safetensors (default: exported by the harness from the suite's pipeline)",
     }
 

@@ -54,13 +54,20 @@ class ConversionAuditError(RuntimeError):
     """A single-file checkpoint lacks weights the model needs (or has them in the wrong shape)."""
 
 
-def converter_for(component: str) -> Any:
+def converter_for(component: str, model_class: Any = None) -> Any:
+    """diffusers' own converter for a component (for ``transformer``, chosen by the model class)."""
     from diffusers.loaders import single_file_utils as sfu
 
-    converters = {"unet": sfu.convert_ldm_unet_checkpoint, "vae": sfu.convert_ldm_vae_checkpoint}
-    if component not in converters:
-        raise ValueError(f"no single-file audit for component {component!r} (unet, vae)")
-    return converters[component]
+    converters = {
+        "unet": sfu.convert_ldm_unet_checkpoint,
+        "vae": sfu.convert_ldm_vae_checkpoint,
+        "SD3Transformer2DModel": sfu.convert_sd3_transformer_checkpoint_to_diffusers,
+        "FluxTransformer2DModel": sfu.convert_flux_transformer_checkpoint_to_diffusers,
+    }
+    name = getattr(model_class, "__name__", "") if component == "transformer" else component
+    if name not in converters:
+        raise ValueError(f"no single-file audit for component {component!r} {name} (unet, vae, SD3/FLUX transformer)")
+    return converters[name]
 
 
 def audit_checkpoint(
@@ -72,7 +79,7 @@ def audit_checkpoint(
     with init_empty_weights():
         model = model_class.from_config(dict(config))
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    converted = converter_for(component)(checkpoint=dict(checkpoint), config=dict(config))
+    converted = converter_for(component, model_class)(checkpoint=dict(checkpoint), config=dict(config))
     got = {k: tuple(v.shape) for k, v in converted.items()}
     missing = tuple(k for k in expected if k not in got)
     unexpected = tuple(k for k in got if k not in expected)

@@ -170,12 +170,16 @@ def pipeline_to_ldm(pipe: Any) -> dict[str, Any]:
 
 
 def component_to_ldm(name: str, module: Any) -> dict[str, Any]:
-    """The single-file keys of one pipeline component (``unet``, ``vae`` or ``text_encoder``)."""
+    """The single-file keys of one pipeline component (``unet``, ``vae``, ``text_encoder``, or an SD3/FLUX ``transformer``)."""
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    if name == "transformer":
+        from harness.convert.mmdit import transformer_to_original
+
+        return transformer_to_original(module, state)
     if name == "unet":
         return unet_to_ldm(state, dict(module.config))
     if name == "vae":
         return vae_to_ldm(state, dict(module.config))
     if name == "text_encoder":
         return text_encoder_to_ldm(state)
-    raise UnmappedKeys(f"no single-file layout for component {name!r} (unet, vae, text_encoder)")
+    raise UnmappedKeys(f"no single-file layout for component {name!r} (unet, vae, text_encoder, transformer)")

@@ -176,3 +176,21 @@ def sd3_to_original(state: Mapping[str, Any]) -> dict[str, Any]:
             converter.out[f"final_layer.adaLN_modulation.1.{suffix}"] = swap_halves(converter.left.pop(key))
     converter.rename(SD3_TOP)
     return converter.finish("SD3")
+
+
+def transformer_to_original(module: Any, state: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A FLUX.1 or SD3.x transformer's weights under the original keys; other classes, and FLUX models narrower
+    than FLUX.1 (diffusers could not load them back), are :class:`UnmappedKeys`."""
+    state = state if state is not None else module.state_dict()
+    kind = type(module).__name__
+    if kind == "SD3Transformer2DModel":
+        return sd3_to_original(state)
+    if kind == "FluxTransformer2DModel":
+        inner = int(module.config.num_attention_heads) * int(module.config.attention_head_dim)
+        if inner != FLUX_INNER_DIM:
+            raise UnmappedKeys(
+                f"diffusers' FLUX single-file converter splits the fused linear1 at width {FLUX_INNER_DIM} "
+                f"(FLUX.1's); this transformer is {inner} wide, so an original-layout file of it would not load back"
+            )
+        return flux_to_original(state)
+    raise UnmappedKeys(f"no original key layout for {kind} (FLUX.1 and SD3.x transformers have one)")

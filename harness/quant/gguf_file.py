@@ -99,26 +99,16 @@ def keyed_state(module: Any, layout: str) -> tuple[dict[str, Any], set[str]]:
         renamed = unet_to_ldm(state, dict(module.config))
         by_tensor = {id(tensor): key for key, tensor in renamed.items()}
         return renamed, {by_tensor[id(state[name])] for name in linear if id(state[name]) in by_tensor}
-    if kind == "FluxTransformer2DModel":
-        from harness.convert.mmdit import FLUX_INNER_DIM, flux_to_original
+    from harness.convert.ldm import UnmappedKeys
+    from harness.convert.mmdit import transformer_to_original
 
-        inner = int(module.config.num_attention_heads) * int(module.config.attention_head_dim)
-        if inner != FLUX_INNER_DIM:
-            raise InputError(
-                f"layout: diffusers' FLUX single-file converter splits the fused linear1 at width {FLUX_INNER_DIM} "
-                f"(FLUX.1's); this transformer is {inner} wide, so an original-layout file of it would not load "
-                "back: use layout = 'diffusers' (the key mapping itself is tested at full width)"
-            )
-        renamed = flux_to_original(state)
-    elif kind == "SD3Transformer2DModel":
-        from harness.convert.mmdit import sd3_to_original
-
-        renamed = sd3_to_original(state)
-    else:
+    try:
+        renamed = transformer_to_original(module, state)
+    except UnmappedKeys as error:
         raise InputError(
-            f"layout: no original key layout for {kind}; it is written for SD1.x/SDXL UNets and FLUX.1/SD3.x "
+            f"layout: {error}; the original layout is written for SD1.x/SDXL UNets and FLUX.1/SD3.x "
             "transformers: use layout = 'diffusers'"
-        )
+        ) from None
     return renamed, {key for key, tensor in renamed.items() if key.endswith(".weight") and tensor.dim() == 2}
 
 

@@ -129,3 +129,16 @@ def test_an_sd3_transformer_in_the_original_layout_loads_through_diffusers(write
     assert code == 0 and config["status"] == "ok"
     assert next(s["mean"] for s in config["summaries"]) > 45
     assert config["notes"]["gguf"]["transformer"]["tensor_types"]["Q8_0"] > 0
+
+
+def test_single_file_transformers_sd3_loads_and_a_narrow_flux_says_why(write_suite, tmp_path):
+    body = HEAD.format(name="sft", pipeline="builtin:tiny-sd3")
+    body += '\n[configs.sf]\nkind = "single_file"\ncomponent = "transformer"\n'
+    code, results, _ = run(write_suite, tmp_path, body, name="sft")
+    config = configs(results)["sf"]
+    assert code == 0 and next(s["mean"] for s in config["summaries"]) >= 99  # a lossless round trip
+    assert config["notes"]["single_file"]["audit"]["missing"] == []
+    flux = HEAD.format(name="sff", pipeline="builtin:tiny-flux")
+    flux += '\n[configs.sf]\nkind = "single_file"\ncomponent = "transformer"\n'
+    code, results, _ = run(write_suite, tmp_path, flux, name="sff")
+    assert code == 1 and "splits the fused linear1 at width 3072" in configs(results)["sf"]["message"]
