@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -271,8 +272,10 @@ def _bless(args: argparse.Namespace, console: Console) -> int:
 
 
 def _run(args: argparse.Namespace, console: Console) -> int:
+    from harness.phases import with_report_time
     from harness.report import write_reports
     from harness.report.console import print_summary
+    from harness.results import write_results
     from harness.runner import Runner
     from harness.suite import check_suite
 
@@ -282,11 +285,14 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     output = runner.run(_request(args, suite))
     if not output.main:
         return output.code  # another rank of a multi-process run: rank 0 writes the reports
+    report_start = time.perf_counter()
     paths = write_reports(output.result, output.run_dir)
-    print_summary(output.result, console)
+    result = with_report_time(output.result, time.perf_counter() - report_start)
+    write_results(result, output.run_dir / "results.json")
+    print_summary(result, console)
     console.print(f"report: {paths['html']}", highlight=False)
     console.print(f"results: {output.run_dir / 'results.json'}", highlight=False)
-    return int(output.result.exit_code or 0)
+    return int(result.exit_code or 0)
 
 
 def _report(args: argparse.Namespace, console: Console) -> int:

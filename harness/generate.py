@@ -199,9 +199,12 @@ class ConfigGenerator:
                     advance(len(batch))
                 timing["generate_s"] = round(time.perf_counter() - generate_start, 4)
                 timing["per_image_s"] = round(timing["generate_s"] / max(1, len(generated)), 4)
+                repeats_start = time.perf_counter()
                 for repeat in range(1, self.timing_repeats + 1):
                     for batch in batches(missing, size):
                         clock.time(functools.partial(runtime.generate, batch), len(batch), repeat)
+                if self.timing_repeats:
+                    timing["repeats_s"] = round(time.perf_counter() - repeats_start, 4)
                 timing.update(summarize_timings(clock.timings))
             notes = jsonable(runtime.notes.snapshot())
             memory = peak.report()

@@ -138,6 +138,7 @@ class RunResult:
     counters: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     comparison: Mapping[str, Any] = field(default_factory=dict)
+    phases: Mapping[str, float] = field(default_factory=dict)  # where the wall time went (harness.phases)
     verdict: str = ""
     exit_code: int | None = None
     schema: int = SCHEMA_VERSION

@@ -11,6 +11,7 @@ import functools
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from harness import distributed, environment, references
+from harness import distributed, environment, phases, references
 from harness.cache import SampleCache
 from harness.checks import coverage_warnings, exit_code, run_checks
 from harness.compare import compare_runs
@@ -137,6 +138,7 @@ class Runner:
     def run(self, request: RunRequest, on_config_done: Callable[[RunResult, Path], None] | None = None) -> RunOutput:
         """Generate, score and check; returns the final result (also written to results.json)."""
         suite = request.suite
+        startup_s = phases.since_process_start()
         selected = self._select(request)
         ranks = distributed.detect(request.device)
         if ranks is not None and request.isolate:
@@ -216,7 +218,9 @@ class Runner:
                 def advance_scoring(n: int) -> None:
                     progress.advance(scoring, n)
 
+                reference_start = time.perf_counter()
                 ref_scores = reference_scores(metrics, refs)
+                reference_s = time.perf_counter() - reference_start
                 advance_scoring(len(metrics))
                 for config in result.configs:
                     result = result.with_config(score_config(config, metrics, refs, run_dir, advance_scoring))
@@ -224,6 +228,7 @@ class Runner:
             write_results(replace(result, state="interrupted", finished=now()), results_path)
             raise
         result = replace(result, reference_scores=ref_scores)
+        checks_start = time.perf_counter()
         result = self._equivalences(suite, result, run_dir)
         blank_refs = [key for key in refs.sample_keys() if inspect_float_image(refs.image(key) / 255.0).blank]
         thresholds = {name: suite.thresholds_for(name) for name in selected}
@@ -244,6 +249,13 @@ class Runner:
                 *references.drift(refs.manifest.environment, described),
                 *coverage_warnings(outcomes, thresholds, controls),
                 *scoring_context.warnings,
+            ),
+            phases=phases.run_phases(
+                result.configs,
+                startup_s,
+                float(result.environment.get("pipeline_load_s", 0.0)),
+                reference_s,
+                time.perf_counter() - checks_start,
             ),
             verdict="pass" if code == 0 else "fail",
             exit_code=code,

@@ -8,25 +8,24 @@ from typing import ClassVar
 import numpy as np
 
 from harness.metrics.base import PairMetric
-from harness.metrics.tensors import stack_images
+from harness.metrics.tensors import pair_batches
 
 # Identical 8-bit images have infinite PSNR; a finite cap keeps means and intervals defined.
 PSNR_CAP_DB = 100.0
 
 
-def psnr_batch(images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
-    """Per-image PSNR in dB (data range 255), capped at ``PSNR_CAP_DB``.
+def psnr_batch(images: Sequence[np.ndarray], references: Sequence[np.ndarray], device: str = "cpu") -> list[float]:
+    """Per-image PSNR in dB (data range 255), capped at ``PSNR_CAP_DB``; float32 on ``device``, batch by batch.
 
     torchmetrics pools over the batch unless ``dim`` and ``reduction='none'`` are given.
     """
     from torchmetrics.functional.image import peak_signal_noise_ratio
 
-    if not images:
-        return []
-    values = peak_signal_noise_ratio(
-        stack_images(images), stack_images(references), data_range=255.0, dim=(1, 2, 3), reduction="none"
-    )
-    return [float(min(PSNR_CAP_DB, v)) for v in values.tolist()]
+    result: list[float] = []
+    for batch, refs in pair_batches(images, references, device):
+        values = peak_signal_noise_ratio(batch, refs, data_range=255.0, dim=(1, 2, 3), reduction="none")
+        result.extend(float(min(PSNR_CAP_DB, v)) for v in values.tolist())
+    return result
 
 
 class PSNR(PairMetric):
@@ -36,4 +35,4 @@ class PSNR(PairMetric):
     summary: ClassVar[str] = "PSNR vs the reference image of the same prompt and seed (8-bit; identical = 100 dB)"
 
     def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
-        return psnr_batch(images, references)
+        return psnr_batch(images, references, self.context.device if self.context else "cpu")

@@ -8,20 +8,22 @@ from typing import ClassVar
 import numpy as np
 
 from harness.metrics.base import PairMetric
-from harness.metrics.tensors import stack_images
+from harness.metrics.tensors import pair_batches
 
 
-def ssim_batch(images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
-    """Per-image SSIM (Gaussian window 11, sigma 1.5, data range 255), averaged over channels."""
+def ssim_batch(images: Sequence[np.ndarray], references: Sequence[np.ndarray], device: str = "cpu") -> list[float]:
+    """Per-image SSIM (Gaussian window 11, sigma 1.5, data range 255), averaged over channels.
+
+    Computed in float32 on ``device``, a bounded batch at a time.
+    """
     from torchmetrics.functional.image import structural_similarity_index_measure
 
-    if not images:
-        return []
-    values = structural_similarity_index_measure(
-        stack_images(images), stack_images(references), data_range=255.0, reduction="none"
-    )
-    assert not isinstance(values, tuple)  # only with return_full_image / return_contrast_sensitivity
-    return [float(v) for v in values.reshape(-1).tolist()]
+    result: list[float] = []
+    for batch, refs in pair_batches(images, references, device):
+        values = structural_similarity_index_measure(batch, refs, data_range=255.0, reduction="none")
+        assert not isinstance(values, tuple)  # only with return_full_image / return_contrast_sensitivity
+        result.extend(float(v) for v in values.reshape(-1).tolist())
+    return result
 
 
 class SSIM(PairMetric):
@@ -31,4 +33,4 @@ class SSIM(PairMetric):
     summary: ClassVar[str] = "SSIM vs the reference image of the same prompt and seed"
 
     def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
-        return ssim_batch(images, references)
+        return ssim_batch(images, references, self.context.device if self.context else "cpu")

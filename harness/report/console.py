@@ -63,3 +63,7 @@ def print_summary(result: RunResult, console: Console) -> None:
         )
     style = "bold green" if result.exit_code == 0 else "bold red"
     console.print(f"[{style}]{headline(result)}[/]", highlight=False)
+    if result.phases:
+        from harness.phases import describe
+
+        console.print(describe(result.phases), style="dim", highlight=False)

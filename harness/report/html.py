@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.phases import describe as describe_phases
 from harness.report.model import STATUS_MARK, config_rows, failing_checks, fmt, headline, metric_names
 from harness.report.plots import (
     difference_heatmap,
@@ -195,6 +196,7 @@ def render_html(result: RunResult, run_dir: Path) -> str:
         result=result,
         suite=result.suite,
         headline=headline(result),
+        phases_text=describe_phases(result.phases),
         passed=result.exit_code == 0,
         rows=rows,
         metrics=metric_names(result),

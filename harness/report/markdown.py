@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from harness.phases import describe as describe_phases
 from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names
 from harness.results import RunResult
 
@@ -105,6 +106,8 @@ def render_markdown(result: RunResult) -> str:
     if casts:
         lines += ["", "### Casts inserted at component boundaries", ""]
         lines += [f"- `{name}`: " + "; ".join(f"`{line}`" for line in items) for name, items in casts]
+    if result.phases:
+        lines += ["", f"<sub>{describe_phases(result.phases)}</sub>"]
     env = result.environment
     libraries = env.get("libraries", {})
     versions = ", ".join(f"{k} {v}" for k, v in libraries.items() if k in ("torch", "diffusers", "transformers"))
