@@ -31,6 +31,7 @@ from harness.samples import load_png
 
 THUMBNAIL_PX = 160
 WORST_SHOWN = 3
+GALLERY_SAMPLES = 48  # prompt/seed rows embedded in the report; a larger run shows its worst ones
 
 
 def data_uri_png(data: bytes) -> str:
@@ -44,7 +45,7 @@ def png_bytes(image: np.ndarray, max_side: int | None = None) -> bytes:
     if max_side and max(picture.size) > max_side:
         picture.thumbnail((max_side, max_side))
     buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", optimize=True)
+    picture.save(buffer, format="PNG")  # optimize=True cost ~3x the encoding time for a few % of bytes
     return buffer.getvalue()
 
 
@@ -63,7 +64,46 @@ class Tile:
 VERDICT_ORDER = {"fail": 0, "error": 0, "xfail": 1}  # the gallery shows what failed first, then the controls
 
 
-def _gallery(result: RunResult, run_dir: Path, verdicts: dict[str, str]) -> list[dict[str, Any]]:
+def gallery_keys(
+    result: RunResult, metric: str | None, controls: set[str], limit: int = GALLERY_SAMPLES
+) -> tuple[set[str] | None, int]:
+    """Which samples the gallery embeds (``None``: all), and how many there are.
+
+    Past ``limit`` it keeps the samples whose worst configuration is worst on the primary
+    metric (NaN and blank images first; negative ``controls`` do not choose): the report
+    stays small and fast at thousands of samples, and still shows what went wrong; every
+    image stays in the run folder.
+    """
+    keys: dict[str, float] = {}
+    for config in result.configs:
+        if config.status != STATUS_OK or config.name in controls:
+            continue
+        for sample in config.samples:
+            if sample.image is None:
+                continue
+            value = sample.metrics.get(metric, math.nan) if metric else math.nan
+            if sample.nonfinite_fraction > 0 or sample.blank or not math.isfinite(value):
+                badness = math.inf
+            else:
+                badness = -value if higher_is_better(result, metric) else value
+            keys[sample.key] = max(keys.get(sample.key, -math.inf), badness)
+    if len(keys) <= limit:
+        return None, len(keys)
+    ranked = sorted(keys, key=lambda key: (-keys[key], key))
+    return set(ranked[:limit]), len(keys)
+
+
+def higher_is_better(result: RunResult, metric: str | None) -> bool:
+    for config in result.configs:
+        for summary in config.summaries:
+            if summary.metric == metric:
+                return summary.higher_is_better
+    return True
+
+
+def _gallery(
+    result: RunResult, run_dir: Path, verdicts: dict[str, str], shown: set[str] | None
+) -> list[dict[str, Any]]:
     metric = primary_metric(result)
     configs = sorted(
         (c for c in result.configs if c.status == STATUS_OK),
@@ -73,7 +113,7 @@ def _gallery(result: RunResult, run_dir: Path, verdicts: dict[str, str]) -> list
     groups: dict[str, dict[str, Any]] = {}
     for config in configs:
         for sample in config.samples:
-            if sample.image is None:
+            if sample.image is None or (shown is not None and sample.key not in shown):
                 continue
             group = groups.setdefault(
                 sample.key,
@@ -184,6 +224,8 @@ def render_html(result: RunResult, run_dir: Path) -> str:
     charts = {**quality_vs_cost(result), **quality_vs_size(result), **distributions(result)}
     rows = config_rows(result)
     verdicts = {row.name: row.verdict for row in rows}
+    controls = {name for name, verdict in verdicts.items() if verdict == "xfail"}
+    shown, total_samples = gallery_keys(result, primary_metric(result), controls)
     colorbar, ticks = heatmap_colorbar()
     template = env.get_template("report.html.j2")
     return template.render(
@@ -202,7 +244,8 @@ def render_html(result: RunResult, run_dir: Path) -> str:
         metrics=metric_names(result),
         checks=result.checks,
         charts={name: data_uri_png(data) for name, data in charts.items()},
-        gallery=_gallery(result, run_dir, verdicts),
+        gallery=_gallery(result, run_dir, verdicts, shown),
+        gallery_total=total_samples,
         worst=_worst(result),
         per_prompt=_per_prompt(result),
         configs=result.configs,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 import numpy as np
 
@@ -115,3 +116,21 @@ def test_html_is_self_contained_with_gallery_and_charts(tmp_path):
     assert "ByteTensor" in html
     paths = write_reports(run, tmp_path)
     assert {p.name for p in paths.values()} == {"report.html", "summary.md", "junit.xml"}
+
+
+def test_a_large_run_embeds_its_worst_samples_only():
+    from harness.report.html import gallery_keys
+
+    def sample(index, psnr, **flags):
+        return SampleResult(f"p{index:03d}-s0", index, "p", 0, image="x.png", metrics={"psnr": psnr}, **flags)
+
+    good = [sample(i, 50.0 + i) for i in range(100)]
+    summary = MetricSummary("psnr", "dB", True, "pair", 100, 1.0)
+    cand = ConfigResult("cand", "precision", "ok", samples=(*good[:-2], sample(98, 60.0, blank=True), sample(99, 20.0)))
+    control = ConfigResult("control", "precision", "ok", samples=tuple(sample(i, 1.0) for i in range(100)))
+    run = RunResult({}, "r", "now", configs=(cand, control))
+    run = RunResult({}, "r", "now", configs=tuple(replace(c, summaries=(summary,)) for c in run.configs))
+    shown, total = gallery_keys(run, "psnr", {"control"}, limit=5)
+    # the blank image and the lowest PSNRs, whatever the negative control did
+    assert total == 100 and shown == {"p098-s0", "p099-s0", "p000-s0", "p001-s0", "p002-s0"}
+    assert gallery_keys(run, "psnr", {"control"}, limit=100) == (None, 100)
