@@ -140,8 +140,13 @@ class ConfigGenerator:
         run_dir: Path,
         batch_size: int | None,
         advance: Callable[[int], None],
+        status: Callable[[str], None] | None = None,
     ) -> ConfigResult:
-        """Every sample of one configuration, from the cache or generated; never raises for the configuration."""
+        """Every sample of one configuration, from the cache or generated; never raises for the configuration.
+
+        ``status`` hears what is going on besides generating (building, timing passes), for a progress label.
+        """
+        say = status or (lambda _text: None)
         kind = self.kinds[spec.kind]
         context = replace(context, notes=Notes())
         base = ConfigResult(
@@ -186,7 +191,9 @@ class ConfigGenerator:
         try:
             with peak:
                 start = time.perf_counter()
+                say("(building: loading, casting, calibrating, writing files)")
                 runtime = kind.build(spec.options, context)
+                say("")
                 timing["load_s"] = round(time.perf_counter() - start, 4)
                 peak.mark("rss_after_load_mb")
                 peak.mark_built()
@@ -201,10 +208,12 @@ class ConfigGenerator:
                 timing["per_image_s"] = round(timing["generate_s"] / max(1, len(generated)), 4)
                 repeats_start = time.perf_counter()
                 for repeat in range(1, self.timing_repeats + 1):
+                    say(f"(timing pass {repeat}/{self.timing_repeats})")
                     for batch in batches(missing, size):
                         clock.time(functools.partial(runtime.generate, batch), len(batch), repeat)
                 if self.timing_repeats:
                     timing["repeats_s"] = round(time.perf_counter() - repeats_start, 4)
+                    say("")
                 timing.update(summarize_timings(clock.timings))
             notes = jsonable(runtime.notes.snapshot())
             memory = peak.report()

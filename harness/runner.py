@@ -18,7 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from harness import distributed, environment, phases, references
 from harness.cache import SampleCache
@@ -198,8 +206,9 @@ class Runner:
                         parts = [ConfigResult.from_dict(p) for p in ranks.gather(part.to_dict())]
                         config_result = distributed.merge_parts([job.key for job in jobs], parts)
                     else:
+                        label = functools.partial(_relabel, progress, task, name)
                         config_result = generator.generate(
-                            spec, jobs, context, image_dir, run_dir, request.batch_size, advance
+                            spec, jobs, context, image_dir, run_dir, request.batch_size, advance, label
                         )
                     result = result.with_config(config_result)
                     if main:
@@ -330,6 +339,10 @@ class Runner:
                 raise InputError(reason, file=suite.path, key=f"metrics.{request.name}")
             metrics.append(metric)
         return metrics
+
+
+def _relabel(progress: Progress, task: TaskID, name: str, text: str) -> None:
+    progress.update(task, description=f"{name} {text}".strip())
 
 
 def copy_references(refs: references.ReferenceSet, target: Path) -> None:
