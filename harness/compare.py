@@ -35,6 +35,7 @@ DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
     "lpips": {"max_rise": 0.01},
     "fid": {"max_rise_pct": 10.0},
     "kid": {"max_rise": 0.1},
+    "cmmd": {"max_rise": 0.1},
     "median_image_s": {"max_rise_pct": 5.0, "cpu_noise_pct": 10.0},
     "median_denoiser_s": {"max_rise_pct": 5.0, "cpu_noise_pct": 10.0},
     "peak_rss_mb": {"max_rise": 32.0, "max_rise_pct": 5.0},

@@ -322,7 +322,7 @@ def _resolve_metric_defaults(
         options = dict(request.options)
         if request.name == "clip_score" and not options.get("model"):
             options["model"] = "builtin:shapes" if world else "builtin:tiny"
-        elif request.name in ("fid", "kid"):
+        elif request.name in ("fid", "kid", "cmmd"):
             options = resolve_defaults(options, world)
         resolved.append(MetricRequest(request.name, options))
     return tuple(resolved)

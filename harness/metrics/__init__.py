@@ -9,11 +9,12 @@ def default_metrics() -> dict[str, type[Metric]]:
     """A fresh mapping of every metric class by name (pass it where it is needed)."""
     from harness.metrics.adherence import Adherence
     from harness.metrics.clip_score import ClipScore
+    from harness.metrics.cmmd import CMMD
     from harness.metrics.fid import FID
     from harness.metrics.kid import KID
     from harness.metrics.lpips import LPIPS
     from harness.metrics.psnr import PSNR
     from harness.metrics.ssim import SSIM
 
-    classes: list[type[Metric]] = [PSNR, SSIM, ClipScore, FID, KID, LPIPS, Adherence]
+    classes: list[type[Metric]] = [PSNR, SSIM, ClipScore, FID, KID, CMMD, LPIPS, Adherence]
     return {cls.name: cls for cls in classes}

@@ -174,8 +174,12 @@ class LoadedPipeline:
 
 def load_pipeline(source: PipelineSource, where: Where) -> LoadedPipeline:
     """Load ``source`` in float32 on the CPU."""
+    import diffusers  # imported here so its loading bars can be switched off before any load
     import torch
 
+    from harness.environment import quiet_libraries
+
+    quiet_libraries()
     check_available(source, where)
     start = time.perf_counter()
     family: Family
