@@ -15,7 +15,8 @@ def stack_images(images: Sequence[np.ndarray], dtype: Any = None) -> Any:
     shapes = {image.shape for image in images}
     if len(shapes) != 1:
         raise ValueError(f"images differ in shape: {sorted(shapes)}")
-    array = np.stack([np.asarray(image) for image in images]).astype(np.float32 if dtype is not None else np.float64)
+    narrow = dtype is not None and dtype in (torch.float32, torch.float16, torch.bfloat16)
+    array = np.stack([np.asarray(image) for image in images]).astype(np.float32 if narrow else np.float64)
     tensor = torch.from_numpy(array).permute(0, 3, 1, 2).contiguous()
     return tensor.to(dtype) if dtype is not None else tensor
 
