@@ -144,6 +144,17 @@ def evaluate(threshold: Threshold, config: ConfigResult, run: RunResult) -> Chec
     """Judge one threshold for one configuration."""
     summary = config.summary(threshold.metric)
     name = threshold.describe()
+    device_class = str(run.environment.get("device_class", ""))
+    resolved = threshold.on_device(device_class)
+    if resolved is None:
+        return CheckOutcome(
+            config.name,
+            name,
+            SKIPPED,
+            f"no expected value for device class {device_class!r} and no default: add one to expected",
+            metric=threshold.metric,
+        )
+    threshold = resolved
     if summary is None:
         return CheckOutcome(config.name, name, ERROR, f"{threshold.metric} was not computed", metric=threshold.metric)
     if not summary.reliable:

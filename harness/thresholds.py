@@ -9,7 +9,7 @@ the whole confidence interval.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from harness import tomlread
@@ -17,7 +17,8 @@ from harness.errors import Where
 
 STATS = ("mean", "median", "worst")
 BASES = ("estimate", "interval")
-_KEYS = ("min", "max", "max_drop", "max_rise", "vs", "stat", "basis")
+_KEYS = ("min", "max", "max_drop", "max_rise", "vs", "stat", "basis", "expected", "factor")
+DEFAULT_DEVICE = "default"
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,34 @@ class Threshold:
     max_rise: float | None = None
     vs: str | None = None
     basis: str = "estimate"
+    # nunchaku's rule, "value < expected x factor", with vllm-omni's per-GPU expected values:
+    # (device class, expected) pairs, "default" for any other; factor > 1 bounds from above, < 1 from below
+    expected: tuple[tuple[str, float], ...] = ()
+    factor: float | None = None
 
     @property
     def relative(self) -> bool:
         return self.max_drop is not None or self.max_rise is not None
 
+    def on_device(self, device_class: str) -> Threshold | None:
+        """The bound for this device class (``expected x factor`` made a min or max); ``None``: no expected value."""
+        if self.factor is None:
+            return self
+        table = dict(self.expected)
+        value = table.get(device_class, table.get(DEFAULT_DEVICE))
+        if value is None:
+            return None
+        bound = value * self.factor
+        return replace(self, min=bound if self.factor < 1 else None, max=bound if self.factor > 1 else None)
+
     def describe(self) -> str:
         """A short human form, e.g. ``mean psnr >= 30`` or ``clip_score drop <= 0.5 vs fp16 (interval)``."""
         parts = []
         stat = "" if self.stat == "mean" else f"{self.stat} "
+        if self.factor is not None and self.min is None and self.max is None:
+            sign = "<=" if self.factor > 1 else ">="
+            values = ", ".join(f"{value:g} on {device}" for device, value in self.expected)
+            parts.append(f"{stat}{self.metric} {sign} expected x {self.factor:g} ({values})")
         if self.min is not None:
             parts.append(f"{stat}{self.metric} >= {self.min:g}")
         if self.max is not None:
@@ -62,11 +82,12 @@ class Threshold:
         return f"{text} (interval)" if self.basis == "interval" else text
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None and v != ()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Threshold:
-        return cls(**data)
+        expected = tuple((str(device), float(value)) for device, value in data.get("expected", ()))
+        return cls(**{**data, "expected": expected})
 
 
 def parse_thresholds(
@@ -96,8 +117,11 @@ def parse_thresholds(
 def _parse_one(metric: str, table: Mapping[str, Any], where: Where) -> Threshold:
     tomlread.check_keys(table, _KEYS, where)
     bounds = {key: tomlread.get(table, key, float, where) for key in ("min", "max", "max_drop", "max_rise")}
-    if all(v is None for v in bounds.values()):
-        raise where.error("", "a threshold needs at least one of min, max, max_drop, max_rise")
+    expected, factor = _expected(table, where)
+    if all(v is None for v in bounds.values()) and factor is None:
+        raise where.error("", "a threshold needs at least one of min, max, max_drop, max_rise, or expected + factor")
+    if factor is not None and any(v is not None for v in bounds.values()):
+        raise where.error("factor", "expected x factor is a bound of its own; give it in a separate threshold")
     for key in ("max_drop", "max_rise"):
         value = bounds[key]
         if value is not None and value < 0:
@@ -113,4 +137,27 @@ def _parse_one(metric: str, table: Mapping[str, Any], where: Where) -> Threshold
     vs = tomlread.get(table, "vs", str, where)
     if vs is not None and bounds["max_drop"] is None and bounds["max_rise"] is None:
         raise where.error("vs", "vs only applies with max_drop or max_rise")
-    return Threshold(metric=metric, stat=stat, vs=vs, basis=basis, **bounds)
+    return Threshold(metric=metric, stat=stat, vs=vs, basis=basis, expected=expected, factor=factor, **bounds)
+
+
+def _expected(table: Mapping[str, Any], where: Where) -> tuple[tuple[tuple[str, float], ...], float | None]:
+    """``expected = 0.2`` or ``expected = { "cuda: NVIDIA H200" = 0.15, default = 0.2 }``, with ``factor``."""
+    raw, factor = table.get("expected"), tomlread.get(table, "factor", float, where)
+    if raw is None and factor is None:
+        return (), None
+    if raw is None or factor is None:
+        raise where.error("expected" if raw is None else "factor", "expected and factor go together")
+    if factor <= 0 or factor == 1:
+        raise where.error("factor", f"must be > 1 (an upper bound) or between 0 and 1 (a lower bound), got {factor:g}")
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return ((DEFAULT_DEVICE, float(raw)),), factor
+    if (
+        isinstance(raw, dict)
+        and raw
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw.values())
+    ):
+        return tuple((str(device), float(value)) for device, value in raw.items()), factor
+    raise where.error(
+        "expected",
+        'expected a number, or a table of device class -> number like { "cuda: NVIDIA H200" = 0.15, default = 0.2 }',
+    )

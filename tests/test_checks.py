@@ -123,3 +123,39 @@ def test_outcomes_and_exit_code():
     # a blank image is fine where the reference itself is blank
     exempt = run_checks(run(blank), {}, reference_blank=["p000-s0", "p001-s0"])
     assert exempt[0].status == "pass"
+
+
+def test_expected_times_factor_with_per_device_expected_values():
+    import pytest
+
+    from harness.errors import InputError, Where
+    from harness.thresholds import parse_thresholds
+
+    lpips = _Metric("lpips", higher=False, unit="")
+    c = config("q4", [0.20, 0.21, 0.22, 0.21], metric=lpips)  # mean 0.21
+    table = {"lpips": {"expected": {"cuda: NVIDIA H200": 0.2, "default": 0.15}, "factor": 1.1}}
+    (threshold,) = parse_thresholds(table, Where("s.toml", "thresholds"), ("lpips",))["lpips"]
+    assert threshold.describe() == "lpips <= expected x 1.1 (0.2 on cuda: NVIDIA H200, 0.15 on default)"
+    on = {cls: replace_env(run(c), cls) for cls in ("cuda: NVIDIA H200", "cpu: x86")}
+    assert evaluate(threshold, c, on["cuda: NVIDIA H200"]).status == "pass"  # 0.21 <= 0.22
+    failed = evaluate(threshold, c, on["cpu: x86"])  # the default: 0.21 > 0.165
+    assert failed.status == "fail" and "above 0.165" in failed.reason
+    only_h200 = Threshold("lpips", expected=(("cuda: NVIDIA H200", 0.2),), factor=1.1)
+    skipped = evaluate(only_h200, c, on["cpu: x86"])
+    assert skipped.status == "skipped" and "no expected value for device class 'cpu: x86'" in skipped.reason
+    # a factor below 1 is a lower bound (for metrics where higher is better)
+    assert Threshold("lpips", expected=(("default", 0.3),), factor=0.5).on_device("x").min == 0.15
+    assert Threshold.from_dict(threshold.to_dict()) == threshold
+    for bad, key in (
+        ({"expected": 0.2}, "factor"),
+        ({"expected": 0.2, "factor": 1.0}, "factor"),
+        ({"expected": "x", "factor": 1.1}, "expected"),
+    ):
+        with pytest.raises(InputError, match=f"thresholds.lpips.{key}"):
+            parse_thresholds({"lpips": bad}, Where("s.toml", "thresholds"), ("lpips",))
+
+
+def replace_env(r, device_class):
+    from dataclasses import replace
+
+    return replace(r, environment={"device_class": device_class})
