@@ -26,10 +26,10 @@ class PixArtFamily(LatentFamily):
 def build_tiny_pixart() -> Any:
     """A deterministic tiny PixArt-Σ pipeline (64 px images -> 4x32x32 latents in 2x2 patches, width 256)."""
     import torch
-    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, PixArtSigmaPipeline, PixArtTransformer2DModel
+    from diffusers import DPMSolverMultistepScheduler, PixArtSigmaPipeline, PixArtTransformer2DModel
     from transformers import T5EncoderModel
 
-    from harness.pipelines.encoders import tiny_t5
+    from harness.pipelines.components import tiny_t5, tiny_vae
 
     torch.manual_seed(0)
     transformer = PixArtTransformer2DModel(
@@ -49,17 +49,7 @@ def build_tiny_pixart() -> Any:
         norm_elementwise_affine=False,
         norm_eps=1e-6,
     )
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64],
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-        latent_channels=4,
-        norm_num_groups=32,
-        sample_size=64,
-    )
+    vae = tiny_vae(4)
     return PixArtSigmaPipeline(
         vae=vae,
         transformer=transformer,

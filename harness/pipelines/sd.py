@@ -28,8 +28,10 @@ def build_tiny_sd(time_cond_proj_dim: int | None = None) -> Any:
     (``time_embedding.cond_proj``), the layer single-file conversions are known to drop.
     """
     import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
+
+    from harness.pipelines.components import tiny_vae
 
     tokenizer = byte_clip_tokenizer(model_max_length=77)
     torch.manual_seed(0)
@@ -46,17 +48,7 @@ def build_tiny_sd(time_cond_proj_dim: int | None = None) -> Any:
         norm_num_groups=32,
         time_cond_proj_dim=time_cond_proj_dim,
     )
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64],
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-        latent_channels=4,
-        norm_num_groups=32,
-        sample_size=64,
-    )
+    vae = tiny_vae(4)
     torch.manual_seed(0)
     text_config = CLIPTextConfig(
         bos_token_id=tokenizer.bos_token_id,

@@ -35,14 +35,13 @@ def build_tiny_sd3() -> Any:
     """A deterministic tiny SD3.5-shaped pipeline (64 px images -> 16x32x32 latents in 2x2 patches: 256 tokens of width 256)."""
     import torch
     from diffusers import (
-        AutoencoderKL,
         FlowMatchEulerDiscreteScheduler,
         SD3Transformer2DModel,
         StableDiffusion3Pipeline,
     )
     from transformers import CLIPTextModelWithProjection, T5EncoderModel
 
-    from harness.pipelines.encoders import tiny_clip, tiny_t5
+    from harness.pipelines.components import tiny_clip, tiny_t5, tiny_vae
 
     torch.manual_seed(0)
     transformer = SD3Transformer2DModel(
@@ -58,22 +57,7 @@ def build_tiny_sd3() -> Any:
         out_channels=16,
         qk_norm="rms_norm",
     )
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-        block_out_channels=[32, 64],
-        layers_per_block=1,
-        latent_channels=16,
-        norm_num_groups=32,
-        sample_size=64,
-        use_quant_conv=False,
-        use_post_quant_conv=False,
-        shift_factor=0.0609,
-        scaling_factor=1.5035,
-    )
+    vae = tiny_vae(16, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5035)
     return StableDiffusion3Pipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
         vae=vae,

@@ -56,10 +56,10 @@ def build_tiny_sdxl(overflowing_vae: bool = True) -> Any:
     ``overflowing_vae`` (default) gives the VAE SDXL's float16 overflow: activations past 65504.
     """
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    from harness.pipelines.encoders import tiny_clip
+    from harness.pipelines.components import tiny_clip, tiny_vae
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
@@ -79,19 +79,7 @@ def build_tiny_sdxl(overflowing_vae: bool = True) -> Any:
         cross_attention_dim=64,  # both text encoders' widths, concatenated
         norm_num_groups=32,
     )
-    torch.manual_seed(0)
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64],
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-        latent_channels=4,
-        norm_num_groups=32,
-        sample_size=64,
-        scaling_factor=0.13025,
-        force_upcast=True,
-    )
+    vae = tiny_vae(4, scaling_factor=0.13025, force_upcast=True)
     if overflowing_vae:
         make_vae_overflow_fp16(vae)
     scheduler = EulerDiscreteScheduler(

@@ -1,4 +1,5 @@
-"""Tiny text encoders for the built-in pipelines: CLIP and T5, with tokenizers built from no files."""
+"""Tiny components shared by the built-in pipelines: CLIP and T5 text encoders (with tokenizers built from no
+files) and the AutoencoderKL."""
 
 from __future__ import annotations
 
@@ -50,3 +51,23 @@ def tiny_t5(encoder: str, tokenizer_name: str, model_class: Any, d_model: int = 
         eos_token_id=tokenizer.eos_token_id,
     )
     return {encoder: model_class(config), tokenizer_name: tokenizer}
+
+
+def tiny_vae(latent_channels: int = 4, **config: Any) -> Any:
+    """A tiny AutoencoderKL (widths 32/64: a scale factor of 2, 64 px images), seeded; ``config`` adds to it."""
+    import torch
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        block_out_channels=[32, 64],
+        layers_per_block=1,
+        latent_channels=latent_channels,
+        norm_num_groups=32,
+        sample_size=64,
+        **config,
+    )
