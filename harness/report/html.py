@@ -75,6 +75,7 @@ def gallery_keys(
     image stays in the run folder.
     """
     keys: dict[str, float] = {}
+    sign = -1.0 if higher_is_better(result, metric) else 1.0  # badness grows as the metric gets worse
     for config in result.configs:
         if config.status != STATUS_OK or config.name in controls:
             continue
@@ -85,7 +86,7 @@ def gallery_keys(
             if sample.nonfinite_fraction > 0 or sample.blank or not math.isfinite(value):
                 badness = math.inf
             else:
-                badness = -value if higher_is_better(result, metric) else value
+                badness = sign * value
             keys[sample.key] = max(keys.get(sample.key, -math.inf), badness)
     if len(keys) <= limit:
         return None, len(keys)
@@ -94,6 +95,7 @@ def gallery_keys(
 
 
 def higher_is_better(result: RunResult, metric: str | None) -> bool:
+    """The metric's direction, from the first summary of it (higher when no configuration has one)."""
     for config in result.configs:
         for summary in config.summaries:
             if summary.metric == metric:
@@ -188,8 +190,7 @@ def _per_prompt(result: RunResult) -> dict[str, Any]:
     configs = [c for c in result.configs if c.status == STATUS_OK and c.summary(metric or "") is not None]
     if metric is None or not configs:
         return {"metric": None, "configs": [], "rows": []}
-    first = configs[0].summary(metric)
-    higher = first.higher_is_better if first is not None else True
+    higher = higher_is_better(result, metric)
     prompts: dict[int, str] = {}
     cells: dict[tuple[int, str], list[tuple[float, int]]] = {}
     for config in configs:
