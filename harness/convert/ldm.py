@@ -169,9 +169,14 @@ def pipeline_to_ldm(pipe: Any) -> dict[str, Any]:
     return converted
 
 
-def component_to_ldm(name: str, module: Any) -> dict[str, Any]:
-    """The single-file keys of one pipeline component (``unet``, ``vae``, ``text_encoder``, or an SD3/FLUX ``transformer``)."""
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+def component_to_ldm(name: str, module: Any, state: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The single-file keys of one pipeline component (``unet``, ``vae``, ``text_encoder``, or an SD3/FLUX ``transformer``).
+
+    ``state`` is the module's state dict when the caller has it already (renamed, never copied: the
+    tensors keep their identity).
+    """
+    if state is None:
+        state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     if name == "transformer":
         from harness.convert.mmdit import transformer_to_original
 

@@ -92,23 +92,19 @@ def keyed_state(module: Any, layout: str) -> tuple[dict[str, Any], set[str]]:
     linear = linear_weight_names(module)
     if layout == "diffusers":
         return state, linear
-    kind = type(module).__name__
-    if kind == "UNet2DConditionModel":
-        from harness.convert.ldm import unet_to_ldm
+    from harness.convert.ldm import UnmappedKeys, component_to_ldm
 
-        renamed = unet_to_ldm(state, dict(module.config))
-        by_tensor = {id(tensor): key for key, tensor in renamed.items()}
-        return renamed, {by_tensor[id(state[name])] for name in linear if id(state[name]) in by_tensor}
-    from harness.convert.ldm import UnmappedKeys
-    from harness.convert.mmdit import transformer_to_original
-
+    component = "unet" if type(module).__name__ == "UNet2DConditionModel" else "transformer"
     try:
-        renamed = transformer_to_original(module, state)
+        renamed = component_to_ldm(component, module, state)
     except UnmappedKeys as error:
         raise InputError(
             f"layout: {error}; the original layout is written for SD1.x/SDXL UNets and FLUX.1/SD3.x "
             "transformers: use layout = 'diffusers'"
         ) from None
+    if component == "unet":  # renamed only: a Linear weight is the same tensor under its new key
+        by_tensor = {id(tensor): key for key, tensor in renamed.items()}
+        return renamed, {by_tensor[id(state[name])] for name in linear if id(state[name]) in by_tensor}
     return renamed, {key for key, tensor in renamed.items() if key.endswith(".weight") and tensor.dim() == 2}
 
 
