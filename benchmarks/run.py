@@ -124,11 +124,11 @@ def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> N
         rows["plain"].append(plain_loop())
         rows["harness"].append(harness(1))
         rows["batched"].append(harness(auto))
-    plain = statistics.median(rows["plain"])
     table = Table(
-        title=f"{suite.name} on {device}: {len(suite.configs)} configs x {len(suite.samples())} images, median of {repeats}"
+        title=f"{suite.name} on {device}: {len(suite.configs)} configs x {len(suite.samples())} images, "
+        f"{repeats} interleaved repeats"
     )
-    for column in ("what", "median s", "images/s", "time vs plain loop"):
+    for column in ("what", "median s", "images/s", "vs plain loop: median of the repeats' ratios", "[min, max]"):
         table.add_column(column, justify="right" if column != "what" else "left")
     labels = {
         "plain": "plain diffusers loop, batch 1",
@@ -137,8 +137,17 @@ def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> N
     }
     for key, label in labels.items():
         value = statistics.median(rows[key])
-        table.add_row(label, f"{value:.2f}", f"{images / value:.2f}", f"{value / plain:.3f}x")
+        # each repeat's ratio against the plain loop of the same repeat: drift between repeats cancels
+        ratios = [mine / plain for mine, plain in zip(rows[key], rows["plain"], strict=True)]
+        table.add_row(
+            label,
+            f"{value:.2f}",
+            f"{images / value:.2f}",
+            f"{statistics.median(ratios):.3f}x",
+            f"[{min(ratios):.3f}, {max(ratios):.3f}]",
+        )
     console.print(table)
+    console.print("seconds per repeat: " + ", ".join(f"{k}={[round(v, 2) for v in rows[k]]}" for k in rows))
     if full:
         bench_run(suite_path, repeats)
 

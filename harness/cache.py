@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.samples import load_png, save_png
+from harness.samples import load_png
 
 CACHE_VERSION = 1
 
@@ -56,6 +58,7 @@ def content_fingerprint(path: str | Path | None) -> str | None:
 
 @dataclass(frozen=True)
 class CachedSample:
+    path: Path  # the cached PNG, already checked to decode
     image: np.ndarray
     nonfinite_fraction: float
     blank: bool
@@ -87,13 +90,16 @@ class SampleCache:
             self.misses += 1
             return None
         self.hits += 1
-        return CachedSample(image, float(meta["nonfinite_fraction"]), bool(meta["blank"]), meta.get("seconds"))
+        return CachedSample(
+            image_path, image, float(meta["nonfinite_fraction"]), bool(meta["blank"]), meta.get("seconds")
+        )
 
-    def put(self, key: str, image: np.ndarray, nonfinite_fraction: float, blank: bool, seconds: float | None) -> None:
+    def put(self, key: str, png: Path, nonfinite_fraction: float, blank: bool, seconds: float | None) -> None:
+        """Keep a copy of an image the run has already written as PNG (no second encoding)."""
         image_path, meta_path = self._paths(key)
         image_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = image_path.with_name(f".{key}.{os.getpid()}.png")
-        save_png(image, temporary)
+        temporary = image_path.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.png")
+        shutil.copyfile(png, temporary)
         os.replace(temporary, image_path)
         _write_json(meta_path, {"nonfinite_fraction": nonfinite_fraction, "blank": blank, "seconds": seconds})
 
@@ -111,6 +117,6 @@ class SampleCache:
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.write_text(json.dumps(data, default=str))
     os.replace(temporary, path)

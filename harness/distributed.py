@@ -6,6 +6,10 @@ process would make, and whole batches are dealt round-robin to the ranks, so eve
 image is computed from exactly the inputs it would have in one process: with the same
 device type and thread count per process the result is identical to a single-process
 run. Rank 0 gathers the samples, scores, checks and writes the one report.
+
+Several hosts work the same way through torchrun's rendezvous (``--nnodes``, ``--rdzv-backend
+c10d``). Ranks on another host than rank 0 (torchrun's ``GROUP_RANK`` is not 0) send their
+PNG files along with their results, so no shared filesystem is needed.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -20,6 +25,11 @@ T = TypeVar("T")
 
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def off_node() -> bool:
+    """Whether this process runs on another host than rank 0 (torchrun's node rank), so its files are not there."""
+    return os.environ.get("GROUP_RANK", "0") != "0"
 
 
 @dataclass
@@ -43,6 +53,22 @@ class Ranks:
         from accelerate.utils import gather_object
 
         return list(gather_object([value]))
+
+    def gather_parts(self, part: Any, run_dir: Path) -> list[Any]:
+        """Every rank's ``ConfigResult`` for one configuration; rank 0 also receives the images of other hosts."""
+        from harness.results import ConfigResult
+
+        files = {}
+        if off_node():
+            files = {str(s.image): (run_dir / str(s.image)).read_bytes() for s in part.samples if s.image}
+        gathered = self.gather((part.to_dict(), files))
+        if self.main:
+            for _, shipped in gathered:
+                for relative, data in shipped.items():
+                    path = run_dir / relative
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(data)
+        return [ConfigResult.from_dict(data) for data, _ in gathered]
 
     def broadcast(self, value: Any) -> Any:
         from accelerate.utils import broadcast_object_list

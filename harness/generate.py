@@ -10,6 +10,8 @@ again; when all are cached, the configuration is not even built.
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -26,7 +28,7 @@ from harness.errors import InputError, Where
 from harness.memory import PeakMemory
 from harness.pipelines.source import LoadedPipeline, load_pipeline, source_fingerprint
 from harness.results import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, ConfigResult, SampleResult
-from harness.samples import SampleJob, inspect_float_image, save_png, to_uint8
+from harness.samples import FileWriter, ImageHealth, SampleJob, inspect_float_image, save_png, to_uint8
 from harness.suite import Suite
 from harness.timing import BatchClock, summarize_timings
 
@@ -168,7 +170,8 @@ class ConfigGenerator:
             hit = self.cache.get(keys[job.key]) if self.cache else None
             if hit is not None:
                 path = image_dir / f"{job.key}.png"
-                save_png(hit.image, path)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(hit.path, path)
                 done[job.key] = _sample(job, path, run_dir, hit.seconds, hit.nonfinite_fraction, hit.blank, cached=True)
         advance(len(done))
         missing = [job for job in jobs if job.key not in done]
@@ -188,6 +191,7 @@ class ConfigGenerator:
         peak = PeakMemory(context.device)
         clock: BatchClock | None = None
         generated: list[SampleResult] = []
+        writer = FileWriter(0 if context.device == "cpu" else min(4, os.cpu_count() or 1))
         try:
             with peak:
                 start = time.perf_counter()
@@ -202,8 +206,9 @@ class ConfigGenerator:
                 for batch in batches(missing, size):
                     images = clock.time(functools.partial(runtime.generate, batch), len(batch))
                     seconds = clock.timings[-1].image_s
-                    generated.extend(self._store(batch, images, seconds, image_dir, run_dir, keys))
+                    generated.extend(self._store(batch, images, seconds, image_dir, run_dir, keys, writer))
                     advance(len(batch))
+                writer.drain()
                 timing["generate_s"] = round(time.perf_counter() - generate_start, 4)
                 timing["per_image_s"] = round(timing["generate_s"] / max(1, len(generated)), 4)
                 repeats_start = time.perf_counter()
@@ -249,10 +254,16 @@ class ConfigGenerator:
                 batches=tuple(clock.timings) if clock is not None else (),
             )
         finally:
+            writer.close()
             if clock is not None:
                 clock.close()
             if runtime is not None:
                 runtime.close()
+
+    def _write(self, pixels: np.ndarray, path: Path, cache_key: str, health: ImageHealth, seconds: float) -> None:
+        save_png(pixels, path)
+        if self.cache:
+            self.cache.put(cache_key, path, health.nonfinite_fraction, health.blank, seconds)
 
     def _store(
         self,
@@ -262,6 +273,7 @@ class ConfigGenerator:
         image_dir: Path,
         run_dir: Path,
         keys: dict[str, str],
+        writer: FileWriter,
     ) -> list[SampleResult]:
         if len(images) != len(jobs):
             raise RuntimeError(f"the runtime returned {len(images)} images for {len(jobs)} samples")
@@ -274,11 +286,8 @@ class ConfigGenerator:
                     f"sample {job.key}: image of shape {tuple(image.shape)}, expected {expected} (HxWx3)"
                 )
             health = inspect_float_image(image)
-            pixels = to_uint8(image)
             path = image_dir / f"{job.key}.png"
-            save_png(pixels, path)
-            if self.cache:
-                self.cache.put(keys[job.key], pixels, health.nonfinite_fraction, health.blank, round(seconds, 4))
+            writer.submit(self._write, to_uint8(image), path, keys[job.key], health, round(seconds, 4))
             results.append(_sample(job, path, run_dir, round(seconds, 4), health.nonfinite_fraction, health.blank))
         return results
 

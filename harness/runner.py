@@ -39,7 +39,7 @@ from harness.generate import BaseLoader, ConfigGenerator, batches, make_context,
 from harness.isolation import run_isolated
 from harness.metrics.base import Metric, ScoringContext
 from harness.report.console import make_console
-from harness.results import STATUS_OK, ConfigResult, RunResult, read_results, write_results
+from harness.results import STATUS_OK, RunResult, read_results, write_results
 from harness.samples import inspect_float_image
 from harness.scoring import equivalence, reference_scores, score_config
 from harness.suite import Suite
@@ -203,7 +203,7 @@ class Runner:
                         part = generator.generate(
                             spec, ranks.share(batches(jobs, size)), context, image_dir, run_dir, size, advance
                         )
-                        parts = [ConfigResult.from_dict(p) for p in ranks.gather(part.to_dict())]
+                        parts = ranks.gather_parts(part, run_dir)
                         config_result = distributed.merge_parts([job.key for job in jobs], parts)
                     else:
                         label = functools.partial(_relabel, progress, task, name)

@@ -1,4 +1,8 @@
-"""Two CPU processes (torchrun, gloo) produce exactly what one process does; rank 0 writes one report."""
+"""Two CPU processes (torchrun, gloo) produce exactly what one process does; rank 0 writes one report.
+
+Both as two processes on one node and as two "nodes" on localhost joined by torchrun's c10d
+rendezvous, each node with its own output and cache folders (no shared filesystem).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +104,73 @@ def test_two_processes_equal_one(write_suite, tmp_path):
         assert [s["mean"] for s in a["summaries"]] == [s["mean"] for s in b["summaries"]]
         assert b["timing"]["processes"] == 2
     assert [c["status"] for c in one["checks"]] == [c["status"] for c in two["checks"]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.skipif(
+    shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None, reason="torchrun not installed"
+)
+def test_two_nodes_without_shared_folders(write_suite, tmp_path):
+    path = write_suite(BODY, name="d")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    python = sys.executable
+    subprocess.run([python, "-m", "harness", "bless", str(path)], env=env, check=True, capture_output=True)
+    single = subprocess.run(
+        [python, "-m", "harness", "run", str(path), "--out", str(tmp_path / "one"), "--cache-dir", str(tmp_path / "c")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+    torchrun = str(Path(python).parent / "torchrun")
+    endpoint = f"127.0.0.1:{free_port()}"
+    nodes = [
+        subprocess.Popen(
+            [
+                torchrun,
+                "--nnodes",
+                "2",
+                "--nproc_per_node",
+                "1",
+                "--rdzv-backend",
+                "c10d",
+                "--rdzv-endpoint",
+                endpoint,
+                "--rdzv-id",
+                "harness-test",
+                "-m",
+                "harness",
+                "run",
+                str(path),
+                "--out",
+                str(tmp_path / f"node{node}"),
+                "--cache-dir",
+                str(tmp_path / f"cache{node}"),
+                "--device",
+                "cpu",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for node in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=600) for node in nodes]
+    for node, (_, stderr) in zip(nodes, outputs):
+        assert node.returncode == 0, stderr[-3000:]
+    reporting = [tmp_path / f"node{n}" for n, (stdout, _) in enumerate(outputs) if "report:" in stdout]
+    assert len(reporting) == 1  # rank 0's node alone writes results and reports
+    run = reporting[0]
+    other = ({tmp_path / "node0", tmp_path / "node1"} - {run}).pop()
+    assert not (other / "results.json").exists()
+    two = json.loads((run / "results.json").read_text())
+    assert two["environment"]["processes"] == 2
+    # rank 0's folder holds every image, those made on the other node included, byte for byte
+    assert digests(tmp_path / "one") == digests(run)
+    assert any(other.rglob("*.png"))  # the other node made its share in its own folder
