@@ -34,7 +34,7 @@ DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
     "adherence": {"max_drop": 0.05},
     "lpips": {"max_rise": 0.01},
     "fid": {"max_rise_pct": 10.0},
-    "kid": {"max_rise": 0.1},
+    "kid": {"max_rise": 100.0},  # x1e-3, i.e. 0.1 in torchmetrics' raw units
     "cmmd": {"max_rise": 0.1},
     "median_image_s": {"max_rise_pct": 5.0, "cpu_noise_pct": 10.0},
     "median_denoiser_s": {"max_rise_pct": 5.0, "cpu_noise_pct": 10.0},
@@ -216,6 +216,13 @@ def compare_runs(
             tolerance = tolerances.get(summary.metric)
             base_summary = other.summary(summary.metric)
             if tolerance is None or base_summary is None:
+                continue
+            if summary.unit != base_summary.unit:
+                reason = (
+                    f"not judged: the baseline has {summary.metric} in {base_summary.unit or 'raw units'!r}, "
+                    f"this run in {summary.unit or 'raw units'!r}; re-run the baseline with this version"
+                )
+                deltas.append(_untested(config.name, summary, base_summary, reason))
                 continue
             if not (summary.reliable and base_summary.reliable):
                 reason = f"not judged: {summary.metric} is unreliable at this n ({summary.note or base_summary.note})"

@@ -147,6 +147,19 @@ def test_unreliable_set_metrics_are_not_judged():
     assert [o.status for o in comparison.outcomes()] == ["skipped"]  # visible, never a silent pass or a failure
 
 
+def test_a_baseline_in_another_unit_is_not_compared():
+    def with_kid(value, unit):
+        return ConfigResult("a", "precision", "ok", summaries=(MetricSummary("kid", unit, False, "set", 24, value),))
+
+    tolerance = {"kid": Tolerance("kid", max_rise=100)}
+    # KID used to be raw; now x1e-3: 0.004 raw and 4.0 x1e-3 are the same distance, not a rise of 3.996
+    before = compare_runs(run(with_kid(400.0, "x1e-3")), run(with_kid(0.004, "")), tolerance)
+    assert delta(before, "kid").status == "untested"
+    assert "re-run the baseline" in delta(before, "kid").reason
+    same_unit = compare_runs(run(with_kid(400.0, "x1e-3")), run(with_kid(4.0, "x1e-3")), tolerance)
+    assert delta(same_unit, "kid").status == "regressed"
+
+
 def test_tolerance_parsing():
     tolerances = parse_tolerances(
         {"psnr": {"max_drop": 1.0}, "ssim": False, "peak_rss_mb": {"max_rise": 10, "max_rise_pct": 2}},

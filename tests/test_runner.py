@@ -200,7 +200,7 @@ def test_damaged_unet_is_flagged_and_the_reference_never_fails(write_suite, tmp_
         thresholds="""psnr = { min = 35, basis = "interval" }
     ssim = { min = 0.95 }
     clip_score = { max_drop = 1.0, basis = "interval" }
-    kid = { max = 0.01 }""",
+    kid = { max = 10 }""",
     ).replace("ssim = {}", "ssim = {}\n    clip_score = {}\n    kid = { features = 'tiny', bootstrap = 20 }")
     code, _, results = bless_and_run(write_suite, tmp_path, body)
     assert code == 1

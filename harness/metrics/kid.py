@@ -1,4 +1,11 @@
-"""Kernel (Inception) distance: an unbiased MMD that stays meaningful for small sets (torchmetrics)."""
+"""Kernel (Inception) distance: an unbiased MMD that stays meaningful for small sets (torchmetrics).
+
+Reported x 10^3, as papers print it (KID x 10^3): torchmetrics' raw values of sound
+models are of order 1e-3 on Inception features. The unbiased estimator leaves the kernel
+diagonals out, so two sets from one distribution score about 0 and may go below 0; a
+set scored against itself is below 0. The scale depends on the feature space (its
+dimension and feature norms), so values are comparable only with the same ``features``.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from harness.metrics.distribution import DistributionMetric, precomputed
 from harness.metrics.features import FEATURE_KEYS
 
 KID_SEED = 0
+SCALE = 1000.0  # reported as KID x 10^3
 
 
 def kernel_distance(real: np.ndarray, fake: np.ndarray, subset_size: int | None = None, subsets: int = 50) -> float:
@@ -42,9 +50,12 @@ def kernel_distance(real: np.ndarray, fake: np.ndarray, subset_size: int | None 
 
 class KID(DistributionMetric):
     name: ClassVar[str] = "kid"
-    unit: ClassVar[str] = ""
+    unit: ClassVar[str] = "x1e-3"  # "kid = 12.3 x1e-3": the raw distance is 0.0123
     higher_is_better: ClassVar[bool] = False
-    summary: ClassVar[str] = "kernel distance (unbiased MMD, cubic kernel) of the generated set to the reference set"
+    summary: ClassVar[str] = (
+        "kernel distance x 10^3 (unbiased MMD, cubic kernel; about 0 for one distribution, may be < 0) "
+        "of the generated set to the reference set"
+    )
     option_keys: ClassVar[Mapping[str, str]] = {
         **FEATURE_KEYS,
         "subset_size": "samples per subset (default: all, at most 1000)",
@@ -60,7 +71,7 @@ class KID(DistributionMetric):
         return options
 
     def distance(self, real: np.ndarray, fake: np.ndarray) -> float:
-        return kernel_distance(real, fake, self.options.get("subset_size"))
+        return SCALE * kernel_distance(real, fake, self.options.get("subset_size"))
 
     def reliability(self, n_fake: int, n_real: int, dim: int) -> tuple[bool, str]:
         n = min(n_fake, n_real)

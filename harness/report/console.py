@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from harness.report.model import config_rows, failing_checks, headline, metric_names
+from harness.report.model import config_rows, failing_checks, headline, metric_header, metric_names
 from harness.results import ERROR, FAIL, PASS, SKIPPED, XFAIL, RunResult
 
 STYLE = {PASS: "green", FAIL: "bold red", ERROR: "bold red", SKIPPED: "yellow", XFAIL: "magenta", "ok": "green"}
@@ -32,7 +32,7 @@ def print_summary(result: RunResult, console: Console) -> None:
     table.add_column("kind")
     table.add_column("verdict")
     for metric in metrics:
-        table.add_column(f"{metric} (mean)", justify="right")
+        table.add_column(metric_header(result, metric), justify="right")
     table.add_column("s/image (median)", justify="right")
     table.add_column("peak RSS MB", justify="right")
     table.add_column("checks", justify="right")

@@ -111,6 +111,12 @@ def metric_names(result: RunResult) -> list[str]:
     return names
 
 
+def metric_header(result: RunResult, metric: str) -> str:
+    """A metric's column title: per-sample metrics are summarised by their mean, set metrics are one value."""
+    scopes = {s.scope for config in result.configs for s in config.summaries if s.metric == metric}
+    return metric if scopes == {"set"} else f"{metric} (mean)"
+
+
 def _verdict(checks: tuple[CheckOutcome, ...]) -> str:
     statuses = {c.status for c in checks}
     for status in (ERROR, FAIL):

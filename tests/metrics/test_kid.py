@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.metrics.kid import kernel_distance
+from harness.metrics.kid import KID, kernel_distance
 
 
 def direct_kid(x: np.ndarray, y: np.ndarray) -> float:
@@ -39,3 +39,11 @@ def test_subsets_are_reproducible():
     rng = np.random.default_rng(3)
     real, fake = rng.normal(size=(60, 4)), rng.normal(size=(50, 4))
     assert kernel_distance(real, fake, subset_size=20) == kernel_distance(real, fake, subset_size=20)
+
+
+def test_reported_as_kid_times_1000():
+    rng = np.random.default_rng(4)
+    real, fake = rng.normal(size=(30, 8)), rng.normal(loc=0.5, size=(30, 8))
+    metric = KID({"features": "tiny"})
+    assert metric.unit == "x1e-3"
+    assert metric.distance(real, fake) == pytest.approx(1000.0 * direct_kid(real, fake), rel=1e-9)
