@@ -41,8 +41,12 @@ def run_checks(
     thresholds_for: Mapping[str, Sequence[Threshold]],
     reference_blank: Iterable[str] = (),
     expected_to_fail: Iterable[str] = (),
+    not_computed: Mapping[str, str] | None = None,
 ) -> tuple[CheckOutcome, ...]:
     """Every outcome of every configuration, in configuration order.
+
+    ``not_computed`` maps optional metrics this machine could not compute to the reason:
+    each configuration gets a skipped outcome for each, and thresholds on them are skipped.
 
     A configuration in ``expected_to_fail`` is a negative control: its failed checks
     become ``xfail``, and if none failed, one ``fail`` says the gates lost their teeth.
@@ -58,7 +62,16 @@ def run_checks(
             outcomes.append(CheckOutcome(config.name, "runs", SKIPPED, config.message))
             continue
         own = [health_outcome(config, blank_refs)]
-        own += [evaluate(threshold, config, run) for threshold in thresholds_for.get(config.name, ())]
+        missing = dict(not_computed or {})
+        own += [
+            CheckOutcome(config.name, f"{metric} computed", SKIPPED, f"not computed: {reason}", metric=metric)
+            for metric, reason in missing.items()
+        ]
+        own += [
+            evaluate(threshold, config, run)
+            for threshold in thresholds_for.get(config.name, ())
+            if threshold.metric not in missing
+        ]
         if config.name in controls:
             own = _as_negative_control(config.name, own)
         outcomes.extend(own)

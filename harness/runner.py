@@ -160,7 +160,7 @@ class Runner:
         scoring_context = ScoringContext(
             device=device, cache_dir=request.cache_dir, references_digest=refs.manifest.digest
         )
-        metrics = self._metrics(suite, scoring_context)
+        metrics, left_out = self._metrics(suite, scoring_context)
         environment.quiet_libraries()
 
         run_id = new_run_id() if ranks is None else ranks.broadcast(new_run_id())
@@ -242,7 +242,7 @@ class Runner:
         blank_refs = [key for key in refs.sample_keys() if inspect_float_image(refs.image(key) / 255.0).blank]
         thresholds = {name: suite.thresholds_for(name) for name in selected}
         controls = [name for name in selected if suite.config(name).expect == "fail"]
-        outcomes = run_checks(result, thresholds, blank_refs, controls)
+        outcomes = run_checks(result, thresholds, blank_refs, controls, left_out)
         if baseline is not None:
             comparison = compare_runs(result, baseline, suite.regression, str(request.baseline))
             outcomes = (*outcomes, *comparison.outcomes())
@@ -330,15 +330,20 @@ class Runner:
                 raise InputError(unknown("configuration", name, names) + " (from --config)")
         return [name for name in names if name in request.configs]
 
-    def _metrics(self, suite: Suite, context: ScoringContext) -> list[Metric]:
-        metrics = []
+    def _metrics(self, suite: Suite, context: ScoringContext) -> tuple[list[Metric], dict[str, str]]:
+        """The metrics to compute, and the optional ones left out here with the reason."""
+        metrics, left_out = [], {}
         for request in suite.metrics:
             metric = self.metric_classes[request.name](request.options, context)
             reason = metric.unavailable()
-            if reason:
+            if reason and metric.optional:
+                left_out[request.name] = reason
+                context.warn(f"{request.name} not computed: {reason}")
+            elif reason:
                 raise InputError(reason, file=suite.path, key=f"metrics.{request.name}")
-            metrics.append(metric)
-        return metrics
+            else:
+                metrics.append(metric)
+        return metrics, left_out
 
 
 def _relabel(progress: Progress, task: TaskID, name: str, text: str) -> None:

@@ -63,6 +63,9 @@ class Metric(ABC):
     scope: ClassVar[str]
     summary: ClassVar[str]
     option_keys: ClassVar[Mapping[str, str]] = {}
+    # An optional backend (a package or weights most machines lack): when ``unavailable()`` gives a
+    # reason, the run goes on without it and its checks are skipped with that reason, never an error.
+    optional: ClassVar[bool] = False
 
     def __init__(self, options: Mapping[str, Any] | None = None, context: ScoringContext | None = None):
         self.options = dict(options or {})

@@ -1,8 +1,10 @@
-"""LPIPS (optional): learned perceptual distance to the reference image, through torchmetrics.
+"""LPIPS: learned perceptual distance to the reference image, through torchmetrics.
 
 The linear heads ship with torchmetrics; the backbone (AlexNet, VGG16 or SqueezeNet)
 is torchvision's ImageNet checkpoint, which must already be in torch's hub cache:
-nothing is downloaded, and a missing file is one clear message naming it.
+nothing is downloaded, and a missing file is one clear message naming it. Images go in
+as [-1, 1] (torchmetrics' ``normalize=False`` convention; the same as ``normalize=True``
+on [0, 1] images, nunchaku's setting), 16 pairs at a time, float32 on the run's device.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from harness import tomlread
 from harness.errors import Where
 from harness.metrics.base import PairMetric
-from harness.metrics.tensors import stack_images
+from harness.metrics.tensors import pair_batches
 
 NETS = ("alex", "vgg", "squeeze")
 _WEIGHTS = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights", "squeeze": "SqueezeNet1_1_Weights"}
@@ -68,14 +70,14 @@ class LPIPS(PairMetric):
         import torch
         from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
+        device = self.context.device if self.context else "cpu"
         if self._model is None:
             self._model = LearnedPerceptualImagePatchSimilarity(
-                net_type=self.options.get("net", "alex"), reduction="mean"
-            )
-        values = []
-        for image, reference in zip(images, references, strict=True):
-            pair = stack_images([image, reference], torch.float32) / 127.5 - 1.0
+                net_type=self.options.get("net", "alex"), reduction="none"
+            ).to(device)
+        values: list[float] = []
+        for batch, refs in pair_batches(images, references, device):
             with torch.no_grad():
-                values.append(float(self._model(pair[:1], pair[1:])))
-                self._model.reset()
+                values.extend(self._model(batch / 127.5 - 1.0, refs / 127.5 - 1.0).reshape(-1).tolist())
+            self._model.reset()
         return values

@@ -1,0 +1,76 @@
+"""HPSv2 (optional): the Human Preference Score v2, a CLIP fine-tuned on human choices between images.
+
+Score = 100 x cosine(image, prompt) under the HPSv2 checkpoint (Wu et al., 2023): an
+open_clip ViT-H-14 whose weights are replaced by ``HPS_v2.1_compressed.pt`` (a
+``{"state_dict": ...}`` file, loaded by open_clip as the hpsv2 package does). The hpsv2
+package prints the raw cosine (about 0.27); papers print it x 100 (27), as here.
+
+The checkpoint comes from ``checkpoint = PATH`` or the local hub cache
+(``hf download xswu/HPSv2 HPS_v2.1_compressed.pt``). Without it the metric is skipped
+with that reason; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness import tomlread
+from harness.errors import Where
+from harness.metrics.base import ImageMetric
+from harness.metrics.clip_model import load_clip
+from harness.metrics.clip_score import clip_scores
+
+REPO, FILE = "xswu/HPSv2", "HPS_v2.1_compressed.pt"
+ARCH = "ViT-H-14"
+
+
+class HPSv2(ImageMetric):
+    name: ClassVar[str] = "hpsv2"
+    unit: ClassVar[str] = ""  # 100 x cosine similarity
+    higher_is_better: ClassVar[bool] = True
+    optional: ClassVar[bool] = True
+    summary: ClassVar[str] = "HPSv2 human-preference score of each image for its prompt (optional; open_clip, x 100)"
+    option_keys: ClassVar[Mapping[str, str]] = {
+        "checkpoint": f"path of {FILE} (default: the local hub cache of {REPO})",
+        "arch": f"open_clip architecture of the checkpoint (default {ARCH})",
+    }
+
+    @classmethod
+    def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
+        super().parse_options(table, where, suite_dir)
+        checkpoint = tomlread.get(table, "checkpoint", str, where)
+        if checkpoint is not None:
+            checkpoint = str((suite_dir / Path(checkpoint).expanduser()).resolve())
+        return {"checkpoint": checkpoint, "arch": tomlread.get(table, "arch", str, where) or ARCH}
+
+    def checkpoint(self) -> Path | None:
+        if self.options.get("checkpoint"):
+            return Path(self.options["checkpoint"])
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(REPO, FILE)
+        return Path(found) if isinstance(found, str) else None
+
+    def unavailable(self) -> str | None:
+        import open_clip
+
+        arch = self.options.get("arch", ARCH)
+        if arch not in open_clip.list_models():
+            return f"HPSv2: open_clip has no architecture {arch!r}"
+        path = self.checkpoint()
+        if path is None:
+            return (
+                f"HPSv2 needs {FILE}: run `hf download {REPO} {FILE}` where there is network, "
+                "or set checkpoint = its path"
+            )
+        if not path.is_file():
+            return f"HPSv2 checkpoint not found: place {FILE} at {path}"
+        return None
+
+    def score_images(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
+        clip = load_clip({"model": self.options.get("arch", ARCH), "pretrained": str(self.checkpoint())})
+        return clip_scores(clip, images, prompts)
