@@ -126,6 +126,7 @@ class ConfigGenerator:
                 "files": kind.cache_inputs(spec.options, self.suite.directory),
                 "generation": [gen.steps, gen.width, gen.height, gen.guidance, gen.negative_prompt],
                 "batch_size": size,
+                "cpu_half": os.environ.get("HARNESS_CPU_HALF", "auto") if self.device == "cpu" else None,
             }
         )
 

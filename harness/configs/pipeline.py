@@ -19,6 +19,7 @@ import numpy as np
 from harness import tomlread
 from harness.configs.base import BuildContext, ConfigKind, Notes, Runtime
 from harness.configs.casting import DTYPE_NAMES, CastLog, Precision, apply_precision
+from harness.configs.cpu_half import accumulate_in_float32
 from harness.configs.transform import apply_transform, parse_transform, resolve_transform
 from harness.errors import Where
 from harness.pipelines.family import Family
@@ -125,6 +126,7 @@ class PipelineKind(ConfigKind):
         notes.update(apply_precision(pipe, options.precision, log))
         pipe = self.modify(pipe, options, context, base.family, notes)
         pipe = self.place(pipe, options, context)
+        notes.update(accumulate_in_float32(pipe, context.device))
         if options.transform:
             function = resolve_transform(options.transform, context.suite_dir)
             pipe = apply_transform(function, options.transform, pipe)
