@@ -71,7 +71,9 @@ def save_png(image: np.ndarray, path: Path) -> str:
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path, format="PNG")
+    # zlib level 1: the same pixels (PNG is lossless), 1.5-2.6x faster to write than the default
+    # level 6 at 512 px for files about 13% larger (measured in docs/performance.md)
+    Image.fromarray(image).save(path, format="PNG", compress_level=1)
     return sha256_file(path)
 
 
