@@ -6,6 +6,10 @@ higher is preferred). The package, ``ImageReward.pt`` and ``med_config.json`` (f
 huggingface.co/THUDM/ImageReward) and BLIP's ``bert-base-uncased`` tokenizer must be on
 the machine; without any of them the metric is skipped with the reason, and nothing
 is downloaded while offline.
+
+image-reward 1.5 (the current release) does not import with transformers 5: its BLIP code
+imports ``apply_chunking_to_forward`` from ``transformers.modeling_utils``, which is gone.
+Where that happens the metric is skipped with that error as the reason.
 """
 
 from __future__ import annotations
@@ -51,6 +55,13 @@ class ImageRewardMetric(ImageMetric):
     def unavailable(self) -> str | None:
         if importlib.util.find_spec("ImageReward") is None:
             return "ImageReward needs the image-reward package: pip install image-reward"
+        try:
+            import ImageReward  # noqa: F401
+        except Exception as error:  # the package imports BLIP code written for transformers 4
+            return (
+                f"the image-reward package is installed but does not import here ({type(error).__name__}: {error}); "
+                "image-reward 1.5 needs transformers 4.x"
+            )
         for path in self._files():
             if not path.is_file():
                 return f"ImageReward needs {path.name} from huggingface.co/THUDM/ImageReward: place it at {path}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 
 import pytest
 
@@ -42,18 +43,40 @@ dtype = "bfloat16"
 """
 
 
+@pytest.fixture(autouse=True)
+def forget_stand_ins():
+    """Tests here import stand-ins for the package; none may outlive its test."""
+    sys.modules.pop("ImageReward", None)
+    yield
+    sys.modules.pop("ImageReward", None)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("ImageReward") is not None, reason="image-reward is installed here")
 def test_missing_package_is_the_reason():
     assert ImageRewardMetric({}).unavailable() == "ImageReward needs the image-reward package: pip install image-reward"
 
 
 def test_missing_files_are_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())  # as if the package were installed
+    (tmp_path / "site" / "ImageReward").mkdir(parents=True)  # an importable stand-in for the package
+    (tmp_path / "site" / "ImageReward" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
     reason = ImageRewardMetric({"folder": str(tmp_path)}).unavailable()
     assert reason == (
         "ImageReward needs ImageReward.pt from huggingface.co/THUDM/ImageReward: "
         f"place it at {tmp_path / 'ImageReward.pt'}"
     )
+
+
+def test_a_package_that_does_not_import_is_a_reason_to_skip(tmp_path, monkeypatch):
+    # what image-reward 1.5 does under transformers 5
+    package = tmp_path / "ImageReward"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "raise ImportError(\"cannot import name 'apply_chunking_to_forward' from 'transformers.modeling_utils'\")\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reason = ImageRewardMetric({"folder": str(tmp_path)}).unavailable()
+    assert reason is not None and "does not import here (ImportError: cannot import name" in reason
 
 
 def test_run_skips_unavailable_optional_metrics_and_passes(write_suite, tmp_path):
