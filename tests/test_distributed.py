@@ -36,6 +36,23 @@ dtype = "bfloat16"
 """
 
 
+TORCHRUN = str(Path(sys.executable).parent / "torchrun")
+# both sides one thread per process: CPU float results depend on the thread count
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+needs_torchrun = pytest.mark.skipif(shutil.which(TORCHRUN) is None, reason="torchrun not installed")
+
+
+@pytest.fixture
+def single(write_suite, tmp_path) -> Path:
+    """The suite blessed and run in one process (into ``tmp_path / "one"``); returns the suite's path."""
+    path = write_suite(BODY, name="d")
+    subprocess.run([sys.executable, "-m", "harness", "bless", str(path)], env=ENV, check=True, capture_output=True)
+    run = [sys.executable, "-m", "harness", "run", str(path), "--out", str(tmp_path / "one")]
+    done = subprocess.run([*run, "--cache-dir", str(tmp_path / "c1")], env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return path
+
+
 def digests(run: Path) -> dict[str, str]:
     results = json.loads((run / "results.json").read_text())
     return {
@@ -45,42 +62,17 @@ def digests(run: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.skipif(
-    shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None, reason="torchrun not installed"
-)
-def test_two_processes_equal_one(write_suite, tmp_path):
-    path = write_suite(BODY, name="d")
-    # both sides one thread per process: CPU float results depend on the thread count
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    python = sys.executable
-    subprocess.run([python, "-m", "harness", "bless", str(path)], env=env, check=True, capture_output=True)
-    single = subprocess.run(
-        [
-            python,
-            "-m",
-            "harness",
-            "run",
-            str(path),
-            "--out",
-            str(tmp_path / "one"),
-            "--cache-dir",
-            str(tmp_path / "c1"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert single.returncode == 0, single.stderr[-2000:]
-    torchrun = str(Path(python).parent / "torchrun")
+@needs_torchrun
+def test_two_processes_equal_one(single, tmp_path):
     multi = subprocess.run(
         [
-            torchrun,
+            TORCHRUN,
             "--nproc_per_node",
             "2",
             "-m",
             "harness",
             "run",
-            str(path),
+            str(single),
             "--out",
             str(tmp_path / "two"),
             "--cache-dir",
@@ -88,7 +80,7 @@ def test_two_processes_equal_one(write_suite, tmp_path):
             "--device",
             "cpu",
         ],
-        env=env,
+        env=ENV,
         capture_output=True,
         text=True,
     )
@@ -112,27 +104,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.skipif(
-    shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None, reason="torchrun not installed"
-)
-def test_two_nodes_without_shared_folders(write_suite, tmp_path):
-    path = write_suite(BODY, name="d")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    python = sys.executable
-    subprocess.run([python, "-m", "harness", "bless", str(path)], env=env, check=True, capture_output=True)
-    single = subprocess.run(
-        [python, "-m", "harness", "run", str(path), "--out", str(tmp_path / "one"), "--cache-dir", str(tmp_path / "c")],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert single.returncode == 0, single.stderr[-2000:]
-    torchrun = str(Path(python).parent / "torchrun")
+@needs_torchrun
+def test_two_nodes_without_shared_folders(single, tmp_path):
     endpoint = f"127.0.0.1:{free_port()}"
     nodes = [
         subprocess.Popen(
             [
-                torchrun,
+                TORCHRUN,
                 "--nnodes",
                 "2",
                 "--nproc_per_node",
@@ -146,7 +124,7 @@ def test_two_nodes_without_shared_folders(write_suite, tmp_path):
                 "-m",
                 "harness",
                 "run",
-                str(path),
+                str(single),
                 "--out",
                 str(tmp_path / f"node{node}"),
                 "--cache-dir",
@@ -154,7 +132,7 @@ def test_two_nodes_without_shared_folders(write_suite, tmp_path):
                 "--device",
                 "cpu",
             ],
-            env=env,
+            env=ENV,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
