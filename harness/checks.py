@@ -53,6 +53,7 @@ def run_checks(
     """
     blank_refs = set(reference_blank)
     controls = set(expected_to_fail)
+    missing = dict(not_computed or {})
     outcomes: list[CheckOutcome] = []
     for config in run.configs:
         if config.status == STATUS_ERROR:
@@ -62,7 +63,6 @@ def run_checks(
             outcomes.append(CheckOutcome(config.name, "runs", SKIPPED, config.message))
             continue
         own = [health_outcome(config, blank_refs)]
-        missing = dict(not_computed or {})
         own += [
             CheckOutcome(config.name, f"{metric} computed", SKIPPED, f"not computed: {reason}", metric=metric)
             for metric, reason in missing.items()
