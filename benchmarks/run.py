@@ -74,13 +74,18 @@ def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> N
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    def plain_loop() -> float:
+    def plain_loop() -> dict[str, float]:
         """What a user writes by hand: copy + cast the pipeline per configuration, one call per image."""
+        parts = {"setup": 0.0, "calls": 0.0}
         start = time.perf_counter()
         for spec in suite.configs:
+            setup = time.perf_counter()
             pipe = copy_pipeline(loaded.pipe)
             apply_precision(pipe, spec.options.precision, CastLog())
             pipe.to(device)
+            sync()
+            parts["setup"] += time.perf_counter() - setup
+            calls = time.perf_counter()
             for _, prompt, seed in suite.samples():
                 latents = loaded.family.initial_latents(pipe, [seed], gen.height, gen.width)
                 with torch.no_grad():
@@ -95,11 +100,13 @@ def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> N
                         output_type="np",
                         **loaded.family.call_kwargs(),
                     )
+            sync()
+            parts["calls"] += time.perf_counter() - calls
             del pipe
-        sync()
-        return time.perf_counter() - start
+        return {"total": time.perf_counter() - start, **parts}
 
-    def harness(batch_size: int | None) -> float:
+    def harness(batch_size: int | None) -> dict[str, float]:
+        parts = {"setup": 0.0, "calls": 0.0}
         with tempfile.TemporaryDirectory() as temporary:
             work = Path(temporary)
             context = make_context(suite, device, loader, work / "cache", work)
@@ -110,25 +117,31 @@ def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> N
                     spec, plan(suite, spec.name), context, work / spec.name, work, batch_size, lambda n: None
                 )
                 assert result.status == "ok", result.message
+                parts["setup"] += result.timing["load_s"]
+                parts["calls"] += sum(batch.wall_s for batch in result.batches)
             sync()
-            return time.perf_counter() - start
+            return {"total": time.perf_counter() - start, **parts}
 
     auto = (
         ConfigGenerator(kinds, None, suite, device).batch_size(suite.configs[0], None)
         if suite.generation.batch_size is None
         else 8
     )
+    variants = {"plain": plain_loop, "harness": lambda: harness(1), "batched": lambda: harness(auto)}
     plain_loop()  # warm-up: kernels, allocator
-    rows: dict[str, list[float]] = {"plain": [], "harness": [], "batched": []}
-    for _ in range(repeats):
-        rows["plain"].append(plain_loop())
-        rows["harness"].append(harness(1))
-        rows["batched"].append(harness(auto))
+    rows: dict[str, list[dict[str, float]]] = {key: [] for key in variants}
+    order = list(variants)
+    for repeat in range(repeats):
+        # rotate the order each repeat (plain, harness, batched; harness, batched, plain; ...): no variant
+        # always runs first after the previous repeat, or right after the same neighbour
+        for key in order[repeat % 3 :] + order[: repeat % 3]:
+            rows[key].append(variants[key]())
     table = Table(
         title=f"{suite.name} on {device}: {len(suite.configs)} configs x {len(suite.samples())} images, "
-        f"{repeats} interleaved repeats"
+        f"{repeats} interleaved repeats, order rotated"
     )
-    for column in ("what", "median s", "images/s", "vs plain loop: median of the repeats' ratios", "[min, max]"):
+    columns = ("what", "median s", "images/s", "vs plain loop: median of the repeats' ratios", "[min, max]")
+    for column in columns:
         table.add_column(column, justify="right" if column != "what" else "left")
     labels = {
         "plain": "plain diffusers loop, batch 1",
@@ -136,9 +149,10 @@ def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> N
         "batched": f"harness generation, batch {auto}",
     }
     for key, label in labels.items():
-        value = statistics.median(rows[key])
+        totals = [row["total"] for row in rows[key]]
+        value = statistics.median(totals)
         # each repeat's ratio against the plain loop of the same repeat: drift between repeats cancels
-        ratios = [mine / plain for mine, plain in zip(rows[key], rows["plain"], strict=True)]
+        ratios = [mine["total"] / plain["total"] for mine, plain in zip(rows[key], rows["plain"], strict=True)]
         table.add_row(
             label,
             f"{value:.2f}",
@@ -147,7 +161,18 @@ def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> N
             f"[{min(ratios):.3f}, {max(ratios):.3f}]",
         )
     console.print(table)
-    console.print("seconds per repeat: " + ", ".join(f"{k}={[round(v, 2) for v in rows[k]]}" for k in rows))
+    parts = Table(title="where the time goes (medians over the repeats, s)")
+    for column in ("what", "setup: copy, cast, place", "generation calls", "the rest: images, files, memory, timing"):
+        parts.add_column(column, justify="right" if column != "what" else "left")
+    for key, label in labels.items():
+        setup = statistics.median(row["setup"] for row in rows[key])
+        calls = statistics.median(row["calls"] for row in rows[key])
+        rest = statistics.median(row["total"] - row["setup"] - row["calls"] for row in rows[key])
+        parts.add_row(label, f"{setup:.2f}", f"{calls:.2f}", f"{rest:.2f}")
+    console.print(parts)
+    console.print(
+        "seconds per repeat: " + ", ".join(f"{k}={[round(row['total'], 2) for row in rows[k]]}" for k in rows)
+    )
     if full:
         bench_run(suite_path, repeats)
 

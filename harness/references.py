@@ -70,7 +70,6 @@ class ReferenceSet:
         self.directory = directory
         self.manifest = manifest
         self._by_key = {image.key: image for image in manifest.images}
-        self._cache: dict[str, np.ndarray] = {}
 
     def sample_keys(self) -> list[str]:
         return list(self._by_key)
@@ -79,12 +78,11 @@ class ReferenceSet:
         return self.directory / self._by_key[key].file
 
     def image(self, key: str) -> np.ndarray:
-        if key not in self._cache:
-            try:
-                self._cache[key] = load_png(self.path(key))
-            except OSError as error:
-                raise InputError(f"reference image cannot be read: {error}", file=self.path(key)) from None
-        return self._cache[key]
+        """The image, read from its file each time: a paper-sized set is never held in memory whole."""
+        try:
+            return load_png(self.path(key))
+        except OSError as error:
+            raise InputError(f"reference image cannot be read: {error}", file=self.path(key)) from None
 
 
 def bless(

@@ -40,8 +40,7 @@ from harness.isolation import run_isolated
 from harness.metrics.base import Metric, ScoringContext
 from harness.report.console import make_console
 from harness.results import STATUS_OK, RunResult, read_results, write_results
-from harness.samples import inspect_float_image
-from harness.scoring import equivalence, reference_scores, score_config
+from harness.scoring import equivalence, score_config, score_references
 from harness.suite import Suite
 
 
@@ -224,22 +223,21 @@ class Runner:
                     return RunOutput(result, run_dir, main=False, exit_code=code)
                 scoring = progress.add_task("scoring", total=len(metrics) * (len(selected) + 1))
 
-                def advance_scoring(n: int) -> None:
+                def advance_scoring(n: float) -> None:
                     progress.advance(scoring, n)
 
-                reference_start = time.perf_counter()
-                ref_scores = reference_scores(metrics, refs)
-                reference_s = time.perf_counter() - reference_start
-                advance_scoring(len(metrics))
+                reference = score_references(metrics, refs, advance_scoring)
                 for config in result.configs:
-                    result = result.with_config(score_config(config, metrics, refs, run_dir, advance_scoring))
+                    result = result.with_config(
+                        score_config(config, metrics, refs, reference, run_dir, advance_scoring)
+                    )
         except KeyboardInterrupt:
             write_results(replace(result, state="interrupted", finished=now()), results_path)
             raise
-        result = replace(result, reference_scores=ref_scores)
+        result = replace(result, reference_scores=reference.scores)
         checks_start = time.perf_counter()
         result = self._equivalences(suite, result, run_dir)
-        blank_refs = [key for key in refs.sample_keys() if inspect_float_image(refs.image(key) / 255.0).blank]
+        blank_refs = list(reference.blank)
         thresholds = {name: suite.thresholds_for(name) for name in selected}
         controls = [name for name in selected if suite.config(name).expect == "fail"]
         outcomes = run_checks(result, thresholds, blank_refs, controls, left_out)
@@ -263,7 +261,7 @@ class Runner:
                 result.configs,
                 startup_s,
                 float(result.environment.get("pipeline_load_s", 0.0)),
-                reference_s,
+                reference.seconds,
                 time.perf_counter() - checks_start,
             ),
             verdict="pass" if code == 0 else "fail",

@@ -3,94 +3,204 @@
 Pair metrics compare each image with the blessed reference of the same prompt and
 seed. Image metrics score each image on its own; they are also computed for the
 blessed reference images, which relative thresholds compare against by default. Set
-metrics compare the generated set with the reference set.
+metrics compare the generated set with the reference set through per-image features.
+
+Images are read and scored in chunks (the next chunk read on background threads while
+the current one is scored), every metric on each chunk: each image is read once per
+configuration, and memory does not grow with the number of samples.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.metrics.base import ImageMetric, Metric, PairMetric, SetMetric
+from harness.metrics.base import ImageMetric, Metric, PairMetric, SetMetric, SetScore
 from harness.references import ReferenceSet
-from harness.results import STATUS_OK, ConfigResult, MetricSummary
-from harness.samples import load_png
+from harness.results import STATUS_OK, ConfigResult, MetricSummary, SampleResult
+from harness.samples import inspect_float_image, load_png, read_chunks
 from harness.stats import stable_seed, summarize
 
+CHUNK = 64  # samples scored at once: a multiple of the metrics' own batches (16 pairs, 32 images)
+READERS = 4  # threads reading the next chunk's PNGs while the current one is scored
 
-def reference_scores(metrics: Sequence[Metric], references: ReferenceSet) -> dict[str, dict[str, float]]:
-    """Image-metric values of the blessed reference images, by metric then sample key."""
-    keys = references.sample_keys()
-    images = [references.image(key) for key in keys]
-    prompt_by_key = {image.key: image.prompt for image in references.manifest.images}
-    prompts = [prompt_by_key[key] for key in keys]
-    scores: dict[str, dict[str, float]] = {}
+
+@dataclass(frozen=True)
+class ReferenceScoring:
+    """What the reference set contributes to every configuration's scoring, computed once per run."""
+
+    scores: dict[str, dict[str, float]]  # image metrics' values of the reference images, by metric then key
+    features: dict[str, np.ndarray]  # set metrics' reference features, by metric name
+    blank: tuple[str, ...]  # keys of reference images that are blank (one flat colour)
+    seconds: float
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[first : first + size] for first in range(0, len(items), size)]
+
+
+def _readers() -> int:
+    return min(READERS, os.cpu_count() or 1)
+
+
+def _features(metrics: Sequence[SetMetric], images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Each metric's features of ``images``, extracted once per distinct feature key."""
+    by_key: dict[str, np.ndarray] = {}
+    out = {}
     for metric in metrics:
-        if isinstance(metric, ImageMetric):
-            scores[metric.name] = dict(zip(keys, metric.score_images(images, prompts), strict=True))
-    return scores
+        key = metric.feature_key()
+        if key not in by_key:
+            by_key[key] = metric.features(images)
+        out[metric.name] = by_key[key]
+    return out
+
+
+def score_references(
+    metrics: Sequence[Metric],
+    references: ReferenceSet,
+    on_progress: Callable[[float], None] | None = None,
+    chunk: int = CHUNK,
+) -> ReferenceScoring:
+    """Image-metric values, set-metric features and blankness of the references, reading each image once.
+
+    Reference features already in the feature cache are not extracted again; the images
+    are still read once, for blankness.
+    """
+    start = time.perf_counter()
+    keys = references.sample_keys()
+    prompt_by_key = {image.key: image.prompt for image in references.manifest.images}
+    image_metrics = [m for m in metrics if isinstance(m, ImageMetric)]
+    set_metrics = [m for m in metrics if isinstance(m, SetMetric)]
+    features: dict[str, np.ndarray] = {}
+    for metric in set_metrics:
+        cached = metric.cached_reference_features(len(keys))
+        if cached is not None:
+            features[metric.name] = cached
+    extract = [m for m in set_metrics if m.name not in features]
+    scores: dict[str, dict[str, float]] = {m.name: {} for m in image_metrics}
+    parts: dict[str, list[np.ndarray]] = {m.name: [] for m in extract}
+    blank: list[str] = []
+    groups = _chunks(keys, chunk)
+    loads = [[functools.partial(references.image, key) for key in group] for group in groups]
+    for group, images in zip(groups, read_chunks(loads, _readers()), strict=True):
+        blank.extend(key for key, image in zip(group, images, strict=True) if is_blank(image))
+        for image_metric in image_metrics:
+            values = image_metric.score_images(images, [prompt_by_key[key] for key in group])
+            scores[image_metric.name].update(zip(group, values, strict=True))
+        for name, features_of_chunk in _features(extract, images).items():
+            parts[name].append(features_of_chunk)
+        if on_progress:
+            on_progress(len(metrics) * len(group) / len(keys))
+    for metric in extract:
+        features[metric.name] = np.concatenate(parts[metric.name]) if parts[metric.name] else np.zeros((0, 0))
+        metric.keep_reference_features(features[metric.name])
+    return ReferenceScoring(scores, features, tuple(blank), time.perf_counter() - start)
+
+
+def is_blank(image: np.ndarray) -> bool:
+    """A uint8 image that is one flat colour (every pixel within about one level of the mean)."""
+    return inspect_float_image(image / 255.0).blank
 
 
 def score_config(
     result: ConfigResult,
     metrics: Sequence[Metric],
     references: ReferenceSet,
+    reference: ReferenceScoring,
     run_dir: Path,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[float], None] | None = None,
+    chunk: int = CHUNK,
 ) -> ConfigResult:
-    """Add per-sample metric values and summaries to a configuration that generated images."""
+    """Add per-sample metric values and summaries to a configuration that generated images.
+
+    Images are read and scored ``chunk`` samples at a time, every metric on each chunk, so
+    memory stays bounded at any sample count; set metrics keep only features per image.
+    """
     if result.status != STATUS_OK or not result.samples:
         return result
+    unknown = [m.name for m in metrics if not isinstance(m, PairMetric | ImageMetric | SetMetric)]
+    if unknown:
+        raise TypeError(f"metric {unknown[0]} has an unknown scope")
     samples = [s for s in result.samples if s.image]
-    images = [load_png(run_dir / str(s.image)) for s in samples]
+    per_sample_metrics = [m for m in metrics if isinstance(m, PairMetric | ImageMetric)]
+    set_metrics = [m for m in metrics if isinstance(m, SetMetric)]
+    pairs = any(isinstance(m, PairMetric) for m in metrics)
+    values: dict[str, list[float]] = {m.name: [] for m in per_sample_metrics}
+    parts: dict[str, list[np.ndarray]] = {m.name: [] for m in set_metrics}
+    seconds: dict[str, float] = {m.name: 0.0 for m in metrics}
+    waited = 0.0
+
+    def load(sample: SampleResult) -> tuple[np.ndarray, np.ndarray | None]:
+        return load_png(run_dir / str(sample.image)), references.image(sample.key) if pairs else None
+
+    groups = _chunks(samples, chunk)
+    reader = read_chunks([[functools.partial(load, s) for s in group] for group in groups], _readers())
+    for group in groups:
+        start = time.perf_counter()
+        try:
+            loaded = next(reader)
+        except BaseException:
+            reader.close()
+            raise
+        waited += time.perf_counter() - start
+        images = [image for image, _ in loaded]
+        refs = [ref for _, ref in loaded]
+        for scorer in per_sample_metrics:
+            start = time.perf_counter()
+            if isinstance(scorer, PairMetric):
+                values[scorer.name].extend(scorer.score_pairs(images, refs))
+            else:
+                values[scorer.name].extend(scorer.score_images(images, [s.prompt for s in group]))
+            seconds[scorer.name] += time.perf_counter() - start
+        start = time.perf_counter()
+        for name, features in _features(set_metrics, images).items():
+            parts[name].append(features)
+        for set_metric in set_metrics:  # shared features: the time is split between the metrics
+            seconds[set_metric.name] += (time.perf_counter() - start) / len(set_metrics)
+        if on_progress:
+            on_progress(len(metrics) * len(group) / len(samples))
     per_sample: dict[str, dict[str, float]] = {s.key: dict(s.metrics) for s in samples}
     summaries: list[MetricSummary] = []
-    timing: dict[str, float] = {}
     for metric in metrics:
         start = time.perf_counter()
-        if isinstance(metric, PairMetric):
-            refs = [references.image(s.key) for s in samples]
-            values = metric.score_pairs(images, refs)
-        elif isinstance(metric, ImageMetric):
-            values = metric.score_images(images, [s.prompt for s in samples])
-        elif isinstance(metric, SetMetric):
-            refs = [references.image(key) for key in references.sample_keys()]
-            score = metric.score_set(images, refs, result.name)
-            summaries.append(
-                MetricSummary(
-                    metric=metric.name,
-                    unit=metric.unit,
-                    higher_is_better=metric.higher_is_better,
-                    scope=metric.scope,
-                    n=score.n,
-                    mean=score.value,
-                    ci_low=score.ci_low,
-                    ci_high=score.ci_high,
-                    note=score.note,
-                    reliable=score.reliable,
-                )
-            )
-            timing[f"score_{metric.name}_s"] = round(time.perf_counter() - start, 4)
-            if on_progress:
-                on_progress(1)
-            continue
+        if isinstance(metric, SetMetric):
+            fake = np.concatenate(parts[metric.name])
+            metric.count("generated_feature_extractions", len(fake))
+            score = metric.score_features(fake, reference.features[metric.name], result.name)
+            summaries.append(set_summary(metric, score))
         else:
-            raise TypeError(f"metric {metric.name} has unknown scope {metric.scope}")
-        for sample, value in zip(samples, values, strict=True):
-            per_sample[sample.key][metric.name] = value
-        summaries.append(summary_of(metric, values, result.name))
-        timing[f"score_{metric.name}_s"] = round(time.perf_counter() - start, 4)
-        if on_progress:
-            on_progress(1)
+            for sample, value in zip(samples, values[metric.name], strict=True):
+                per_sample[sample.key][metric.name] = value
+            summaries.append(summary_of(metric, values[metric.name], result.name))
+        seconds[metric.name] += time.perf_counter() - start
     scored = tuple(replace(s, metrics=per_sample.get(s.key, dict(s.metrics))) for s in result.samples)
-    timing["scoring_s"] = round(sum(timing.values()), 4)
+    timing = {f"score_{name}_s": round(value, 4) for name, value in seconds.items()}
+    timing["score_images_read_s"] = round(waited, 4)
+    timing["scoring_s"] = round(sum(seconds.values()) + waited, 4)
     return replace(result, samples=scored, summaries=tuple(summaries), timing={**result.timing, **timing})
+
+
+def set_summary(metric: SetMetric, score: SetScore) -> MetricSummary:
+    return MetricSummary(
+        metric=metric.name,
+        unit=metric.unit,
+        higher_is_better=metric.higher_is_better,
+        scope=metric.scope,
+        n=score.n,
+        mean=score.value,
+        ci_low=score.ci_low,
+        ci_high=score.ci_high,
+        note=score.note,
+        reliable=score.reliable,
+    )
 
 
 def equivalence(result: ConfigResult, target: ConfigResult, run_dir: Path) -> dict[str, Any]:

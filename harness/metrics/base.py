@@ -109,8 +109,51 @@ class ImageMetric(Metric):
 
 
 class SetMetric(Metric):
+    """Compares the generated set with the reference set through features of each image.
+
+    Features are extracted chunk by chunk (``features``) so that no set is ever held in
+    memory whole; ``score_features`` turns the two feature sets into the score. Metrics
+    with the same ``feature_key`` compute the same features (FID and KID on one extractor),
+    and scoring extracts them once for both.
+    """
+
     scope: ClassVar[str] = "set"
 
     @abstractmethod
+    def features(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Features of some uint8 HxWx3 images, one row per image."""
+
+    @abstractmethod
+    def score_features(self, fake: np.ndarray, real: np.ndarray, label: str = "") -> SetScore:
+        """One value for the generated features against the reference features; ``label`` seeds its interval."""
+
+    def feature_key(self) -> str:
+        """Equal for metrics whose ``features`` give the same values."""
+        return f"{self.name}:{sorted(self.options.items())!r}"
+
+    def cached_reference_features(self, count: int) -> np.ndarray | None:
+        """The reference set's features from an earlier run (``count`` rows), or ``None``."""
+        return None
+
+    def keep_reference_features(self, features: np.ndarray) -> None:
+        """Called with freshly extracted reference features (to cache them); nothing by default."""
+        return None
+
+    def count(self, name: str, amount: int) -> None:
+        if self.context is not None:
+            self.context.count(name, amount)
+
+    def reference_features(self, references: Sequence[np.ndarray]) -> np.ndarray:
+        """The reference features, cached or extracted (and kept)."""
+        real = self.cached_reference_features(len(references))
+        if real is None:
+            real = self.features(references)
+            self.keep_reference_features(real)
+        return real
+
     def score_set(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray], label: str = "") -> SetScore:
-        """One value for the generated set against the reference set; ``label`` seeds its interval."""
+        """One value for two whole sets in memory (what scoring does chunk by chunk)."""
+        real = self.reference_features(references)
+        fake = self.features(images)
+        self.count("generated_feature_extractions", len(fake))
+        return self.score_features(fake, real, label)

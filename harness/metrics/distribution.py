@@ -44,10 +44,6 @@ class DistributionMetric(SetMetric):
 
     option_keys: ClassVar[Mapping[str, str]] = FEATURE_KEYS
 
-    def __init__(self, options: Mapping[str, Any] | None = None, context: Any = None):
-        super().__init__(options, context)
-        self._reference_memo: dict[tuple[str, str], np.ndarray] = {}
-
     @classmethod
     def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
         super().parse_options(table, where, suite_dir)
@@ -66,38 +62,41 @@ class DistributionMetric(SetMetric):
             return error.detail
         return None
 
-    def reference_features(self, references: Sequence[np.ndarray]) -> np.ndarray:
-        """Reference features from memory, the disk cache, or (counted) extraction."""
-        extractor = extractor_for(self.options)
-        digest = self.context.references_digest if self.context else ""
-        key = (digest, extractor.id)
-        if key in self._reference_memo:
-            return self._reference_memo[key]
-        cache = FeatureCache(self.context.cache_dir) if self.context and digest else None
-        features = cache.load(digest, extractor) if cache else None
-        if features is None or len(features) != len(references):
-            features = extractor.extract(references)
-            if self.context:
-                self.context.count("reference_feature_extractions", len(references))
-            if cache:
-                cache.store(digest, extractor, features)
-        elif self.context:
-            self.context.count("reference_feature_cache_hits", len(references))
-        self._reference_memo[key] = features
+    def feature_key(self) -> str:
+        return extractor_for(self.options).id
+
+    def features(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        return extractor_for(self.options).extract(images)
+
+    def _feature_cache(self) -> FeatureCache | None:
+        if self.context is None or not self.context.references_digest:
+            return None
+        return FeatureCache(self.context.cache_dir)
+
+    def cached_reference_features(self, count: int) -> np.ndarray | None:
+        """From the disk cache, keyed by the reference manifest's digest and the extractor (counted)."""
+        cache = self._feature_cache()
+        if cache is None or self.context is None:
+            return None
+        features = cache.load(self.context.references_digest, extractor_for(self.options))
+        if features is None or len(features) != count:
+            return None
+        self.count("reference_feature_cache_hits", count)
         return features
 
-    def score_set(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray], label: str = "") -> SetScore:
-        extractor = extractor_for(self.options)
+    def keep_reference_features(self, features: np.ndarray) -> None:
+        self.count("reference_feature_extractions", len(features))
+        cache = self._feature_cache()
+        if cache is not None and self.context is not None:
+            cache.store(self.context.references_digest, extractor_for(self.options), features)
+
+    def score_features(self, fake: np.ndarray, real: np.ndarray, label: str = "") -> SetScore:
         warning = random_weights_warning(self.name, self.options)
         if warning and self.context:
             self.context.warn(warning)
-        real = self.reference_features(references)
-        fake = extractor.extract(images)
-        if self.context:
-            self.context.count("generated_feature_extractions", len(images))
         value = self.distance(real, fake)
         low, high = self.bootstrap(real, fake, label)
-        reliable, note = self.reliability(len(fake), len(real), extractor.dim)
+        reliable, note = self.reliability(len(fake), len(real), extractor_for(self.options).dim)
         return SetScore(value=value, ci_low=low, ci_high=high, n=len(fake), note=note, reliable=reliable)
 
     def bootstrap(self, real: np.ndarray, fake: np.ndarray, label: str) -> tuple[float | None, float | None]:

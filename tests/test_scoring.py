@@ -1,0 +1,161 @@
+"""Scoring in chunks: the same values as scoring whole sets, memory that does not grow with n, one read per image."""
+
+from __future__ import annotations
+
+import math
+import tracemalloc
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from harness.errors import InputError
+from harness.metrics.base import ImageMetric, ScoringContext
+from harness.metrics.fid import FID
+from harness.metrics.kid import KID
+from harness.metrics.psnr import PSNR
+from harness.references import Manifest, ReferenceImage, ReferenceSet
+from harness.results import STATUS_OK, ConfigResult, SampleResult
+from harness.samples import read_chunks, sample_key, save_png
+from harness.scoring import is_blank, score_config, score_references
+
+
+class MeanLevel(ImageMetric):
+    """A stand-in image metric: the mean 8-bit level (numpy only, so its maths is plain to check)."""
+
+    name: ClassVar[str] = "mean_level"
+    unit: ClassVar[str] = ""
+    higher_is_better: ClassVar[bool] = True
+    summary: ClassVar[str] = "mean level"
+
+    def score_images(self, images, prompts):
+        return [float(np.asarray(image, dtype=np.float64).mean()) for image in images]
+
+
+def _world(tmp_path: Path, n: int, size: int = 32, blank: int | None = None):
+    """``n`` reference PNGs and ``n`` generated ones (the references plus noise), as scoring sees them."""
+    rng = np.random.default_rng(n)
+    ref_dir, run_dir = tmp_path / "refs", tmp_path / "run"
+    entries, samples, refs, gens = [], [], [], []
+    for index in range(n):
+        key = sample_key(index, 0)
+        ref = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        if index == blank:
+            ref = np.full_like(ref, 77)
+        gen = np.clip(ref.astype(np.int16) + rng.integers(-9, 10, ref.shape), 0, 255).astype(np.uint8)
+        sha = save_png(ref, ref_dir / f"{key}.png")
+        save_png(gen, run_dir / "images" / "cfg" / f"{key}.png")
+        entries.append(ReferenceImage(key, index, f"prompt {index}", 0, f"{key}.png", sha))
+        samples.append(
+            SampleResult(
+                key=key,
+                prompt_index=index,
+                prompt=f"prompt {index}",
+                seed=0,
+                image=f"images/cfg/{key}.png",
+                seconds=0.1,
+                nonfinite_fraction=0.0,
+                blank=False,
+            )
+        )
+        refs.append(ref)
+        gens.append(gen)
+    manifest = Manifest("s", "fp32", "hash", {}, "weights", {}, "now", tuple(entries))
+    result = ConfigResult(name="cfg", kind="precision", status=STATUS_OK, samples=tuple(samples))
+    return ReferenceSet(ref_dir, manifest), result, run_dir, gens, refs
+
+
+def _metrics(tmp_path: Path):
+    context = ScoringContext(device="cpu", cache_dir=tmp_path / "cache", references_digest="d" * 64)
+    options = {"features": "tiny", "bootstrap": 20, "subset_size": None}
+    return [PSNR({}, context), MeanLevel({}, context), KID(options, context), FID(options, context)], context
+
+
+def test_chunked_scoring_gives_the_values_of_whole_sets(tmp_path):
+    references, result, run_dir, gens, refs = _world(tmp_path, 11, blank=4)
+    metrics, context = _metrics(tmp_path)
+    reference = score_references(metrics, references, chunk=3)
+    scored = score_config(result, metrics, references, reference, run_dir, chunk=3)
+
+    psnr, mean_level, kid, fid = metrics
+    by_name = {s.metric: s for s in scored.summaries}
+    expected_psnr = psnr.score_pairs(gens, refs)
+    np.testing.assert_allclose([s.metrics["psnr"] for s in scored.samples], expected_psnr, rtol=1e-6)
+    assert [s.metrics["mean_level"] for s in scored.samples] == [float(g.mean()) for g in gens]
+    assert reference.scores["mean_level"]["p002-s0"] == float(refs[2].mean())
+    assert reference.blank == ("p004-s0",)
+    for metric in (kid, fid):  # set metrics from features gathered chunk by chunk == from the whole sets
+        whole = metric.score_set(gens, refs, "cfg")
+        assert math.isclose(by_name[metric.name].mean, whole.value, rel_tol=1e-9, abs_tol=1e-12)
+        assert by_name[metric.name].n == 11
+    # FID and KID share the tiny extractor: the references' features were extracted once for both
+    assert context.counters["reference_feature_extractions"] == 2 * 11
+    assert {f"score_{name}_s" for name in ("psnr", "mean_level", "kid", "fid", "images_read")} <= set(scored.timing)
+
+
+def test_reference_features_from_the_cache_are_not_extracted_again(tmp_path):
+    references, result, run_dir, _, _ = _world(tmp_path, 5)
+    metrics, first = _metrics(tmp_path)
+    one = score_references(metrics, references)
+    again, second = _metrics(tmp_path)
+    two = score_references(again, references)
+    assert first.counters["reference_feature_extractions"] == 10
+    assert "reference_feature_extractions" not in second.counters
+    assert second.counters["reference_feature_cache_hits"] == 10
+    np.testing.assert_array_equal(one.features["kid"], two.features["kid"])
+
+
+def _peak_bytes(tmp_path: Path, n: int, chunk: int) -> int:
+    references, result, run_dir, _, _ = _world(tmp_path / f"n{n}-c{chunk}", n, size=SIZE)
+    metrics, _ = _metrics(tmp_path)
+    metrics = metrics[:2]  # numpy-held images (tracemalloc sees numpy's allocations, not torch's)
+    reference = score_references(metrics, references, chunk=chunk)
+    tracemalloc.start()
+    try:
+        score_config(result, metrics, references, reference, run_dir, chunk=chunk)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+SIZE = 256
+
+
+def test_memory_grows_with_the_number_of_samples_by_values_not_images(tmp_path):
+    image_bytes = SIZE * SIZE * 3
+    _peak_bytes(tmp_path / "warm", 4, chunk=4)  # first-use allocations (torch's CPU kernels) out of the way
+    per_sample = (_peak_bytes(tmp_path, 48, chunk=4) - _peak_bytes(tmp_path, 16, chunk=4)) / 32
+    # what still grows with n is per-sample values and their bootstrap (about 40 kB a sample), not images
+    assert per_sample < 0.4 * image_bytes, per_sample
+    # the control: whole sets in memory (one chunk of everything, as scoring was before) hold every image
+    whole = (_peak_bytes(tmp_path, 48, chunk=48) - _peak_bytes(tmp_path, 16, chunk=16)) / 32
+    assert whole > 2 * image_bytes, whole
+
+
+def test_a_corrupt_reference_is_an_input_error_naming_the_file(tmp_path):
+    references, result, run_dir, _, _ = _world(tmp_path, 7)
+    metrics, _ = _metrics(tmp_path)
+    reference = score_references(metrics, references, chunk=2)
+    references.path("p005-s0").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="p005-s0.png"):
+        score_config(result, metrics, references, reference, run_dir, chunk=2)
+
+
+def test_read_chunks_keeps_order_and_reads_each_item_once():
+    calls: list[int] = []
+
+    def load(value: int) -> int:
+        calls.append(value)
+        return value * 10
+
+    loads = [[lambda v=v: load(v) for v in range(start, min(start + 3, 10))] for start in range(0, 10, 3)]
+    for workers in (0, 3):
+        calls.clear()
+        assert [values for values in read_chunks(loads, workers)] == [[0, 10, 20], [30, 40, 50], [60, 70, 80], [90]]
+        assert sorted(calls) == list(range(10))
+
+
+def test_is_blank():
+    assert is_blank(np.full((8, 8, 3), 200, np.uint8))
+    assert not is_blank(np.arange(192, dtype=np.uint8).reshape(8, 8, 3))
