@@ -25,9 +25,18 @@ def since_process_start() -> float:
 
 
 def run_phases(
-    configs: Any, startup_s: float, pipeline_load_s: float, reference_scoring_s: float, checks_s: float
+    configs: Any,
+    startup_s: float,
+    pipeline_load_s: float,
+    reference_scoring_s: float,
+    checks_s: float,
+    scoring_memory: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
-    """The phase table of a finished run (seconds, rounded), ``report_s`` and ``wall_s`` added by the caller."""
+    """The phase table of a finished run (seconds, rounded), ``report_s`` and ``wall_s`` added by the caller.
+
+    ``scoring_memory`` (a :class:`~harness.memory.PeakMemory` report of the scoring) adds
+    ``scoring_peak_rss_mb`` and ``scoring_rss_rise_mb``: what scoring held beyond the process.
+    """
     phases: dict[str, float] = {"startup_s": startup_s, "pipeline_load_s": pipeline_load_s}
     build = generate = timing_repeats = 0.0
     scoring: dict[str, float] = {}
@@ -46,6 +55,9 @@ def run_phases(
     phases.update(scoring)
     phases["scoring_s"] = reference_scoring_s + sum(scoring.values())
     phases["checks_s"] = checks_s
+    if scoring_memory:
+        phases["scoring_peak_rss_mb"] = float(scoring_memory["peak_rss_mb"])
+        phases["scoring_rss_rise_mb"] = float(scoring_memory["rss_rise_mb"])
     return {key: round(value, 3) for key, value in phases.items()}
 
 
@@ -75,6 +87,8 @@ def describe(phases: Mapping[str, float]) -> str:
         parts.append(f"timing repeats {phases['timing_repeats_s']:.1f}")
     scoring = phases.get("scoring_s", 0.0)
     detail = ", ".join(f"{name} {value:.1f}" for name, value in metrics[:3])
+    if "scoring_rss_rise_mb" in phases:
+        detail += f"{', ' if detail else ''}memory +{phases['scoring_rss_rise_mb']:.0f} MB"
     parts.append(f"scoring {scoring:.1f}" + (f" ({detail})" if detail else ""))
     if "report_s" in phases:
         parts.append(f"report {phases['report_s']:.1f}")

@@ -37,6 +37,7 @@ from harness.configs.streaming import StreamingOptions
 from harness.errors import EXIT_INPUT, InputError
 from harness.generate import BaseLoader, ConfigGenerator, batches, make_context, plan
 from harness.isolation import run_isolated
+from harness.memory import PeakMemory
 from harness.metrics.base import Metric, ScoringContext
 from harness.report.console import make_console
 from harness.results import STATUS_OK, RunResult, read_results, write_results
@@ -226,11 +227,12 @@ class Runner:
                 def advance_scoring(n: float) -> None:
                     progress.advance(scoring, n)
 
-                reference = score_references(metrics, refs, advance_scoring)
-                for config in result.configs:
-                    result = result.with_config(
-                        score_config(config, metrics, refs, reference, run_dir, advance_scoring)
-                    )
+                with PeakMemory() as scoring_memory:  # bounded: images are scored in chunks
+                    reference = score_references(metrics, refs, advance_scoring)
+                    for config in result.configs:
+                        result = result.with_config(
+                            score_config(config, metrics, refs, reference, run_dir, advance_scoring)
+                        )
         except KeyboardInterrupt:
             write_results(replace(result, state="interrupted", finished=now()), results_path)
             raise
@@ -263,6 +265,7 @@ class Runner:
                 float(result.environment.get("pipeline_load_s", 0.0)),
                 reference.seconds,
                 time.perf_counter() - checks_start,
+                scoring_memory.report(),
             ),
             verdict="pass" if code == 0 else "fail",
             exit_code=code,

@@ -21,6 +21,11 @@ def test_phases_add_up_the_configurations():
     assert phases["build_s"] == 3.0 and phases["generate_s"] == 30.0 and phases["timing_repeats_s"] == 4.0
     assert phases["score_ssim_s"] == 3.0 and phases["score_psnr_s"] == 0.75
     assert phases["scoring_s"] == 4.0  # both metrics and the references
+    assert "scoring_rss_rise_mb" not in phases
+    memory = {"peak_rss_mb": 900.0, "rss_rise_mb": 40.0}
+    phases = run_phases(configs, 3.0, 5.0, 0.25, 0.1, scoring_memory=memory)
+    assert phases["scoring_peak_rss_mb"] == 900.0 and phases["scoring_rss_rise_mb"] == 40.0
+    assert "scoring 4.0 (ssim 3.0, psnr 0.8, memory +40 MB)" in describe(phases)
 
 
 def test_describe_names_the_costly_parts_and_the_ratios():
@@ -41,5 +46,6 @@ def test_a_run_records_its_phases(write_suite, tmp_path):
     main(["run", str(path), "--out", str(tmp_path / "run"), "--no-cache"])
     phases = json.loads((tmp_path / "run" / "results.json").read_text())["phases"]
     assert phases["generate_s"] > 0 and phases["report_s"] > 0
+    assert phases["scoring_peak_rss_mb"] >= phases["scoring_rss_rise_mb"] >= 0
     parts = sum(phases[k] for k in ("startup_s", "build_s", "generate_s", "scoring_s", "report_s"))
     assert phases["wall_s"] >= parts

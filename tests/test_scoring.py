@@ -78,7 +78,7 @@ def test_chunked_scoring_gives_the_values_of_whole_sets(tmp_path):
     reference = score_references(metrics, references, chunk=3)
     scored = score_config(result, metrics, references, reference, run_dir, chunk=3)
 
-    psnr, mean_level, kid, fid = metrics
+    psnr, _, kid, fid = metrics
     by_name = {s.metric: s for s in scored.summaries}
     expected_psnr = psnr.score_pairs(gens, refs)
     np.testing.assert_allclose([s.metrics["psnr"] for s in scored.samples], expected_psnr, rtol=1e-6)
@@ -95,7 +95,7 @@ def test_chunked_scoring_gives_the_values_of_whole_sets(tmp_path):
 
 
 def test_reference_features_from_the_cache_are_not_extracted_again(tmp_path):
-    references, result, run_dir, _, _ = _world(tmp_path, 5)
+    references, *_ = _world(tmp_path, 5)
     metrics, first = _metrics(tmp_path)
     one = score_references(metrics, references)
     again, second = _metrics(tmp_path)
