@@ -22,3 +22,18 @@ def test_colour_bar_ticks_follow_the_scale():
     assert [tick for tick, _ in ticks] == list(HEATMAP_TICKS)
     positions = [left for _, left in ticks]
     assert positions[0] == 0.0 and positions[-1] == 100.0 and positions == sorted(positions)
+
+
+def test_a_thumbnail_heatmap_averages_the_full_size_difference():
+    reference = np.full((8, 12, 3), 100, dtype=np.uint8)
+    image = reference.copy()
+    image[:4, :6] += 8  # the top-left quarter differs by 8 levels
+    image[4:, 6:] += np.tile([[2, 0], [0, 2]], (2, 3))[..., None].astype(np.uint8)  # bottom right: 1 level on average
+    small = difference_heatmap(image, reference, max_side=6)
+    assert small.shape == (4, 6, 3)  # the aspect ratio is kept, at most 6 pixels a side
+    full = difference_heatmap(image, reference)
+    np.testing.assert_array_equal(small[0, 0], full[0, 0])  # a uniform region keeps its colour
+    np.testing.assert_array_equal(small[0, 5], full[0, 11])  # no difference stays black
+    one_level = difference_heatmap(reference + 1, reference)[0, 0]
+    np.testing.assert_array_equal(small[3, 5], one_level)  # 2 levels on half the pixels -> the colour of 1 level
+    assert difference_heatmap(image, reference, max_side=64).shape == (8, 12, 3)  # never enlarged
