@@ -31,13 +31,16 @@ def run_phases(
     reference_scoring_s: float,
     checks_s: float,
     scoring_memory: Mapping[str, Any] | None = None,
+    setup_s: float = 0.0,
 ) -> dict[str, float]:
     """The phase table of a finished run (seconds, rounded), ``report_s`` and ``wall_s`` added by the caller.
 
     ``scoring_memory`` (a :class:`~harness.memory.PeakMemory` report of the scoring) adds
     ``scoring_peak_rss_mb`` and ``scoring_rss_rise_mb``: what scoring held beyond the process.
+    ``setup_s`` is the run's preparation besides the pipeline load: verifying references,
+    building the metrics, starting the device, and the imports these need.
     """
-    phases: dict[str, float] = {"startup_s": startup_s, "pipeline_load_s": pipeline_load_s}
+    phases: dict[str, float] = {"startup_s": startup_s, "setup_s": setup_s, "pipeline_load_s": pipeline_load_s}
     build = generate = timing_repeats = 0.0
     scoring: dict[str, float] = {}
     for config in configs:
@@ -79,6 +82,7 @@ def describe(phases: Mapping[str, float]) -> str:
     )
     parts = [
         f"startup {phases.get('startup_s', 0.0):.1f}",
+        f"setup {phases.get('setup_s', 0.0):.1f}",
         f"load {phases.get('pipeline_load_s', 0.0):.1f}",
         f"builds {phases.get('build_s', 0.0):.1f}",
         f"generation {generate:.1f}",
@@ -92,10 +96,19 @@ def describe(phases: Mapping[str, float]) -> str:
     parts.append(f"scoring {scoring:.1f}" + (f" ({detail})" if detail else ""))
     if "report_s" in phases:
         parts.append(f"report {phases['report_s']:.1f}")
-    known = ("startup_s", "pipeline_load_s", "build_s", "generate_s", "timing_repeats_s", "scoring_s", "checks_s")
+    known = (
+        "startup_s",
+        "setup_s",
+        "pipeline_load_s",
+        "build_s",
+        "generate_s",
+        "timing_repeats_s",
+        "scoring_s",
+        "checks_s",
+    )
     other = wall - sum(phases.get(key, 0.0) for key in (*known, "report_s"))
     if wall and other > 0.05:
-        parts.append(f"other {other:.1f} (cache, images, checks)")
+        parts.append(f"other {other:.1f} (per-configuration memory resets and clean-up, results.json)")
     if not wall:  # before the report is written: the parts so far
         text = "time (s): " + " + ".join(parts)
         return text + (f"; scoring/generation {100 * scoring / generate:.0f}%" if generate > 0 else "")

@@ -146,7 +146,7 @@ class Runner:
     def run(self, request: RunRequest, on_config_done: Callable[[RunResult, Path], None] | None = None) -> RunOutput:
         """Generate, score and check; returns the final result (also written to results.json)."""
         suite = request.suite
-        startup_s = phases.since_process_start()
+        startup_s, run_start = phases.since_process_start(), time.perf_counter()
         selected = self._select(request)
         ranks = distributed.detect(request.device)
         if ranks is not None and request.isolate:
@@ -188,6 +188,8 @@ class Runner:
         context = make_context(suite, device, loader, request.cache_dir, run_dir)
         cache = self._cache(request)
         generator = ConfigGenerator(self.kinds, cache, suite, device, request.timing_repeats)
+        pipeline_load_s = float(result.environment.get("pipeline_load_s", 0.0))
+        setup_s = time.perf_counter() - run_start - pipeline_load_s  # references, metrics, device, imports
         try:
             with self._progress(enabled=main) as progress:
                 for name in selected:
@@ -262,10 +264,11 @@ class Runner:
             phases=phases.run_phases(
                 result.configs,
                 startup_s,
-                float(result.environment.get("pipeline_load_s", 0.0)),
+                pipeline_load_s,
                 reference.seconds,
                 time.perf_counter() - checks_start,
                 scoring_memory.report(),
+                setup_s,
             ),
             verdict="pass" if code == 0 else "fail",
             exit_code=code,

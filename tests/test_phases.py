@@ -35,6 +35,7 @@ def test_describe_names_the_costly_parts_and_the_ratios():
     assert "scoring 90.0 (ssim 87.0, psnr 3.0)" in line
     assert "wall/generation 4.04x, scoring/generation 180%" in line
     assert "other 50.0" in line  # what no phase accounts for is shown, not hidden
+    assert "other 40.0" in describe(phases | {"setup_s": 10.0})
     assert describe({}) == ""
 
 
@@ -47,5 +48,6 @@ def test_a_run_records_its_phases(write_suite, tmp_path):
     phases = json.loads((tmp_path / "run" / "results.json").read_text())["phases"]
     assert phases["generate_s"] > 0 and phases["report_s"] > 0
     assert phases["scoring_peak_rss_mb"] >= phases["scoring_rss_rise_mb"] >= 0
+    assert phases["setup_s"] > 0  # references, metrics, device: no longer hidden in "other"
     parts = sum(phases[k] for k in ("startup_s", "build_s", "generate_s", "scoring_s", "report_s"))
     assert phases["wall_s"] >= parts
