@@ -172,7 +172,7 @@ def score_config(
     for metric in metrics:
         start = time.perf_counter()
         if isinstance(metric, SetMetric):
-            fake = np.concatenate(parts[metric.name])
+            fake = np.concatenate(parts[metric.name]) if parts[metric.name] else metric.features([])
             metric.count("generated_feature_extractions", len(fake))
             score = metric.score_features(fake, reference.features[metric.name], result.name)
             summaries.append(set_summary(metric, score))
