@@ -118,8 +118,9 @@ class FileWriter:
 def read_chunks(loads: Sequence[Sequence[Callable[[], Any]]], workers: int) -> Generator[list[Any], None, None]:
     """Each chunk's loaded values in order, the next chunk read on background threads meanwhile.
 
-    Only two chunks are held at once, whatever the number of chunks: scoring 5,000
-    images holds two chunks of them, not 5,000. PNG decoding is zlib, which releases the
+    At most three chunks are alive at once (the one being read, the one being scored and,
+    briefly, the last one), whatever the number of chunks: scoring 5,000 images holds a
+    few chunks of them, not 5,000. PNG decoding is zlib, which releases the
     GIL, so reading the next chunk overlaps with scoring the current one. ``workers=0``
     reads inline. An error raised by a load (a corrupt file) is raised here, in order.
     """
