@@ -188,12 +188,19 @@ def score_config(
     return replace(result, samples=scored, summaries=tuple(summaries), timing={**result.timing, **timing})
 
 
+def _described(metric: Metric) -> dict[str, Any]:
+    """What every summary of ``metric`` says about it."""
+    return {
+        "metric": metric.name,
+        "unit": metric.unit,
+        "higher_is_better": metric.higher_is_better,
+        "scope": metric.scope,
+    }
+
+
 def set_summary(metric: SetMetric, score: SetScore) -> MetricSummary:
     return MetricSummary(
-        metric=metric.name,
-        unit=metric.unit,
-        higher_is_better=metric.higher_is_better,
-        scope=metric.scope,
+        **_described(metric),
         n=score.n,
         mean=score.value,
         ci_low=score.ci_low,
@@ -232,10 +239,7 @@ def summary_of(metric: Metric, values: Sequence[float], config: str) -> MetricSu
     stats = summarize(finite, metric.higher_is_better, stable_seed(config, metric.name))
     note = "" if len(finite) == len(values) else f"{len(values) - len(finite)} non-finite values left out"
     return MetricSummary(
-        metric=metric.name,
-        unit=metric.unit,
-        higher_is_better=metric.higher_is_better,
-        scope=metric.scope,
+        **_described(metric),
         n=stats.n,
         mean=stats.mean,
         median=stats.median,
