@@ -137,10 +137,8 @@ class Runner:
                 raise BlessError(
                     f"reference images contain NaN/Inf or are blank: {', '.join(unhealthy)}; not blessing them"
                 )
-            from harness.samples import load_png
-
-            images = {s.key: load_png(work / str(s.image)) for s in result.samples}
-            return references.bless(suite, images, loader().fingerprint, environment.describe(device), now())
+            files = {s.key: work / str(s.image) for s in result.samples}
+            return references.bless(suite, files, loader().fingerprint, environment.describe(device), now())
 
     # ---- run --------------------------------------------------------------------------
     def run(self, request: RunRequest, on_config_done: Callable[[RunResult, Path], None] | None = None) -> RunOutput:

@@ -9,7 +9,7 @@ import pytest
 
 from harness.errors import InputError
 from harness.references import MANIFEST, bless, check_pipeline, describe_changes, verify
-from harness.samples import sample_key, sha256_file
+from harness.samples import sample_key, save_png, sha256_file
 from harness.suite import load_suite
 
 
@@ -103,3 +103,19 @@ def test_drift_names_what_differs_from_the_blessing():
     device, libraries = drift(blessed, here)
     assert "blessed on cpu: Intel Xeon, 2 threads, this run is on cpu: AMD EPYC, 2 threads" in device
     assert libraries == "library versions differ from the blessing: transformers 5.23.0 -> 5.24.0"
+
+
+def test_bless_copies_png_files_it_is_given(write_suite, kinds, metrics, tmp_path):
+    suite = load_suite(write_suite(), kinds, metrics)
+    rng = np.random.default_rng(1)
+    files, images = {}, {}
+    for index, _, seed in suite.samples():
+        key = sample_key(index, seed)
+        images[key] = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+        files[key] = tmp_path / "generated" / f"{key}.png"
+        save_png(images[key], files[key])
+    manifest = bless(suite, files, "weights-abc", {"device": "cpu"}, "2026-12-01T00:00:00+00:00")
+    refs = verify(suite)
+    for entry in manifest.images:
+        assert entry.sha256 == sha256_file(files[entry.key])  # the file itself, byte for byte
+        np.testing.assert_array_equal(refs.image(entry.key), images[entry.key])
