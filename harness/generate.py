@@ -28,7 +28,7 @@ from harness.errors import InputError, Where
 from harness.memory import PeakMemory
 from harness.pipelines.source import LoadedPipeline, load_pipeline, source_fingerprint
 from harness.results import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, ConfigResult, SampleResult
-from harness.samples import FileWriter, ImageHealth, SampleJob, inspect_float_image, save_png, to_uint8
+from harness.samples import FileWriter, ImageHealth, SampleJob, inspect_float_image, io_threads, save_png, to_uint8
 from harness.suite import Suite
 from harness.timing import BatchClock, summarize_timings
 
@@ -192,7 +192,7 @@ class ConfigGenerator:
         peak = PeakMemory(context.device)
         clock: BatchClock | None = None
         generated: list[SampleResult] = []
-        writer = FileWriter(0 if context.device == "cpu" else min(4, os.cpu_count() or 1))
+        writer = FileWriter(0 if context.device == "cpu" else io_threads())
         try:
             with peak:
                 start = time.perf_counter()

@@ -8,6 +8,7 @@ harness stores them as 8-bit PNGs, which is what metrics and people look at.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -79,6 +80,14 @@ def save_png(image: np.ndarray, path: Path) -> str:
     # level 6 at 512 px for files about 13% larger (measured in docs/performance.md)
     Image.fromarray(image).save(path, format="PNG", compress_level=1)
     return sha256_file(path)
+
+
+IO_THREADS = 4  # threads for PNG reading, writing and thumbnails: zlib releases the GIL
+
+
+def io_threads() -> int:
+    """Threads for file work beside the main one: ``IO_THREADS``, or fewer on a smaller machine."""
+    return min(IO_THREADS, os.cpu_count() or 1)
 
 
 class FileWriter:

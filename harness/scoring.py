@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -26,11 +25,10 @@ import numpy as np
 from harness.metrics.base import ImageMetric, Metric, PairMetric, SetMetric, SetScore
 from harness.references import ReferenceSet
 from harness.results import STATUS_OK, ConfigResult, MetricSummary, SampleResult
-from harness.samples import inspect_float_image, load_png, read_chunks
+from harness.samples import inspect_float_image, io_threads, load_png, read_chunks
 from harness.stats import stable_seed, summarize
 
 CHUNK = 64  # samples scored at once: a multiple of the metrics' own batches (16 pairs, 32 images)
-READERS = 4  # threads reading the next chunk's PNGs while the current one is scored
 
 
 @dataclass(frozen=True)
@@ -45,10 +43,6 @@ class ReferenceScoring:
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[first : first + size] for first in range(0, len(items), size)]
-
-
-def _readers() -> int:
-    return min(READERS, os.cpu_count() or 1)
 
 
 def _features(metrics: Sequence[SetMetric], images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
@@ -90,7 +84,7 @@ def score_references(
     blank: list[str] = []
     groups = _chunks(keys, chunk)
     loads = [[functools.partial(references.image, key) for key in group] for group in groups]
-    for group, images in zip(groups, read_chunks(loads, _readers()), strict=True):
+    for group, images in zip(groups, read_chunks(loads, io_threads()), strict=True):
         blank.extend(key for key, image in zip(group, images, strict=True) if is_blank(image))
         for image_metric in image_metrics:
             values = image_metric.score_images(images, [prompt_by_key[key] for key in group])
@@ -142,7 +136,7 @@ def score_config(
         return load_png(run_dir / str(sample.image)), references.image(sample.key) if pairs else None
 
     groups = _chunks(samples, chunk)
-    reader = read_chunks([[functools.partial(load, s) for s in group] for group in groups], _readers())
+    reader = read_chunks([[functools.partial(load, s) for s in group] for group in groups], io_threads())
     for group in groups:
         start = time.perf_counter()
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +28,11 @@ from harness.report.plots import (
     quality_vs_size,
 )
 from harness.results import STATUS_OK, XFAIL, RunResult, SampleResult
-from harness.samples import load_png
+from harness.samples import io_threads, load_png
 
 THUMBNAIL_PX = 160
 WORST_SHOWN = 3
 GALLERY_SAMPLES = 48  # prompt/seed rows embedded in the report; a larger run shows its worst ones
-GALLERY_THREADS = 4
 
 
 def data_uri_png(data: bytes) -> str:
@@ -123,7 +121,7 @@ def _gallery(
                 rows.setdefault(sample.key, []).append((config.name, sample))
     # one job per prompt/seed row (its reference read once); PNG decoding, resizing and encoding release
     # the GIL, so rows are made on a few threads
-    workers = min(GALLERY_THREADS, os.cpu_count() or 1, max(1, len(rows)))
+    workers = min(io_threads(), max(1, len(rows)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-report") as pool:
         return list(pool.map(lambda samples: _gallery_row(samples, run_dir, metric), rows.values()))
 
