@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from harness.metrics.base import ImageMetric, Metric, PairMetric, SetMetric, SetScore
+from harness.metrics.tensors import exact_float32
 from harness.references import ReferenceSet
 from harness.results import STATUS_OK, ConfigResult, MetricSummary, SampleResult
 from harness.samples import inspect_float_image, io_threads, load_png, read_chunks
@@ -57,6 +58,7 @@ def _features(metrics: Sequence[SetMetric], images: Sequence[np.ndarray]) -> dic
     return out
 
 
+@exact_float32()  # metric networks in true float32 on CUDA
 def score_references(
     metrics: Sequence[Metric],
     references: ReferenceSet,
@@ -104,6 +106,7 @@ def is_blank(image: np.ndarray) -> bool:
     return inspect_float_image(image / 255.0).blank
 
 
+@exact_float32()
 def score_config(
     result: ConfigResult,
     metrics: Sequence[Metric],

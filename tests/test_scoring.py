@@ -159,3 +159,32 @@ def test_read_chunks_keeps_order_and_reads_each_item_once():
 def test_is_blank():
     assert is_blank(np.full((8, 8, 3), 200, np.uint8))
     assert not is_blank(np.arange(192, dtype=np.uint8).reshape(8, 8, 3))
+
+
+class Tf32Probe(MeanLevel):
+    """Records whether cuDNN may use TF32 while the metric computes."""
+
+    name: ClassVar[str] = "tf32_probe"
+    seen: ClassVar[list[bool]] = []
+
+    def score_images(self, images, prompts):
+        import torch
+
+        self.seen.append(torch.backends.cudnn.allow_tf32)
+        return super().score_images(images, prompts)
+
+
+def test_metrics_compute_with_tf32_off_and_the_setting_comes_back(tmp_path):
+    import torch
+
+    references, result, run_dir, _, _ = _world(tmp_path, 3)
+    saved = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True  # PyTorch's default
+    try:
+        probe = Tf32Probe({}, None)
+        reference = score_references([probe], references)
+        score_config(result, [probe], references, reference, run_dir)
+        assert Tf32Probe.seen == [False, False]  # the references, then the configuration
+        assert torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32 = saved

@@ -71,6 +71,11 @@ class Metric(ABC):
         self.options = dict(options or {})
         self.context = context
 
+    @property
+    def device(self) -> str:
+        """Where the metric computes: the run's device (the CPU without a run)."""
+        return self.context.device if self.context is not None else "cpu"
+
     @classmethod
     def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
         """Validate the metric's options; the default accepts none."""

@@ -104,11 +104,11 @@ class ClipIQA(ImageMetric):
             from transformers import CLIPModel, CLIPProcessor
 
             source = self.options.get("model", DEFAULT_MODEL)
-            model = CLIPModel.from_pretrained(source).eval()
+            model = CLIPModel.from_pretrained(source).eval().to(self.device)
             processor = CLIPProcessor.from_pretrained(source)
             text = processor(
                 text=list(PROMPTS[self.options.get("prompt", "quality")]), return_tensors="pt", padding=True
-            )
+            ).to(self.device)
             with torch.no_grad():
                 anchors = _pooled(model.get_text_features(**text)).float()
             self._loaded = (model, processor, anchors / anchors.norm(dim=-1, keepdim=True))
@@ -122,11 +122,11 @@ class ClipIQA(ImageMetric):
         scores: list[float] = []
         for start in range(0, len(images), BATCH):
             batch = [Image.fromarray(image) for image in images[start : start + BATCH]]
-            pixels = processor(images=batch, return_tensors="pt")["pixel_values"]
+            pixels = processor(images=batch, return_tensors="pt")["pixel_values"].to(self.device)
             with torch.no_grad():
                 features = _pooled(model.get_image_features(pixel_values=pixels)).float()
             features = features / features.norm(dim=-1, keepdim=True)
-            scores.extend(torch.softmax(100.0 * features @ anchors.T, dim=-1)[:, 0].tolist())
+            scores.extend(torch.softmax(100.0 * features @ anchors.T, dim=-1)[:, 0].cpu().tolist())
         return scores
 
 

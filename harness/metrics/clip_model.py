@@ -11,16 +11,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness import tomlread
 from harness.errors import InputError, Where
+from harness.samples import io_threads
 
 BUILTIN_TINY = "builtin:tiny"
 TINY_SEED = 1234
-_CACHE: dict[tuple[str, str | None], LoadedClip] = {}
+_CACHE: dict[tuple[str, str | None, str], LoadedClip] = {}
 
 
 @dataclass
@@ -30,25 +32,35 @@ class LoadedClip:
     tokenizer: Any
     context_length: int
     id: str
+    device: str = "cpu"
 
     def encode_images(self, images: list[Any]) -> Any:
-        """L2-normalised image embeddings of uint8 HxWx3 arrays."""
+        """L2-normalised image embeddings (float32, on the CPU) of uint8 HxWx3 arrays.
+
+        open_clip's own preprocessing (PIL resize, crop, normalise), so the values are
+        open_clip's, run on threads (PIL releases the GIL while resizing); the network
+        runs on ``device``.
+        """
         import torch
         from PIL import Image
 
-        batch = torch.stack([self.preprocess(Image.fromarray(image)) for image in images])
+        def prepare(image: Any) -> Any:
+            return self.preprocess(Image.fromarray(image))
+
+        with ThreadPoolExecutor(max_workers=io_threads()) as pool:
+            batch = torch.stack(list(pool.map(prepare, images))).to(self.device)
         with torch.no_grad():
             features = self.model.encode_image(batch).float()
-        return features / features.norm(dim=-1, keepdim=True)
+        return (features / features.norm(dim=-1, keepdim=True)).cpu()
 
     def encode_texts(self, texts: list[str]) -> Any:
-        """L2-normalised text embeddings (texts longer than the context are truncated by the tokenizer)."""
+        """L2-normalised text embeddings, on the CPU (texts longer than the context are truncated by the tokenizer)."""
         import torch
 
-        tokens = self.tokenizer(texts)
+        tokens = self.tokenizer(texts).to(self.device)
         with torch.no_grad():
             features = self.model.encode_text(tokens).float()
-        return features / features.norm(dim=-1, keepdim=True)
+        return (features / features.norm(dim=-1, keepdim=True)).cpu()
 
     def token_count(self, text: str) -> int:
         """Tokens including start and end markers, before truncation."""
@@ -133,12 +145,16 @@ def check_clip(options: Mapping[str, Any]) -> None:
                 )
 
 
-def load_clip(options: Mapping[str, Any]) -> LoadedClip:
-    """Load (once per process) the CLIP model ``options`` names."""
-    key = (options.get("model") or BUILTIN_TINY, options.get("pretrained"))
+def load_clip(options: Mapping[str, Any], device: str = "cpu") -> LoadedClip:
+    """Load (once per process and device) the CLIP model ``options`` names, on ``device``."""
+    model, pretrained = options.get("model") or BUILTIN_TINY, options.get("pretrained")
+    key = (model, pretrained, device)
     if key not in _CACHE:
         check_clip(options)
-        _CACHE[key] = _load(*key)
+        loaded = _load(model, pretrained)
+        loaded.model.to(device)
+        loaded.device = device
+        _CACHE[key] = loaded
     return _CACHE[key]
 
 

@@ -56,7 +56,7 @@ class ClipScore(ImageMetric):
             raise where.error("model", error.detail) from None
 
     def score_images(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
-        clip = load_clip(self.options)
+        clip = load_clip(self.options, self.device)
         warning = random_weights_warning(self.name, self.options)
         if warning and self.context is not None:
             self.context.warn(warning)

@@ -22,7 +22,7 @@ from harness.errors import Where
 from harness.metrics.base import SetMetric, SetScore
 from harness.metrics.clip_model import random_weights_warning
 from harness.metrics.features import FEATURE_KEYS, check_feature_options, extractor_for, parse_feature_options
-from harness.metrics.features.base import FeatureCache
+from harness.metrics.features.base import FeatureCache, FeatureExtractor
 from harness.stats import CONFIDENCE, stable_seed
 
 
@@ -62,11 +62,15 @@ class DistributionMetric(SetMetric):
             return error.detail
         return None
 
+    def extractor(self) -> FeatureExtractor:
+        """The feature network, on the run's device."""
+        return extractor_for(self.options, self.device)
+
     def feature_key(self) -> str:
-        return extractor_for(self.options).id
+        return self.extractor().id
 
     def features(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        return extractor_for(self.options).extract(images)
+        return self.extractor().extract(images)
 
     def _feature_cache(self) -> FeatureCache | None:
         if self.context is None or not self.context.references_digest:
@@ -78,7 +82,7 @@ class DistributionMetric(SetMetric):
         cache = self._feature_cache()
         if cache is None or self.context is None:
             return None
-        features = cache.load(self.context.references_digest, extractor_for(self.options))
+        features = cache.load(self.context.references_digest, self.extractor())
         if features is None or len(features) != count:
             return None
         self.count("reference_feature_cache_hits", count)
@@ -88,7 +92,7 @@ class DistributionMetric(SetMetric):
         self.count("reference_feature_extractions", len(features))
         cache = self._feature_cache()
         if cache is not None and self.context is not None:
-            cache.store(self.context.references_digest, extractor_for(self.options), features)
+            cache.store(self.context.references_digest, self.extractor(), features)
 
     def score_features(self, fake: np.ndarray, real: np.ndarray, label: str = "") -> SetScore:
         warning = random_weights_warning(self.name, self.options)
@@ -96,7 +100,7 @@ class DistributionMetric(SetMetric):
             self.context.warn(warning)
         value = self.distance(real, fake)
         low, high = self.bootstrap(real, fake, label)
-        reliable, note = self.reliability(len(fake), len(real), extractor_for(self.options).dim)
+        reliable, note = self.reliability(len(fake), len(real), self.extractor().dim)
         return SetScore(value=value, ci_low=low, ci_high=high, n=len(fake), note=note, reliable=reliable)
 
     def bootstrap(self, real: np.ndarray, fake: np.ndarray, label: str) -> tuple[float | None, float | None]:

@@ -72,5 +72,5 @@ class HPSv2(ImageMetric):
         return None
 
     def score_images(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
-        clip = load_clip({"model": self.options.get("arch", ARCH), "pretrained": str(self.checkpoint())})
+        clip = load_clip({"model": self.options.get("arch", ARCH), "pretrained": str(self.checkpoint())}, self.device)
         return clip_scores(clip, images, prompts)

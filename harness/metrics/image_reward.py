@@ -78,8 +78,7 @@ class ImageRewardMetric(ImageMetric):
             import ImageReward
 
             checkpoint, med_config = self._files()
-            device = self.context.device if self.context is not None else "cpu"
-            self._model = ImageReward.load(str(checkpoint), device=device, med_config=str(med_config))
+            self._model = ImageReward.load(str(checkpoint), device=self.device, med_config=str(med_config))
         scores = [0.0] * len(images)
         for prompt in dict.fromkeys(prompts):
             indices = [i for i, p in enumerate(prompts) if p == prompt]

@@ -70,7 +70,7 @@ class LPIPS(PairMetric):
         import torch
         from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
-        device = self.context.device if self.context else "cpu"
+        device = self.device
         if self._model is None:
             self._model = LearnedPerceptualImagePatchSimilarity(
                 net_type=self.options.get("net", "alex"), reduction="none"

@@ -35,4 +35,4 @@ class PSNR(PairMetric):
     summary: ClassVar[str] = "PSNR vs the reference image of the same prompt and seed (8-bit; identical = 100 dB)"
 
     def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
-        return psnr_batch(images, references, self.context.device if self.context else "cpu")
+        return psnr_batch(images, references, self.device)

@@ -33,4 +33,4 @@ class SSIM(PairMetric):
     summary: ClassVar[str] = "SSIM vs the reference image of the same prompt and seed"
 
     def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
-        return ssim_batch(images, references, self.context.device if self.context else "cpu")
+        return ssim_batch(images, references, self.device)

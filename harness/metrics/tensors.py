@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,3 +52,26 @@ def pair_batches(images: Sequence[np.ndarray], references: Sequence[np.ndarray],
             as_uint8_tensor(images[start:stop]).to(device).to(torch.float32),
             as_uint8_tensor(references[start:stop]).to(device).to(torch.float32),
         )
+
+
+def device_class(device: str) -> str:
+    """``cuda`` for ``cuda:1``: what decides how float results round, not which card."""
+    return device.partition(":")[0]
+
+
+@contextlib.contextmanager
+def exact_float32() -> Iterator[None]:
+    """Metric networks in true float32 on CUDA: TF32 off for convolutions and matrix products meanwhile.
+
+    PyTorch lets cuDNN convolutions use TF32 (a 10-bit mantissa) by default. Inside a metric
+    that is noise of about 1e-3 on every feature and SSIM window, larger than the
+    differences between good quantized configurations. The previous settings come back after.
+    """
+    import torch
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

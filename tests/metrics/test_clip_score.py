@@ -66,3 +66,15 @@ def test_random_weight_models_are_named_in_a_warning(tmp_path):
     metric = ClipScore({"model": "builtin:tiny"}, context)
     metric.score_images([np.zeros((32, 32, 3), dtype=np.uint8)], ["a red circle"])
     assert any("clip_score is computed with random built-in weights" in w for w in context.warnings)
+
+
+def test_images_are_prepared_on_threads_exactly_as_open_clip_prepares_them():
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, (70 + 3 * i, 90, 3), dtype=np.uint8) for i in range(9)]
+    clip = load_clip({"model": "builtin:tiny", "pretrained": None})
+    assert clip.device == "cpu"
+    with torch.no_grad():
+        pixels = torch.stack([clip.preprocess(Image.fromarray(image)) for image in images])  # in order, one thread
+        embedding = clip.model.encode_image(pixels).float()
+    expected = embedding / embedding.norm(dim=-1, keepdim=True)
+    assert torch.equal(clip.encode_images(images), expected)

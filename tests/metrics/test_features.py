@@ -28,6 +28,43 @@ def test_tiny_features_are_deterministic_and_respond_to_content():
     assert not np.allclose(first, extractor.extract(images(4, seed=1)))
 
 
+def test_tiny_features_on_the_cpu_keep_their_rounding():
+    """The device-aware path computes, bit for bit, what the network does on an NCHW view of NHWC memory."""
+    import torch
+    import torch.nn.functional as F
+
+    from harness.metrics.features.tiny import INPUT_PX, build_tiny_network
+
+    batch = images(5, size=48)
+    network = build_tiny_network()
+    x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    x = F.interpolate(x, size=(INPUT_PX, INPUT_PX), mode="bilinear", antialias=True, align_corners=False)
+    with torch.no_grad():
+        maps = network(x)
+    expected = torch.cat([maps.mean(dim=(2, 3)), maps.std(dim=(2, 3))], dim=1).double().numpy()
+    np.testing.assert_array_equal(extractor_for({"features": "tiny"}, "cpu").extract(batch), expected)
+
+
+def test_features_from_another_device_class_have_their_own_cache_key(tmp_path):
+    from harness.metrics.features.tiny import TinyFeatures
+
+    cpu, gpu = TinyFeatures(), TinyFeatures()
+    gpu.device = "cuda:1"  # only the id is read: no GPU needed
+    assert cpu.id == cpu.network_id and "@" not in cpu.id
+    assert gpu.id == f"{cpu.network_id}@cuda"
+    cache = FeatureCache(tmp_path)
+    assert cache.path("abc", cpu) != cache.path("abc", gpu)
+    same_class = TinyFeatures()
+    same_class.device = "cuda:0"
+    assert cache.path("abc", same_class) == cache.path("abc", gpu)  # which card does not matter
+
+
+def test_metrics_take_features_from_the_run_device(tmp_path):
+    kid = KID({"features": "tiny"}, ScoringContext("cpu", tmp_path, references_digest="x"))
+    assert kid.device == "cpu" and kid.extractor().device == "cpu"
+    assert KID({"features": "tiny"}).device == "cpu"  # no run: the CPU
+
+
 def test_clip_features_use_image_embeddings():
     extractor = extractor_for({"features": "clip", "model": "builtin:tiny", "pretrained": None})
     features = extractor.extract(images(3))

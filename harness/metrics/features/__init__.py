@@ -66,20 +66,20 @@ def check_feature_options(options: Mapping[str, Any], where: Where) -> None:
         raise where.error("features", error.detail) from None
 
 
-def extractor_for(options: Mapping[str, Any]) -> FeatureExtractor:
-    """The extractor ``options`` name, built once per process."""
-    key = (options["features"], options.get("weights"), options.get("model"), options.get("pretrained"))
+def extractor_for(options: Mapping[str, Any], device: str = "cpu") -> FeatureExtractor:
+    """The extractor ``options`` name, on ``device``, built once per process."""
+    key = (options["features"], options.get("weights"), options.get("model"), options.get("pretrained"), device)
     if key not in _EXTRACTORS:
         if options["features"] == "tiny":
             from harness.metrics.features.tiny import TinyFeatures
 
-            _EXTRACTORS[key] = TinyFeatures()
+            _EXTRACTORS[key] = TinyFeatures(device)
         elif options["features"] == "inception":
             from harness.metrics.features.inception import InceptionFeatures
 
-            _EXTRACTORS[key] = InceptionFeatures(options.get("weights"))
+            _EXTRACTORS[key] = InceptionFeatures(options.get("weights"), device)
         else:
             from harness.metrics.features.clip import ClipFeatures
 
-            _EXTRACTORS[key] = ClipFeatures(options)
+            _EXTRACTORS[key] = ClipFeatures(options, device)
     return _EXTRACTORS[key]

@@ -16,19 +16,31 @@ from typing import Any
 
 import numpy as np
 
+from harness.metrics.tensors import device_class
+
 BATCH = 32
 
 
 class FeatureExtractor(ABC):
-    """``extract`` images to features; ``id`` changes whenever the features would."""
+    """``extract`` images to features on ``device``; ``id`` changes whenever the features would."""
 
     name: str = ""
     dim: int = 0
+    device: str = "cpu"
 
     @property
     @abstractmethod
+    def network_id(self) -> str:
+        """Identifies the network and its weights."""
+
+    @property
     def id(self) -> str:
-        """Identifies the network and its weights (part of the cache key)."""
+        """The cache key's part: the network, and the device class when it is not the CPU.
+
+        A GPU computes the same features as the CPU only up to float rounding, so features
+        from one are never mixed with features from the other in one distance.
+        """
+        return self.network_id if self.device == "cpu" else f"{self.network_id}@{device_class(self.device)}"
 
     @abstractmethod
     def _extract_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:

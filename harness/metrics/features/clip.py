@@ -19,20 +19,15 @@ from harness.metrics.features.base import FeatureExtractor, module_digest
 class ClipFeatures(FeatureExtractor):
     name = "clip"
 
-    def __init__(self, options: Mapping[str, Any]):
-        self.clip = load_clip(options)
-        self.dim = int(self.clip.model.encode_image(self._probe()).shape[-1])
+    def __init__(self, options: Mapping[str, Any], device: str = "cpu"):
+        self.device = device
+        self.clip = load_clip(options, device)
+        self.dim = int(self.clip.encode_images([np.zeros((8, 8, 3), dtype=np.uint8)]).shape[-1])
         # The id changes with the weights and with how features are post-processed (cache key).
         self._id = f"clip-sqrtd-{self.clip.id}-{module_digest(self.clip.model)}"
 
-    def _probe(self) -> Any:
-        import torch
-        from PIL import Image
-
-        return torch.stack([self.clip.preprocess(Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)))])
-
     @property
-    def id(self) -> str:
+    def network_id(self) -> str:
         return self._id
 
     def _extract_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:

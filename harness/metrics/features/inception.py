@@ -42,18 +42,19 @@ class InceptionFeatures(FeatureExtractor):
     name = "inception"
     dim = 2048
 
-    def __init__(self, weights: str | None = None):
+    def __init__(self, weights: str | None = None, device: str = "cpu"):
         from torchmetrics.image.fid import NoTrainInceptionV3
 
+        self.device = device
         self.weights = resolve_weights(weights)
         self.network: Any = NoTrainInceptionV3(
             name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(self.weights)
-        )
+        ).to(device)
         stat = self.weights.stat()
         self._id = f"inception-2048-{self.weights.name}-{stat.st_size}"
 
     @property
-    def id(self) -> str:
+    def network_id(self) -> str:
         return self._id
 
     def _extract_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
@@ -61,5 +62,5 @@ class InceptionFeatures(FeatureExtractor):
 
         batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()  # uint8 NCHW, resized inside
         with torch.no_grad():
-            features = self.network(batch)
-        return features.double().reshape(len(images), -1).numpy()
+            features = self.network(batch.to(self.device))
+        return features.double().reshape(len(images), -1).cpu().numpy()

@@ -46,21 +46,24 @@ class TinyFeatures(FeatureExtractor):
     name = "tiny"
     dim = 64
 
-    def __init__(self) -> None:
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
         self.network = build_tiny_network()
         self._id = f"tiny-conv-{SEED}-{module_digest(self.network)}"
+        self.network.to(device)
 
     @property
-    def id(self) -> str:
+    def network_id(self) -> str:
         return self._id
 
     def _extract_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
         import torch
         import torch.nn.functional as F
 
-        batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        # NHWC memory under an NCHW view, as before devices: the CPU path keeps its exact rounding
+        batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(self.device).float() / 127.5 - 1.0
         batch = F.interpolate(batch, size=(INPUT_PX, INPUT_PX), mode="bilinear", antialias=True, align_corners=False)
         with torch.no_grad():
             maps = self.network(batch)
         features = torch.cat([maps.mean(dim=(2, 3)), maps.std(dim=(2, 3))], dim=1)
-        return features.double().numpy()
+        return features.double().cpu().numpy()
