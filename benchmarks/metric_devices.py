@@ -12,6 +12,7 @@ docs/performance.md with the machine.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -36,8 +37,11 @@ BIG_CLIP = "ViT-L-14"
 
 def big_clip(device: str) -> clip_model.LoadedClip:
     """An open_clip ViT-L-14 with random weights (no download), through the harness's loading path."""
+    import torch
+
     key = (BIG_CLIP, None, device)
     if key not in clip_model._CACHE:
+        torch.manual_seed(0)  # the same random weights on every device
         loaded = clip_model._load(BIG_CLIP, None)
         loaded.model.to(device)
         loaded.device = device
@@ -48,9 +52,13 @@ def big_clip(device: str) -> clip_model.LoadedClip:
 def tasks(images: list[np.ndarray], prompts: list[str]) -> dict[str, Callable[[str], np.ndarray]]:
     tiny = {"model": "builtin:tiny", "pretrained": None}
 
+    extractors: dict[str, ClipFeatures] = {}
+
     def big_features(device: str) -> np.ndarray:
-        big_clip(device)
-        return ClipFeatures({"model": BIG_CLIP, "pretrained": None}, device).extract(images)
+        if device not in extractors:  # built once per device, as a run builds it once
+            big_clip(device)
+            extractors[device] = ClipFeatures({"model": BIG_CLIP, "pretrained": None}, device)
+        return extractors[device].extract(images)
 
     return {
         "clip_score, tiny CLIP": lambda d: np.asarray(clip_scores(clip_model.load_clip(tiny, d), images, prompts)),
@@ -100,7 +108,7 @@ def main() -> None:
         for repeat in range(args.repeats):
             for device in devices if repeat % 2 == 0 else devices[::-1]:
                 with exact_float32():
-                    took, values[device] = timed(lambda d=device: task(d), device == "cuda")
+                    took, values[device] = timed(functools.partial(task, device), device == "cuda")
                 seconds[device].append(took)
         line = [f"{name:26s}"]
         for device in devices:

@@ -82,12 +82,13 @@ def save_png(image: np.ndarray, path: Path) -> str:
     return sha256_file(path)
 
 
-IO_THREADS = 4  # threads for PNG reading, writing and thumbnails: zlib releases the GIL
+IO_THREADS = 4  # threads for PNG writing and thumbnails beside other work: zlib releases the GIL
+READ_THREADS = 8  # threads reading PNGs for scoring, when nothing else runs (16-core host: 2x faster than 4)
 
 
-def io_threads() -> int:
-    """Threads for file work beside the main one: ``IO_THREADS``, or fewer on a smaller machine."""
-    return min(IO_THREADS, os.cpu_count() or 1)
+def io_threads(most: int = IO_THREADS) -> int:
+    """Threads for file work beside the main one: ``most``, or fewer on a smaller machine."""
+    return min(most, os.cpu_count() or 1)
 
 
 class FileWriter:

@@ -26,10 +26,12 @@ from harness.metrics.base import ImageMetric, Metric, PairMetric, SetMetric, Set
 from harness.metrics.tensors import exact_float32
 from harness.references import ReferenceSet
 from harness.results import STATUS_OK, ConfigResult, MetricSummary, SampleResult
-from harness.samples import inspect_float_image, io_threads, load_png, read_chunks
+from harness.samples import READ_THREADS, inspect_float_image, io_threads, load_png, read_chunks
 from harness.stats import stable_seed, summarize
 
-CHUNK = 64  # samples scored at once: a multiple of the metrics' own batches (16 pairs, 32 images)
+# Samples scored at once: a multiple of the metrics' own batches (16 pairs, 32 images), and small enough
+# that reading the next chunk overlaps scoring this one in a 64-sample configuration
+CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def score_references(
     blank: list[str] = []
     groups = _chunks(keys, chunk)
     loads = [[functools.partial(references.image, key) for key in group] for group in groups]
-    for group, images in zip(groups, read_chunks(loads, io_threads()), strict=True):
+    for group, images in zip(groups, read_chunks(loads, io_threads(READ_THREADS)), strict=True):
         blank.extend(key for key, image in zip(group, images, strict=True) if is_blank(image))
         for image_metric in image_metrics:
             values = image_metric.score_images(images, [prompt_by_key[key] for key in group])
@@ -139,7 +141,7 @@ def score_config(
         return load_png(run_dir / str(sample.image)), references.image(sample.key) if pairs else None
 
     groups = _chunks(samples, chunk)
-    reader = read_chunks([[functools.partial(load, s) for s in group] for group in groups], io_threads())
+    reader = read_chunks([[functools.partial(load, s) for s in group] for group in groups], io_threads(READ_THREADS))
     for group in groups:
         start = time.perf_counter()
         try:
