@@ -161,6 +161,16 @@ def test_is_blank():
     assert not is_blank(np.arange(192, dtype=np.uint8).reshape(8, 8, 3))
 
 
+def test_is_blank_agrees_with_the_rule_for_generated_images():
+    from harness.samples import inspect_float_image
+
+    rng = np.random.default_rng(7)
+    for spread in (0, 1, 2, 3, 4, 6, 255):  # around the one-level boundary, and far from it
+        for _ in range(20):
+            image = np.clip(100 + rng.integers(-spread, spread + 1, (16, 16, 3)), 0, 255).astype(np.uint8)
+            assert is_blank(image) == inspect_float_image(image / 255.0).blank
+
+
 class Tf32Probe(MeanLevel):
     """Records whether cuDNN may use TF32 while the metric computes."""
 
