@@ -58,8 +58,8 @@ def pair_batches(images: Sequence[np.ndarray], references: Sequence[np.ndarray],
         yield _float_nchw_on(images[start:stop], device), _float_nchw_on(references[start:stop], device)
 
 
-def device_class(device: str) -> str:
-    """``cuda`` for ``cuda:1``: what decides how float results round, not which card."""
+def device_type(device: str) -> str:
+    """``cuda`` for ``cuda:1`` (torch's device type): what decides how float results round, not which card."""
     return device.partition(":")[0]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harness.metrics.tensors import as_uint8_tensor, device_class, exact_float32, pair_batches
+from harness.metrics.tensors import as_uint8_tensor, device_type, exact_float32, pair_batches
 
 
 def test_tf32_is_off_inside_and_restored_after():
@@ -27,8 +27,8 @@ def test_tf32_is_off_inside_and_restored_after():
 
 
 def test_device_class_drops_the_card_index():
-    assert device_class("cuda:3") == "cuda" == device_class("cuda")
-    assert device_class("cpu") == "cpu"
+    assert device_type("cuda:3") == "cuda" == device_type("cuda")
+    assert device_type("cpu") == "cpu"
 
 
 def test_pairs_go_over_as_uint8_and_become_exact_float32():

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.metrics.tensors import device_class
+from harness.metrics.tensors import device_type
 
 BATCH = 32
 
@@ -40,7 +40,7 @@ class FeatureExtractor(ABC):
         A GPU computes the same features as the CPU only up to float rounding, so features
         from one are never mixed with features from the other in one distance.
         """
-        return self.network_id if self.device == "cpu" else f"{self.network_id}@{device_class(self.device)}"
+        return self.network_id if self.device == "cpu" else f"{self.network_id}@{device_type(self.device)}"
 
     @abstractmethod
     def _extract_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:

@@ -63,4 +63,4 @@ class InceptionFeatures(FeatureExtractor):
         batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()  # uint8 NCHW, resized inside
         with torch.no_grad():
             features = self.network(batch.to(self.device))
-        return features.double().reshape(len(images), -1).cpu().numpy()
+        return features.cpu().double().reshape(len(images), -1).numpy()

@@ -66,4 +66,4 @@ class TinyFeatures(FeatureExtractor):
         with torch.no_grad():
             maps = self.network(batch)
         features = torch.cat([maps.mean(dim=(2, 3)), maps.std(dim=(2, 3))], dim=1)
-        return features.double().cpu().numpy()
+        return features.cpu().double().numpy()
