@@ -83,7 +83,7 @@ def save_png(image: np.ndarray, path: Path) -> str:
 
 
 IO_THREADS = 4  # threads for PNG writing and thumbnails beside other work: zlib releases the GIL
-READ_THREADS = 8  # threads reading PNGs for scoring, when nothing else runs (16-core host: 2x faster than 4)
+READ_THREADS = 8  # threads reading PNGs for scoring, when nothing else runs (docs/performance.md)
 
 
 def io_threads(most: int = IO_THREADS) -> int:

@@ -35,7 +35,7 @@ class FeatureExtractor(ABC):
 
     @property
     def id(self) -> str:
-        """The cache key's part: the network, and the device class when it is not the CPU.
+        """The cache key's part: the network, and the device type when it is not the CPU.
 
         A GPU computes the same features as the CPU only up to float rounding, so features
         from one are never mixed with features from the other in one distance.
