@@ -5,7 +5,7 @@ tiny CLIP and with an open_clip ViT-L-14 of random weights, the size of the CLIP
 score with) over the same ``--samples`` 512 px images on the CPU and on CUDA, the devices
 interleaved in each repeat. Prints the median seconds with their range and the largest
 difference between the CPU's values and the GPU's, with TF32 off (as scoring runs) and on
-(PyTorch's default for convolutions). Nothing is asserted; the figures go into
+for convolutions and matrix products (PyTorch's default turns it on for convolutions only). Nothing is asserted; the figures go into
 docs/performance.md with the machine.
 """
 
