@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harness.metrics.tensors import as_uint8_tensor, device_type, exact_float32, pair_batches
+from harness.metrics.tensors import device_type, exact_float32, pair_batches
 
 
 def test_tf32_is_off_inside_and_restored_after():
@@ -41,4 +41,3 @@ def test_pairs_go_over_as_uint8_and_become_exact_float32():
     assert first.dtype == torch.float32 and first.shape == (16, 3, 5, 7)
     np.testing.assert_array_equal(first[2].permute(1, 2, 0).numpy(), images[2].astype(np.float32))
     np.testing.assert_array_equal(first_refs[0].permute(1, 2, 0).numpy(), refs[0].astype(np.float32))
-    assert as_uint8_tensor(images[:2]).dtype == torch.uint8
