@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.samples import FileWriter, load_png, save_png
+from harness.samples import FileWriter, inspect_float_image, is_blank, load_png, save_png
 
 
 def images(count: int) -> list[np.ndarray]:
@@ -51,3 +51,16 @@ def test_inline_failure_is_raised_at_submit(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(OSError):
         FileWriter(0).submit(save_png, images(1)[0], blocker / "x.png")
+
+
+def test_is_blank():
+    assert is_blank(np.full((8, 8, 3), 200, np.uint8))
+    assert not is_blank(np.arange(192, dtype=np.uint8).reshape(8, 8, 3))
+
+
+def test_is_blank_agrees_with_the_rule_for_generated_images():
+    rng = np.random.default_rng(7)
+    for spread in (0, 1, 2, 3, 4, 6, 255):  # around the one-level boundary, and far from it
+        for _ in range(20):
+            image = np.clip(100 + rng.integers(-spread, spread + 1, (16, 16, 3)), 0, 255).astype(np.uint8)
+            assert is_blank(image) == inspect_float_image(image / 255.0).blank

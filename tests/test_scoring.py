@@ -18,7 +18,7 @@ from harness.metrics.psnr import PSNR
 from harness.references import Manifest, ReferenceImage, ReferenceSet
 from harness.results import STATUS_OK, ConfigResult, SampleResult
 from harness.samples import read_chunks, sample_key, save_png
-from harness.scoring import is_blank, score_config, score_references
+from harness.scoring import score_config, score_references
 
 
 class MeanLevel(ImageMetric):
@@ -154,21 +154,6 @@ def test_read_chunks_keeps_order_and_reads_each_item_once():
         calls.clear()
         assert [values for values in read_chunks(loads, workers)] == [[0, 10, 20], [30, 40, 50], [60, 70, 80], [90]]
         assert sorted(calls) == list(range(10))
-
-
-def test_is_blank():
-    assert is_blank(np.full((8, 8, 3), 200, np.uint8))
-    assert not is_blank(np.arange(192, dtype=np.uint8).reshape(8, 8, 3))
-
-
-def test_is_blank_agrees_with_the_rule_for_generated_images():
-    from harness.samples import inspect_float_image
-
-    rng = np.random.default_rng(7)
-    for spread in (0, 1, 2, 3, 4, 6, 255):  # around the one-level boundary, and far from it
-        for _ in range(20):
-            image = np.clip(100 + rng.integers(-spread, spread + 1, (16, 16, 3)), 0, 255).astype(np.uint8)
-            assert is_blank(image) == inspect_float_image(image / 255.0).blank
 
 
 class Tf32Probe(MeanLevel):
