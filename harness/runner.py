@@ -228,7 +228,7 @@ class Runner:
                     progress.advance(scoring, n)
 
                 with PeakMemory() as scoring_memory:  # bounded: images are scored in chunks
-                    reference = score_references(metrics, refs, advance_scoring)
+                    reference = score_references(metrics, refs, advance_scoring, cache_dir=request.cache_dir)
                     for config in result.configs:
                         result = result.with_config(
                             score_config(config, metrics, refs, reference, run_dir, advance_scoring)

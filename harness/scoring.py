@@ -23,15 +23,17 @@ from typing import Any
 import numpy as np
 
 from harness.metrics.base import ImageMetric, Metric, PairMetric, SetMetric, SetScore
+from harness.metrics.reference_values import ReferenceValueCache
 from harness.metrics.tensors import exact_float32
 from harness.references import ReferenceSet
 from harness.results import STATUS_OK, ConfigResult, MetricSummary, SampleResult
-from harness.samples import READ_THREADS, io_threads, is_blank, load_png, read_chunks
+from harness.samples import BLANK_STD, READ_THREADS, io_threads, is_blank, load_png, read_chunks
 from harness.stats import stable_seed, summarize
 
 # Samples scored at once: a multiple of the metrics' own batches (16 pairs, 32 images), and small enough
 # that reading the next chunk overlaps scoring this one in a 64-sample configuration
 CHUNK = 32
+BLANK_ID = f"is_blank: 8-bit std below {BLANK_STD * 255.0}"  # the reference value cache's key for blankness
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,13 @@ def score_references(
     references: ReferenceSet,
     on_progress: Callable[[float], None] | None = None,
     chunk: int = CHUNK,
+    cache_dir: Path | None = None,
 ) -> ReferenceScoring:
     """Image-metric values, set-metric features and blankness of the references, reading each image once.
 
-    Reference features already in the feature cache are not extracted again; the images
-    are still read once, for blankness.
+    What an earlier run computed for the same references is taken from the caches
+    (features, image-metric values, and blankness under ``cache_dir``); when everything
+    is cached, the reference images are not read at all.
     """
     start = time.perf_counter()
     keys = references.sample_keys()
@@ -83,24 +87,43 @@ def score_references(
         if cached is not None:
             features[metric.name] = cached
     extract = [m for m in set_metrics if m.name not in features]
-    scores: dict[str, dict[str, float]] = {m.name: {} for m in image_metrics}
-    parts: dict[str, list[np.ndarray]] = {m.name: [] for m in extract}
-    blank: list[str] = []
-    groups = _chunks(keys, chunk)
-    loads = [[functools.partial(references.image, key) for key in group] for group in groups]
-    for group, images in zip(groups, read_chunks(loads, io_threads(READ_THREADS)), strict=True):
-        blank.extend(key for key, image in zip(group, images, strict=True) if is_blank(image))
-        for image_metric in image_metrics:
-            values = image_metric.score_images(images, [prompt_by_key[key] for key in group])
-            scores[image_metric.name].update(zip(group, values, strict=True))
-        for name, features_of_chunk in _features(extract, images).items():
-            parts[name].append(features_of_chunk)
-        if on_progress:
-            on_progress(len(metrics) * len(group) / len(keys))
-    for metric in extract:
-        features[metric.name] = np.concatenate(parts[metric.name]) if parts[metric.name] else np.zeros((0, 0))
-        metric.keep_reference_features(features[metric.name])
-    return ReferenceScoring(scores, features, tuple(blank), time.perf_counter() - start)
+    scores: dict[str, dict[str, float]] = {}
+    for image_metric in image_metrics:
+        cached_values = image_metric.cached_reference_values(keys)
+        if cached_values is not None:
+            scores[image_metric.name] = cached_values
+    compute = [m for m in image_metrics if m.name not in scores]
+    blank_cache = ReferenceValueCache(cache_dir) if cache_dir is not None else None
+    digest = references.manifest.digest
+    flags = blank_cache.load(digest, "blank", BLANK_ID, keys) if blank_cache is not None else None
+    if flags is None or compute or extract:
+        flags = {}
+        for image_metric in compute:
+            scores[image_metric.name] = {}
+        parts: dict[str, list[np.ndarray]] = {m.name: [] for m in extract}
+        groups = _chunks(keys, chunk)
+        loads = [[functools.partial(references.image, key) for key in group] for group in groups]
+        for group, images in zip(groups, read_chunks(loads, io_threads(READ_THREADS)), strict=True):
+            flags.update((key, float(is_blank(image))) for key, image in zip(group, images, strict=True))
+            for image_metric in compute:
+                values = image_metric.score_images(images, [prompt_by_key[key] for key in group])
+                scores[image_metric.name].update(zip(group, values, strict=True))
+            for name, features_of_chunk in _features(extract, images).items():
+                parts[name].append(features_of_chunk)
+            if on_progress:
+                on_progress(len(metrics) * len(group) / len(keys))
+        for metric in extract:
+            features[metric.name] = np.concatenate(parts[metric.name]) if parts[metric.name] else np.zeros((0, 0))
+            metric.keep_reference_features(features[metric.name])
+        for image_metric in compute:
+            image_metric.keep_reference_values(scores[image_metric.name])
+        if blank_cache is not None:
+            blank_cache.store(digest, "blank", BLANK_ID, flags)
+    elif on_progress:
+        on_progress(len(metrics))
+    blank = tuple(key for key in keys if flags[key])
+    ordered = {m.name: scores[m.name] for m in image_metrics}
+    return ReferenceScoring(ordered, features, blank, time.perf_counter() - start)
 
 
 @exact_float32()

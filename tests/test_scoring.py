@@ -32,6 +32,9 @@ class MeanLevel(ImageMetric):
     def score_images(self, images, prompts):
         return [float(np.asarray(image, dtype=np.float64).mean()) for image in images]
 
+    def values_id(self):
+        return "mean_level-v1"
+
 
 def _world(tmp_path: Path, n: int, size: int = 32, blank: int | None = None):
     """``n`` reference PNGs and ``n`` generated ones (the references plus noise), as scoring sees them."""
@@ -104,6 +107,54 @@ def test_reference_features_from_the_cache_are_not_extracted_again(tmp_path):
     assert "reference_feature_extractions" not in second.counters
     assert second.counters["reference_feature_cache_hits"] == 10
     np.testing.assert_array_equal(one.features["kid"], two.features["kid"])
+
+
+def test_a_rerun_with_everything_cached_reads_no_reference_image(tmp_path, monkeypatch):
+    references, _, _, _, refs = _world(tmp_path, 7, blank=3)
+    cache_dir = tmp_path / "cache"
+    metrics, first = _metrics(tmp_path)
+    one = score_references(metrics, references, chunk=3, cache_dir=cache_dir)
+    assert "reference_value_cache_hits" not in first.counters
+
+    def unread(key):
+        raise AssertionError(f"reference {key} read although everything was cached")
+
+    monkeypatch.setattr(references, "image", unread)
+    again, second = _metrics(tmp_path)
+    two = score_references(again, references, chunk=3, cache_dir=cache_dir)
+    assert second.counters["reference_value_cache_hits"] == 7
+    assert two.scores == one.scores
+    assert two.scores["mean_level"]["p002-s0"] == float(refs[2].mean())
+    assert two.blank == one.blank == ("p003-s0",)
+    np.testing.assert_array_equal(two.features["fid"], one.features["fid"])
+
+
+def test_values_are_computed_again_when_their_cache_cannot_be_trusted(tmp_path):
+    references, _, _, _, refs = _world(tmp_path, 4)
+    cache_dir = tmp_path / "cache"
+    metrics, _ = _metrics(tmp_path)
+    score_references(metrics, references, cache_dir=cache_dir)
+    (stored,) = (cache_dir / "reference_values").glob("*-mean_level-*.json")
+    stored.write_text(stored.read_text()[:20])  # truncated by a crash
+    again, context = _metrics(tmp_path)
+    two = score_references(again, references, cache_dir=cache_dir)
+    assert "reference_value_cache_hits" not in context.counters
+    assert two.scores["mean_level"] == {f"p00{i}-s0": float(refs[i].mean()) for i in range(4)}
+
+
+def test_a_metric_without_a_values_id_is_scored_on_every_run(tmp_path):
+    class Uncached(MeanLevel):
+        name: ClassVar[str] = "uncached"
+
+        def values_id(self):
+            return None
+
+    references, *_ = _world(tmp_path, 3)
+    context = ScoringContext(device="cpu", cache_dir=tmp_path / "cache", references_digest="d" * 64)
+    for _ in range(2):
+        score_references([Uncached({}, context)], references, cache_dir=tmp_path / "cache")
+    assert "reference_value_cache_hits" not in context.counters
+    assert not list((tmp_path / "cache" / "reference_values").glob("*-uncached-*"))
 
 
 def _peak_bytes(tmp_path: Path, n: int, chunk: int) -> int:

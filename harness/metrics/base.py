@@ -22,6 +22,7 @@ import numpy as np
 
 from harness import tomlread
 from harness.errors import Where
+from harness.metrics.reference_values import ReferenceValueCache
 
 
 @dataclass
@@ -106,11 +107,44 @@ class PairMetric(Metric):
 
 
 class ImageMetric(Metric):
+    """Scores each image on its own. The reference images' values are cached on disk when
+    ``values_id`` says what they depend on, so a rerun against unchanged references does
+    not score them again."""
+
     scope: ClassVar[str] = "image"
 
     @abstractmethod
     def score_images(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
         """One value per uint8 HxWx3 image (with its prompt)."""
+
+    def values_id(self) -> str | None:
+        """Changes whenever ``score_images`` would give other values for the same images and
+        prompts (options, weights, device type); ``None`` (the default) never caches them."""
+        return None
+
+    def _value_cache(self) -> tuple[ReferenceValueCache, str, str] | None:
+        values_id = self.values_id()
+        if values_id is None or self.context is None or not self.context.references_digest:
+            return None
+        return ReferenceValueCache(self.context.cache_dir), self.context.references_digest, values_id
+
+    def cached_reference_values(self, keys: Sequence[str]) -> dict[str, float] | None:
+        """The reference images' values from an earlier run (all of ``keys``), or ``None`` (counted)."""
+        found = self._value_cache()
+        if found is None:
+            return None
+        cache, references_digest, values_id = found
+        values = cache.load(references_digest, self.name, values_id, keys)
+        if values is not None and self.context is not None:
+            self.context.count("reference_value_cache_hits", len(values))
+        return values
+
+    def keep_reference_values(self, values: Mapping[str, float]) -> None:
+        """Called with freshly computed reference values (to cache them)."""
+        found = self._value_cache()
+        if found is not None:
+            cache, references_digest, values_id = found
+            cache.store(references_digest, self.name, values_id, values)
 
 
 class SetMetric(Metric):

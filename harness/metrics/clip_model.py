@@ -145,6 +145,31 @@ def check_clip(options: Mapping[str, Any]) -> None:
                 )
 
 
+def values_id(metric: str, options: Mapping[str, Any], device: str) -> str:
+    """What a CLIP-based metric's values depend on, without loading the model: the model and
+    checkpoint named, the size and modification time of the files they are read from, the
+    library versions and the device type (the reference value cache's key)."""
+    import importlib.metadata
+
+    from harness.cache import file_fingerprint
+    from harness.metrics.tensors import device_type
+
+    model, pretrained = options.get("model") or BUILTIN_TINY, options.get("pretrained")
+    files: list[Path] = []
+    if model == "builtin:shapes":
+        from harness.world.assets import evaluator_dir
+
+        files = sorted(evaluator_dir().iterdir())
+    elif model.startswith("local-dir:"):
+        files = sorted(Path(model.removeprefix("local-dir:")).iterdir())
+    if pretrained and Path(pretrained).is_file():
+        files.append(Path(pretrained))
+    fingerprints = [f"{file.name}={file_fingerprint(file)}" for file in files if file.is_file()]
+    libraries = [f"{name}={importlib.metadata.version(name)}" for name in ("torch", "open_clip_torch", "pillow")]
+    seed = f"seed={TINY_SEED}" if model == BUILTIN_TINY else ""
+    return "|".join([metric, model, str(pretrained), seed, *fingerprints, *libraries, device_type(device)])
+
+
 def load_clip(options: Mapping[str, Any], device: str = "cpu") -> LoadedClip:
     """Load (once per process and device) the CLIP model ``options`` names, on ``device``."""
     model, pretrained = options.get("model") or BUILTIN_TINY, options.get("pretrained")

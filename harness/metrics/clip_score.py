@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.errors import Where
 from harness.metrics.base import ImageMetric
-from harness.metrics.clip_model import check_clip, load_clip, parse_clip_options, random_weights_warning
+from harness.metrics.clip_model import check_clip, load_clip, parse_clip_options, random_weights_warning, values_id
 
 BATCH = 32
 
@@ -54,6 +54,9 @@ class ClipScore(ImageMetric):
             check_clip(options)
         except InputError as error:
             raise where.error("model", error.detail) from None
+
+    def values_id(self) -> str | None:
+        return values_id(self.name, self.options, self.device)
 
     def score_images(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
         clip = load_clip(self.options, self.device)

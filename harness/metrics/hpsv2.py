@@ -21,7 +21,7 @@ import numpy as np
 from harness import tomlread
 from harness.errors import Where
 from harness.metrics.base import ImageMetric
-from harness.metrics.clip_model import load_clip
+from harness.metrics.clip_model import load_clip, values_id
 from harness.metrics.clip_score import clip_scores
 
 REPO, FILE = "xswu/HPSv2", "HPS_v2.1_compressed.pt"
@@ -71,6 +71,12 @@ class HPSv2(ImageMetric):
             return f"HPSv2 checkpoint not found: place {FILE} at {path}"
         return None
 
+    def _clip_options(self) -> dict[str, str]:
+        return {"model": self.options.get("arch", ARCH), "pretrained": str(self.checkpoint())}
+
+    def values_id(self) -> str | None:
+        return values_id(self.name, self._clip_options(), self.device)
+
     def score_images(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
-        clip = load_clip({"model": self.options.get("arch", ARCH), "pretrained": str(self.checkpoint())}, self.device)
+        clip = load_clip(self._clip_options(), self.device)
         return clip_scores(clip, images, prompts)

@@ -78,3 +78,26 @@ def test_images_are_prepared_on_threads_exactly_as_open_clip_prepares_them():
         embedding = clip.model.encode_image(pixels).float()
     expected = embedding / embedding.norm(dim=-1, keepdim=True)
     assert torch.equal(clip.encode_images(images), expected)
+
+
+def test_the_values_id_follows_device_type_weights_file_and_model_without_loading(tmp_path, monkeypatch):
+    import harness.metrics.clip_model as clip_model
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("values_id loaded the model")
+
+    monkeypatch.setattr(clip_model, "_load", refuse)
+    checkpoint = tmp_path / "clip.safetensors"
+    checkpoint.write_bytes(b"one")
+    options = {"model": "ViT-B-32", "pretrained": str(checkpoint)}
+
+    def values_id(device, opts=options):
+        return ClipScore(opts, ScoringContext(device=device, cache_dir=tmp_path, references_digest="d")).values_id()
+
+    before = values_id("cpu")
+    assert values_id("cpu") == before
+    assert values_id("cuda:0") == values_id("cuda:1") != before  # the device type, not the card
+    checkpoint.write_bytes(b"other weights")  # replaced in place: another size
+    assert values_id("cpu") != before
+    assert values_id("cpu", {"model": "ViT-B-16", "pretrained": str(checkpoint)}) != values_id("cpu")
+    assert values_id("cpu", {"model": "builtin:tiny", "pretrained": None}) != values_id("cpu")

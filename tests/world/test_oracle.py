@@ -30,3 +30,10 @@ def test_wrong_position_colour_or_blank_lose_credit():
 def test_not_a_world_caption():
     with pytest.raises(ValueError, match="not a shapes-world caption"):
         adherence(np.zeros((64, 64, 3), dtype=np.uint8), "a photo of a cat")
+
+
+def test_adherence_values_are_cached_under_the_oracles_code():
+    from harness.metrics.adherence import Adherence
+
+    first, second = Adherence({}).values_id(), Adherence({}).values_id()
+    assert first == second and first is not None and first.startswith("adherence|")
