@@ -60,9 +60,15 @@ def tasks(images: list[np.ndarray], prompts: list[str]) -> dict[str, Callable[[s
             extractors[device] = ClipFeatures({"model": BIG_CLIP, "pretrained": None}, device)
         return extractors[device].extract(images)
 
+    def fresh(clip: Any) -> Any:
+        clip.text_embeddings.clear()  # every prompt encoded in each repeat, as in a run's first pass
+        return clip
+
     return {
-        "clip_score, tiny CLIP": lambda d: np.asarray(clip_scores(clip_model.load_clip(tiny, d), images, prompts)),
-        "clip_score, ViT-L-14": lambda d: np.asarray(clip_scores(big_clip(d), images, prompts)),
+        "clip_score, tiny CLIP": lambda d: np.asarray(
+            clip_scores(fresh(clip_model.load_clip(tiny, d)), images, prompts)
+        ),
+        "clip_score, ViT-L-14": lambda d: np.asarray(clip_scores(fresh(big_clip(d)), images, prompts)),
         "features, tiny": lambda d: extractor_for({"features": "tiny"}, d).extract(images),
         "features, CLIP ViT-L-14": big_features,
     }

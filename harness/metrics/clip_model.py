@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from harness.errors import InputError, Where
 from harness.samples import io_threads
 
 BUILTIN_TINY = "builtin:tiny"
+TEXT_BATCH = 32
 TINY_SEED = 1234
 _CACHE: dict[tuple[str, str | None, str], LoadedClip] = {}
 
@@ -33,6 +34,8 @@ class LoadedClip:
     context_length: int
     id: str
     device: str = "cpu"
+    # embeddings of the texts encoded so far: a prompt repeats across seeds and configurations
+    text_embeddings: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def encode_images(self, images: list[Any]) -> Any:
         """L2-normalised image embeddings (float32, on the CPU) of uint8 HxWx3 arrays.
@@ -61,6 +64,18 @@ class LoadedClip:
         with torch.no_grad():
             features = self.model.encode_text(tokens).float()
         return (features / features.norm(dim=-1, keepdim=True)).cpu()
+
+    def encode_prompts(self, texts: Sequence[str]) -> Any:
+        """``encode_texts`` with each distinct text encoded once per loaded model (with the other
+        new texts of its call, in order of first appearance): a prompt's embedding is computed
+        once per run, not once per image of each seed and configuration."""
+        import torch
+
+        missing = [text for text in dict.fromkeys(texts) if text not in self.text_embeddings]
+        for start in range(0, len(missing), TEXT_BATCH):
+            part = missing[start : start + TEXT_BATCH]
+            self.text_embeddings.update(zip(part, self.encode_texts(part), strict=True))
+        return torch.stack([self.text_embeddings[text] for text in texts])
 
     def token_count(self, text: str) -> int:
         """Tokens including start and end markers, before truncation."""

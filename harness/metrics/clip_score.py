@@ -26,7 +26,7 @@ def clip_scores(clip: Any, images: Sequence[np.ndarray], prompts: Sequence[str])
     scores: list[float] = []
     for start in range(0, len(images), BATCH):
         image_features = clip.encode_images(list(images[start : start + BATCH]))
-        text_features = clip.encode_texts(list(prompts[start : start + BATCH]))
+        text_features = clip.encode_prompts(prompts[start : start + BATCH])
         scores.extend((100.0 * (image_features * text_features).sum(dim=-1)).tolist())
     return scores
 
@@ -55,6 +55,10 @@ class ClipScore(ImageMetric):
         except InputError as error:
             raise where.error("model", error.detail) from None
 
+    def __init__(self, options: Mapping[str, Any] | None = None, context: Any = None):
+        super().__init__(options, context)
+        self._checked: set[str] = set()  # prompts whose length was checked
+
     def values_id(self) -> str | None:
         return values_id(self.name, self.options, self.device)
 
@@ -63,7 +67,8 @@ class ClipScore(ImageMetric):
         warning = random_weights_warning(self.name, self.options)
         if warning and self.context is not None:
             self.context.warn(warning)
-        for prompt in dict.fromkeys(prompts):
+        for prompt in [p for p in dict.fromkeys(prompts) if p not in self._checked]:
+            self._checked.add(prompt)
             count = clip.token_count(prompt)
             if count > clip.context_length and self.context is not None:
                 self.context.warn(

@@ -101,3 +101,31 @@ def test_the_values_id_follows_device_type_weights_file_and_model_without_loadin
     assert values_id("cpu") != before
     assert values_id("cpu", {"model": "ViT-B-16", "pretrained": str(checkpoint)}) != values_id("cpu")
     assert values_id("cpu", {"model": "builtin:tiny", "pretrained": None}) != values_id("cpu")
+
+
+def test_each_distinct_prompt_is_encoded_once_with_the_values_of_encoding_every_image(monkeypatch):
+    from harness.metrics.clip_model import BUILTIN_TINY, _tiny
+
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(12)]
+    prompts = [f"prompt {i % 3}" for i in range(12)]  # 3 prompts, 4 seeds each
+    clip = _tiny()
+    encoded: list[str] = []
+    encode_texts = clip.encode_texts
+
+    def counting(texts):
+        encoded.extend(texts)
+        return encode_texts(texts)
+
+    monkeypatch.setattr(clip, "encode_texts", counting)
+    from harness.metrics.clip_score import clip_scores
+
+    got = clip_scores(clip, images[:5], prompts[:5]) + clip_scores(clip, images[5:], prompts[5:])
+    assert sorted(encoded) == ["prompt 0", "prompt 1", "prompt 2"]
+    with torch.no_grad():  # every image against its own freshly encoded prompt
+        per_image = [
+            100.0 * float((clip.encode_images([image]) * encode_texts([prompt])).sum())
+            for image, prompt in zip(images, prompts, strict=True)
+        ]
+    np.testing.assert_allclose(got, per_image, rtol=1e-5, atol=1e-5)
+    assert clip.id.startswith(BUILTIN_TINY)
