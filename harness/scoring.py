@@ -24,7 +24,7 @@ import numpy as np
 
 from harness.metrics.base import ImageMetric, Metric, PairMetric, SetMetric, SetScore
 from harness.metrics.reference_values import ReferenceValueCache
-from harness.metrics.tensors import exact_float32
+from harness.metrics.tensors import Pairs, exact_float32
 from harness.references import ReferenceSet
 from harness.results import STATUS_OK, ConfigResult, MetricSummary, SampleResult
 from harness.samples import BLANK_STD, READ_THREADS, io_threads, is_blank, load_png, read_chunks
@@ -169,11 +169,11 @@ def score_config(
             raise
         waited += time.perf_counter() - start
         images = [image for image, _ in loaded]
-        refs = [ref for _, ref in loaded]
+        chunk_pairs = Pairs(images, [ref for _, ref in loaded], keep=True)  # one device copy for all pair metrics
         for scorer in per_sample_metrics:
             start = time.perf_counter()
             if isinstance(scorer, PairMetric):
-                values[scorer.name].extend(scorer.score_pairs(images, refs))
+                values[scorer.name].extend(scorer.score_chunk(chunk_pairs))
             else:
                 values[scorer.name].extend(scorer.score_images(images, [s.prompt for s in group]))
             seconds[scorer.name] += time.perf_counter() - start

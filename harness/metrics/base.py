@@ -23,6 +23,7 @@ import numpy as np
 from harness import tomlread
 from harness.errors import Where
 from harness.metrics.reference_values import ReferenceValueCache
+from harness.metrics.tensors import Pairs
 
 
 @dataclass
@@ -104,6 +105,11 @@ class PairMetric(Metric):
     @abstractmethod
     def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
         """One value per (image, reference) pair of uint8 HxWx3 arrays."""
+
+    def score_chunk(self, pairs: Pairs) -> list[float]:
+        """``score_pairs`` for a scoring chunk whose device copies the pair metrics share;
+        metrics that compute on tensors take them from ``pairs.batches(self.device)``."""
+        return self.score_pairs(pairs.images, pairs.references)
 
 
 class ImageMetric(Metric):

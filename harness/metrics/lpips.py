@@ -19,7 +19,7 @@ import numpy as np
 from harness import tomlread
 from harness.errors import Where
 from harness.metrics.base import PairMetric
-from harness.metrics.tensors import pair_batches
+from harness.metrics.tensors import Pairs
 
 NETS = ("alex", "vgg", "squeeze")
 _WEIGHTS = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights", "squeeze": "SqueezeNet1_1_Weights"}
@@ -67,6 +67,9 @@ class LPIPS(PairMetric):
         return self._missing(self.options.get("net", "alex"))
 
     def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
+        return self.score_chunk(Pairs(images, references))
+
+    def score_chunk(self, pairs: Pairs) -> list[float]:
         import torch
         from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
@@ -76,7 +79,7 @@ class LPIPS(PairMetric):
                 net_type=self.options.get("net", "alex"), reduction="none"
             ).to(device)
         values: list[float] = []
-        for batch, refs in pair_batches(images, references, device):
+        for batch, refs in pairs.batches(device):
             with torch.no_grad():
                 values.extend(self._model(batch / 127.5 - 1.0, refs / 127.5 - 1.0).reshape(-1).tolist())
             self._model.reset()

@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
 from harness.metrics.base import PairMetric
-from harness.metrics.tensors import pair_batches
+from harness.metrics.tensors import Pairs
 
 # Identical 8-bit images have infinite PSNR; a finite cap keeps means and intervals defined.
 PSNR_CAP_DB = 100.0
 
 
 def psnr_batch(images: Sequence[np.ndarray], references: Sequence[np.ndarray], device: str = "cpu") -> list[float]:
-    """Per-image PSNR in dB (data range 255), capped at ``PSNR_CAP_DB``; float32 on ``device``, batch by batch.
+    """Per-image PSNR in dB (data range 255), capped at ``PSNR_CAP_DB``; float32 on ``device``, batch by batch."""
+    return psnr_of(Pairs(images, references).batches(device))
+
+
+def psnr_of(batches: Iterable[tuple[Any, Any]]) -> list[float]:
+    """Per-image PSNR of float32 NCHW batches (0-255).
 
     torchmetrics pools over the batch unless ``dim`` and ``reduction='none'`` are given.
     """
     from torchmetrics.functional.image import peak_signal_noise_ratio
 
     result: list[float] = []
-    for batch, refs in pair_batches(images, references, device):
+    for batch, refs in batches:
         values = peak_signal_noise_ratio(batch, refs, data_range=255.0, dim=(1, 2, 3), reduction="none")
         result.extend(float(min(PSNR_CAP_DB, v)) for v in values.tolist())
     return result
@@ -36,3 +41,6 @@ class PSNR(PairMetric):
 
     def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
         return psnr_batch(images, references, self.device)
+
+    def score_chunk(self, pairs: Pairs) -> list[float]:
+        return psnr_of(pairs.batches(self.device))

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
 from harness.metrics.base import PairMetric
-from harness.metrics.tensors import pair_batches
+from harness.metrics.tensors import Pairs
 
 
 def ssim_batch(images: Sequence[np.ndarray], references: Sequence[np.ndarray], device: str = "cpu") -> list[float]:
-    """Per-image SSIM (Gaussian window 11, sigma 1.5, data range 255), averaged over channels.
+    """Per-image SSIM, in float32 on ``device``, a bounded batch at a time."""
+    return ssim_of(Pairs(images, references).batches(device))
 
-    Computed in float32 on ``device``, a bounded batch at a time.
-    """
+
+def ssim_of(batches: Iterable[tuple[Any, Any]]) -> list[float]:
+    """Per-image SSIM (Gaussian window 11, sigma 1.5, data range 255) of float32 NCHW batches, averaged over channels."""
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     result: list[float] = []
-    for batch, refs in pair_batches(images, references, device):
+    for batch, refs in batches:
         values = structural_similarity_index_measure(batch, refs, data_range=255.0, reduction="none")
         assert not isinstance(values, tuple)  # only with return_full_image / return_contrast_sensitivity
         result.extend(float(v) for v in values.reshape(-1).tolist())
@@ -34,3 +36,6 @@ class SSIM(PairMetric):
 
     def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
         return ssim_batch(images, references, self.device)
+
+    def score_chunk(self, pairs: Pairs) -> list[float]:
+        return ssim_of(pairs.batches(self.device))
