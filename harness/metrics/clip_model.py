@@ -175,7 +175,7 @@ def values_id(metric: str, options: Mapping[str, Any], device: str) -> str:
         from harness.world.assets import evaluator_dir
 
         files = sorted(evaluator_dir().iterdir())
-    elif model.startswith("local-dir:"):
+    elif model.startswith("local-dir:") and Path(model.removeprefix("local-dir:")).is_dir():
         files = sorted(Path(model.removeprefix("local-dir:")).iterdir())
     if pretrained and Path(pretrained).is_file():
         files.append(Path(pretrained))

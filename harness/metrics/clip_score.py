@@ -41,6 +41,10 @@ class ClipScore(ImageMetric):
         "pretrained": "pretrained tag (e.g. openai) or checkpoint path, with a model name",
     }
 
+    def __init__(self, options: Mapping[str, Any] | None = None, context: Any = None):
+        super().__init__(options, context)
+        self._checked: set[str] = set()  # prompts whose length was checked
+
     @classmethod
     def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
         super().parse_options(table, where, suite_dir)
@@ -54,10 +58,6 @@ class ClipScore(ImageMetric):
             check_clip(options)
         except InputError as error:
             raise where.error("model", error.detail) from None
-
-    def __init__(self, options: Mapping[str, Any] | None = None, context: Any = None):
-        super().__init__(options, context)
-        self._checked: set[str] = set()  # prompts whose length was checked
 
     def values_id(self) -> str | None:
         return values_id(self.name, self.options, self.device)
