@@ -102,14 +102,14 @@ class Metric(ABC):
 class PairMetric(Metric):
     scope: ClassVar[str] = "pair"
 
-    @abstractmethod
     def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
         """One value per (image, reference) pair of uint8 HxWx3 arrays."""
+        return self.score_chunk(Pairs(images, references))
 
+    @abstractmethod
     def score_chunk(self, pairs: Pairs) -> list[float]:
-        """``score_pairs`` for a scoring chunk whose device copies the pair metrics share;
-        metrics that compute on tensors take them from ``pairs.batches(self.device)``."""
-        return self.score_pairs(pairs.images, pairs.references)
+        """One value per pair, from ``pairs.batches(self.device)``: in scoring, the pair metrics
+        share the device copies of a chunk's pairs."""
 
 
 class ImageMetric(Metric):

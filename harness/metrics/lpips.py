@@ -10,11 +10,9 @@ on [0, 1] images, nunchaku's setting), 16 pairs at a time, float32 on the run's 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
-
-import numpy as np
 
 from harness import tomlread
 from harness.errors import Where
@@ -65,9 +63,6 @@ class LPIPS(PairMetric):
 
     def unavailable(self) -> str | None:
         return self._missing(self.options.get("net", "alex"))
-
-    def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
-        return self.score_chunk(Pairs(images, references))
 
     def score_chunk(self, pairs: Pairs) -> list[float]:
         import torch

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.metrics.base import PairMetric
-from harness.metrics.tensors import Pairs
+from harness.metrics.tensors import Pairs, pair_batches
 
 # Identical 8-bit images have infinite PSNR; a finite cap keeps means and intervals defined.
 PSNR_CAP_DB = 100.0
@@ -16,7 +16,7 @@ PSNR_CAP_DB = 100.0
 
 def psnr_batch(images: Sequence[np.ndarray], references: Sequence[np.ndarray], device: str = "cpu") -> list[float]:
     """Per-image PSNR in dB (data range 255), capped at ``PSNR_CAP_DB``; float32 on ``device``, batch by batch."""
-    return psnr_of(Pairs(images, references).batches(device))
+    return psnr_of(pair_batches(images, references, device))
 
 
 def psnr_of(batches: Iterable[tuple[Any, Any]]) -> list[float]:
@@ -38,9 +38,6 @@ class PSNR(PairMetric):
     unit: ClassVar[str] = "dB"
     higher_is_better: ClassVar[bool] = True
     summary: ClassVar[str] = "PSNR vs the reference image of the same prompt and seed (8-bit; identical = 100 dB)"
-
-    def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
-        return psnr_batch(images, references, self.device)
 
     def score_chunk(self, pairs: Pairs) -> list[float]:
         return psnr_of(pairs.batches(self.device))

@@ -8,12 +8,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.metrics.base import PairMetric
-from harness.metrics.tensors import Pairs
+from harness.metrics.tensors import Pairs, pair_batches
 
 
 def ssim_batch(images: Sequence[np.ndarray], references: Sequence[np.ndarray], device: str = "cpu") -> list[float]:
     """Per-image SSIM, in float32 on ``device``, a bounded batch at a time."""
-    return ssim_of(Pairs(images, references).batches(device))
+    return ssim_of(pair_batches(images, references, device))
 
 
 def ssim_of(batches: Iterable[tuple[Any, Any]]) -> list[float]:
@@ -33,9 +33,6 @@ class SSIM(PairMetric):
     unit: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = True
     summary: ClassVar[str] = "SSIM vs the reference image of the same prompt and seed"
-
-    def score_pairs(self, images: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> list[float]:
-        return ssim_batch(images, references, self.device)
 
     def score_chunk(self, pairs: Pairs) -> list[float]:
         return ssim_of(pairs.batches(self.device))

@@ -39,9 +39,6 @@ class Pairs:
         self.images, self.references, self.keep = images, references, keep
         self._kept: dict[tuple[str, int], tuple[Any, Any]] = {}
 
-    def __len__(self) -> int:
-        return len(self.images)
-
     def batches(self, device: str = "cpu") -> Iterator[tuple[Any, Any]]:
         """(images, references) as float32 NCHW tensors (0-255) on ``device``, ``PAIR_BATCH`` pairs at a time.
 
