@@ -32,6 +32,25 @@ def main(argv: list[str] | None = None) -> int:
         train.add_argument(f"--{name}-batch", type=int, default=default.batch)
         train.add_argument(f"--{name}-seconds", type=float, default=default.max_seconds, help="wall-clock cap")
     train.add_argument("--sequential", action="store_true", help="train the three models one after another (CPU)")
+    families = commands.add_parser(
+        "train-families",
+        help="train the world in the FLUX.1, SD3 and SDXL architectures (after the shapes world: it reuses its parts)",
+    )
+    families.add_argument("archs", nargs="*", default=["flux", "sd3", "sdxl"], help="default: all three")
+    families.add_argument("--out", type=Path, required=True)
+    families.add_argument("--device", default="cuda")
+    families.add_argument("--seed", type=int, default=0)
+    families.add_argument("--dataset", type=int, default=60000, help="training renders (default 60000)")
+    families.add_argument("--steps", type=int, default=0, help="steps per architecture (default: fit --seconds)")
+    families.add_argument("--batch", type=int, default=256)
+    families.add_argument("--seconds", type=float, default=None, help="each architecture's time budget")
+    families.add_argument("--vae-steps", type=int, default=0)
+    families.add_argument("--vae-seconds", type=float, default=60.0)
+    families.add_argument("--captions", type=int, default=64, help="held-out captions to evaluate on")
+    families.add_argument("--sequential", action="store_true", help="one architecture after another (CPU)")
+    family = commands.add_parser("_family", help=argparse.SUPPRESS)
+    family.add_argument("arch")
+    family.add_argument("plan")
     part = commands.add_parser("_part", help=argparse.SUPPRESS)
     part.add_argument("part")
     part.add_argument("plan")
@@ -47,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         log = run_part(plan, args.part)
         (plan.out / f"_{args.part}.json").write_text(json.dumps(log))
         return 0
+    if args.command in ("train-families", "_family"):
+        return _families(args)
     if args.command == "train":
         parts = {
             name: Part(
@@ -79,6 +100,33 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(captions)} captions ({sum(' and ' not in c for c in captions)} one-object); {held} two-object captions held out"
     )
+    return 0
+
+
+def _families(args: argparse.Namespace) -> int:
+    from harness.world.families.train import FamilyPlan, plan_from_json, train_arch, train_families
+
+    if args.command == "_family":
+        plan = plan_from_json(args.plan)
+        log = train_arch(plan, args.arch)
+        (plan.out / f"_{args.arch}.json").write_text(json.dumps(log))
+        return 0
+    defaults = FamilyPlan(out=args.out)
+    archs = {
+        name: Part(args.steps, args.batch, part.lr, args.seconds or part.max_seconds)
+        for name, part in defaults.archs.items()
+    }
+    plan = FamilyPlan(
+        out=args.out,
+        device=args.device,
+        seed=args.seed,
+        dataset=args.dataset,
+        vae=Part(args.vae_steps, defaults.vae.batch, defaults.vae.lr, args.vae_seconds),
+        archs=archs,
+        evaluation_captions=args.captions,
+    )
+    logs = train_families(plan, args.archs, parallel=not args.sequential)
+    print(json.dumps({k: v for k, v in logs.items() if k != "plan"}, indent=1))
     return 0
 
 

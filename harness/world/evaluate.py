@@ -22,18 +22,36 @@ def held_out_captions(count: int, seed: int = 12345) -> list[str]:
     return captions
 
 
-def generate(folder: Path, captions: list[str], device: str, steps: int = 20, guidance: float = 5.0) -> np.ndarray:
+def generate(
+    folder: Path, captions: list[str], device: str, steps: int = 20, guidance: float = 5.0, **call: Any
+) -> np.ndarray:
+    """uint8 images of ``captions`` (seeds 0..n-1) from the pipeline in ``folder``, loaded with plain defaults."""
     import torch
-    from diffusers import StableDiffusionPipeline
+    from diffusers import DiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32, local_files_only=True).to(device)
+    pipe = DiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32, local_files_only=True).to(device)
     pipe.set_progress_bar_config(disable=True)
     generators = [torch.Generator("cpu").manual_seed(i) for i in range(len(captions))]
     with torch.no_grad():
         images = pipe(
-            prompt=captions, num_inference_steps=steps, guidance_scale=guidance, generator=generators, output_type="np"
+            prompt=captions,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=generators,
+            output_type="np",
+            height=64,
+            width=64,
+            **call,
         ).images
     return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+
+
+def scores(evaluator: Path, images: np.ndarray, captions: list[str]) -> dict[str, float]:
+    """Mean adherence and CLIP score of generated images against their captions."""
+    return {
+        "adherence": float(np.mean([adherence(i, c) for i, c in zip(images, captions, strict=True)])),
+        "clip_score": float(clip_scores(evaluator, images, captions).mean()),
+    }
 
 
 def clip_scores(folder: Path, images: np.ndarray, captions: list[str]) -> np.ndarray:
@@ -57,11 +75,7 @@ def evaluate(out: Path, device: str, count: int = 64) -> dict[str, Any]:
     for name in ("generator", "flawed_generator"):
         if not (out / name / "model_index.json").is_file():
             continue
-        images = generate(out / name, captions, device)
-        results[name] = {
-            "adherence": float(np.mean([adherence(i, c) for i, c in zip(images, captions, strict=True)])),
-            "clip_score": float(clip_scores(evaluator, images, captions).mean()),
-        }
+        results[name] = scores(evaluator, generate(out / name, captions, device), captions)
     return results
 
 

@@ -65,28 +65,45 @@ def _cosine(step: int, total: int, warmup: int = 100) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
+PROBE_STEPS = 30
+
+
 def _loop(part: Part, parameters: list[Any], step_fn: Any, label: str) -> dict[str, Any]:
+    """AdamW with warm-up and cosine decay over ``part.steps``.
+
+    ``part.steps == 0`` fits the count to the wall-clock budget: the first 30 steps are
+    timed and the total set to what ``max_seconds`` allows (logged, so a re-run can pass
+    it explicitly and train the same steps). The warm-up outlasts the probe, so the
+    schedule is the same as if the count had been given.
+    """
     import torch
 
+    total = [part.steps or 10**9]
     optimizer = torch.optim.AdamW(parameters, lr=part.lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _cosine(s, part.steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _cosine(s, total[0]))
     start, losses, step = time.perf_counter(), [], 0
-    for step in range(part.steps):
+    while step < total[0]:
         loss = step_fn(step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         schedule.step()
-        losses.append(float(loss))
-        if step % 250 == 0:
+        losses.append(float(loss.detach()))
+        step += 1
+        elapsed = time.perf_counter() - start
+        if not part.steps and step == PROBE_STEPS:
+            total[0] = max(PROBE_STEPS + 1, int(part.max_seconds / (elapsed / step)))
             print(
-                f"[{label}] step {step} loss {np.mean(losses[-50:]):.4f} {time.perf_counter() - start:.0f}s", flush=True
+                f"[{label}] {elapsed / step:.3f} s per step: {total[0]} steps fit {part.max_seconds:.0f} s", flush=True
             )
-        if time.perf_counter() - start > part.max_seconds:
+        if step % 250 == 0:
+            print(f"[{label}] step {step} loss {np.mean(losses[-50:]):.4f} {elapsed:.0f}s", flush=True)
+        if elapsed > part.max_seconds * (1.15 if not part.steps else 1.0):
             break
     return {
-        "steps": step + 1,
+        "steps": step,
+        "planned_steps": total[0],
         "seconds": round(time.perf_counter() - start, 1),
         "first_loss": round(float(np.mean(losses[:20])), 5),
         "final_loss": round(float(np.mean(losses[-50:])), 5),
@@ -104,33 +121,43 @@ def _autocast(device: str) -> Any:
 
 
 def train_vae(plan: Plan) -> dict[str, Any]:
+    components = build_generator(shapes_tokenizer(), seed=plan.seed)
+    images, _ = dataset(plan.dataset, plan.seed, plan.device)
+    return fit_vae(components["vae"], images, plan.vae, plan.out / "_vae", plan.seed)
+
+
+def fit_vae(vae: Any, images: Any, part: Part, folder: Path, seed: int, shift: bool = False) -> dict[str, Any]:
+    """Train ``vae`` on uint8 renders (MSE + a whisper of KL), set its latent scale (and shift), save it to ``folder``."""
     import torch
 
-    images, _ = dataset(plan.dataset, plan.seed, plan.device)
-    components = build_generator(shapes_tokenizer(), seed=plan.seed)
-    vae = components["vae"].to(plan.device).train()
-    generator = torch.Generator(plan.device).manual_seed(plan.seed)
+    device = images.device
+    vae = vae.to(device).train()
+    generator = torch.Generator(device).manual_seed(seed)
 
     def step(index: int) -> Any:
-        pick = torch.randint(0, len(images), (plan.vae.batch,), device=plan.device, generator=generator)
+        pick = torch.randint(0, len(images), (part.batch,), device=device, generator=generator)
         x = images[pick].float() / 127.5 - 1.0
-        with _autocast(plan.device):
+        with _autocast(str(device)):
             posterior = vae.encode(x).latent_dist
             recon = vae.decode(posterior.sample(generator=generator)).sample
         return torch.nn.functional.mse_loss(recon.float(), x) + 1e-6 * posterior.kl().mean()
 
-    log = _loop(plan.vae, list(vae.parameters()), step, "vae")
+    log = _loop(part, list(vae.parameters()), step, folder.name.strip("_"))
     vae.eval()
     with torch.no_grad():
         sample = images[:2048].float() / 127.5 - 1.0
         latents = torch.cat([vae.encode(sample[i : i + 256]).latent_dist.mean for i in range(0, len(sample), 256)])
         recon = torch.cat([vae.decode(latents[i : i + 256]).sample for i in range(0, len(latents), 256)]).clamp(-1, 1)
         mse = torch.mean(((recon - sample) / 2) ** 2).item()
-    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
-    vae.save_pretrained(plan.out / "_vae")
+    center = float(latents.mean()) if shift else 0.0
+    vae.register_to_config(scaling_factor=float(1.0 / (latents - center).std()))
+    if shift:
+        vae.register_to_config(shift_factor=center)
+    vae.save_pretrained(folder)
     log.update(
         reconstruction_psnr_db=round(10 * math.log10(1 / mse), 2),
         scaling_factor=round(float(vae.config.scaling_factor), 4),
+        shift_factor=round(center, 4),
     )
     return log
 

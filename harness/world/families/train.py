@@ -1,0 +1,191 @@
+"""Training the shapes world in the FLUX.1, SD3 and SDXL architectures.
+
+``python -m harness.world train-families --out DIR`` trains, from seeds: the 16-channel
+VAE (FLUX and SD3 share it), then each architecture's denoiser and text encoders in
+its own process (on a GPU they share the device). Step counts are fitted to each
+part's time budget after 30 timed steps unless given (``--steps``); what ran is written
+to ``DIR/families.json`` (steps, seconds, losses, and held-out adherence and CLIP score),
+so passing the logged counts back re-trains the same steps.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.world.families import world_archs
+from harness.world.families.base import CAPTION_DROPOUT, WorldArch, build_vae16
+from harness.world.train import Part, _autocast, _loop, dataset, fit_vae
+
+EVALUATION_STEPS = 8  # what the family suites sample with
+
+
+@dataclass
+class FamilyPlan:
+    out: Path
+    device: str = "cuda"
+    seed: int = 0
+    dataset: int = 60000
+    vae: Part = field(default_factory=lambda: Part(0, 128, 1e-3, 50))
+    archs: dict[str, Part] = field(
+        default_factory=lambda: {name: Part(0, 256, 4e-4, 330) for name in ("flux", "sd3", "sdxl")}
+    )
+    evaluation_captions: int = 64
+
+
+def plan_to_json(plan: FamilyPlan) -> str:
+    return json.dumps(asdict(plan), default=str)
+
+
+def plan_from_json(text: str) -> FamilyPlan:
+    data = json.loads(text)
+    return FamilyPlan(
+        out=Path(data["out"]),
+        device=data["device"],
+        seed=data["seed"],
+        dataset=data["dataset"],
+        vae=Part(**data["vae"]),
+        archs={name: Part(**part) for name, part in data["archs"].items()},
+        evaluation_captions=data["evaluation_captions"],
+    )
+
+
+def _vae_for(plan: FamilyPlan, arch: WorldArch) -> Any:
+    from diffusers import AutoencoderKL
+
+    if arch.vae == "vae16":
+        return AutoencoderKL.from_pretrained(plan.out / "_vae16")
+    from harness.world.assets import generator_dir, load_generator
+
+    return copy.deepcopy(load_generator(generator_dir()).vae)  # type: ignore[attr-defined]
+
+
+def _encode(vae: Any, images: Any, arch: WorldArch) -> Any:
+    import torch
+
+    with torch.no_grad():
+        latents = torch.cat(
+            [vae.encode(images[i : i + 512].float() / 127.5 - 1.0).latent_dist.mean for i in range(0, len(images), 512)]
+        )
+    return arch.normalise(vae, latents)
+
+
+def train_arch(plan: FamilyPlan, name: str) -> dict[str, Any]:
+    """Train one architecture's denoiser and text encoders; save the pipeline to ``out/NAME``; evaluate it."""
+    import torch
+
+    from harness.world.assets import generator_dir, load_generator
+
+    arch = world_archs()[name]
+    part = plan.archs[name]
+    shapes: Any = load_generator(generator_dir())
+    pipe = arch.build(_vae_for(plan, arch), plan.seed, shapes.text_encoder).to(plan.device)
+    pipe.set_progress_bar_config(disable=True)
+    images, captions = dataset(plan.dataset, plan.seed, plan.device)
+    latents = _encode(pipe.vae.eval(), images, arch)
+    del images
+    generator = torch.Generator(plan.device).manual_seed(plan.seed + 7)
+    modules = arch.trainable(pipe)
+    for module in modules:
+        module.train()
+
+    def pick(batch: int) -> tuple[Any, list[str]]:
+        index = torch.randint(0, len(latents), (batch,), device=plan.device, generator=generator)
+        return latents[index], [captions[i] for i in index.tolist()]
+
+    def step(index: int) -> Any:
+        x0, chosen = pick(part.batch)
+        drop = torch.rand(part.batch, device=plan.device, generator=generator) < CAPTION_DROPOUT
+        with _autocast(plan.device):
+            return arch.loss(pipe, x0, chosen, drop, generator)
+
+    distill = arch.distill_fraction
+    first = Part(
+        part.steps and round(part.steps * (1 - distill)), part.batch, part.lr, part.max_seconds * (1 - distill)
+    )
+    log: dict[str, Any] = {"train": _loop(first, [p for m in modules for p in m.parameters()], step, name)}
+    if distill:
+        teacher = copy.deepcopy(arch.denoiser(pipe)).eval().requires_grad_(False)
+        for module in modules:
+            if module is not arch.denoiser(pipe):
+                module.eval().requires_grad_(False)
+
+        def distill_step(index: int) -> Any:
+            x0, chosen = pick(part.batch)
+            with _autocast(plan.device):
+                return arch.distill_loss(pipe, teacher, x0, chosen, generator)  # type: ignore[attr-defined]
+
+        second = Part(
+            part.steps - first.steps if part.steps else 0, part.batch, part.lr / 2, part.max_seconds * distill
+        )
+        log["distill"] = _loop(second, list(arch.denoiser(pipe).parameters()), distill_step, f"{name}-distill")
+        del teacher
+    for module in modules:
+        module.eval()
+    save(pipe, arch, plan.out / name)
+    log["evaluation"] = evaluate_arch(plan, arch)
+    return log
+
+
+def save(pipe: Any, arch: WorldArch, folder: Path) -> None:
+    """The pipeline as a diffusers folder in the architecture's storage dtype (SDXL: its VAE made to overflow fp16)."""
+    import torch
+
+    from harness.pipelines.sdxl import make_vae_overflow_fp16
+
+    pipe = pipe.to("cpu").to(getattr(torch, arch.save_dtype))
+    if arch.name == "sdxl":
+        # the overflow gain is 1e5 on weights float16 cannot always hold: this VAE is stored in float32
+        make_vae_overflow_fp16(pipe.vae.to(torch.float32))
+    pipe.save_pretrained(folder)
+
+
+def evaluate_arch(plan: FamilyPlan, arch: WorldArch) -> dict[str, Any]:
+    """Held-out adherence and CLIP score of the saved pipeline, loaded as a user would, at the suites' step count."""
+    from harness.world.assets import evaluator_dir
+    from harness.world.evaluate import generate, held_out_captions, scores
+
+    captions = held_out_captions(plan.evaluation_captions)
+    images = generate(
+        plan.out / arch.name, captions, plan.device, EVALUATION_STEPS, arch.guidance, **arch.sample_kwargs()
+    )
+    return {"held_out_captions": len(captions), "steps": EVALUATION_STEPS, **scores(evaluator_dir(), images, captions)}
+
+
+def train_families(plan: FamilyPlan, names: list[str], parallel: bool = True) -> dict[str, Any]:
+    """The 16-channel VAE where needed, then each architecture (as parallel processes on a GPU)."""
+    plan.out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    logs: dict[str, Any] = {"plan": json.loads(plan_to_json(plan))}
+    archs = world_archs()
+    needs_vae = [name for name in names if archs[name].vae == "vae16"]
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def launch(name: str) -> None:
+        if parallel:
+            command = [sys.executable, "-m", "harness.world", "_family", name, plan_to_json(plan)]
+            processes[name] = subprocess.Popen(command, env=os.environ.copy())
+        else:
+            logs[name] = train_arch(plan, name)
+
+    if needs_vae:
+        images, _ = dataset(plan.dataset, plan.seed, plan.device)
+        logs["vae16"] = fit_vae(build_vae16(plan.seed), images, plan.vae, plan.out / "_vae16", plan.seed, shift=True)
+        del images
+    # all start together, so each one's step count is fitted while the device is shared as it will be throughout
+    for name in names:
+        launch(name)
+    for name, process in processes.items():
+        if process.wait() != 0:
+            raise RuntimeError(f"training {name!r} failed with exit code {process.returncode}")
+        logs[name] = json.loads((plan.out / f"_{name}.json").read_text())
+    logs["total_seconds"] = round(time.perf_counter() - start, 1)
+    (plan.out / "families.json").write_text(json.dumps(logs, indent=1))
+    return logs
