@@ -4,7 +4,11 @@ Use them as ``transform = "harness.controls:denoiser_noise_0_5"`` with ``expect 
 a gate nobody has seen fail is not yet a gate. They work on any family (the denoiser is
 the pipeline's ``unet`` or ``transformer``).
 
-- quality: relative Gaussian weight noise, and 2-bit weights (a Q2-sized loss);
+- quality: relative Gaussian weight noise, and 2-bit weights (a Q2-sized loss), on the whole
+  denoiser or on its attention projections only;
+- conversion and loading faults: the first timestep-embedding layer zeroed (a key lost in
+  conversion), the sampler's shift or timestep spacing changed, the VAE's scaling factor
+  wrong, text embeddings amplified (with bf16 components: an amplified mixed cast);
 - rounding: noise of 1e-3 of each tensor's standard deviation, which a gate must *not* flag;
 - speed: the denoiser made slower by a fraction of its own time, by sleeping (the device
   idles) or by spinning on the CPU (the process's CPU time rises too);
@@ -13,6 +17,7 @@ the pipeline's ``unet`` or ``transformer``).
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -40,16 +45,34 @@ def add_relative_noise(module: Any, fraction: float, seed: int) -> None:
 
 def quantize_2bit(module: Any) -> None:
     """Every matrix and conv weight rounded to 4 symmetric levels per output row (a Q2-sized error)."""
+    round_2bit(list(module.parameters()))
+
+
+def round_2bit(parameters: list[Any]) -> None:
+    """Round each weight of 2 or more dimensions to 4 symmetric levels per output row."""
     import torch
 
     with torch.no_grad():
-        for parameter in module.parameters():
+        for parameter in parameters:
             if parameter.dim() < 2:
                 continue
             rows = parameter.float().reshape(parameter.shape[0], -1)
             scale = rows.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / 1.5
             levels = (rows / scale - 0.5).round().clamp(-2, 1) + 0.5  # -1.5, -0.5, 0.5, 1.5
             parameter.copy_((levels * scale).reshape(parameter.shape).to(parameter.dtype))
+
+
+# the q/k/v/out projections of diffusers' attention modules, image and text streams alike
+ATTENTION_PROJECTIONS = re.compile(r"(^|\.)(to_q|to_k|to_v|to_out\.0|add_q_proj|add_k_proj|add_v_proj|to_add_out)$")
+
+
+def attention_projections(module: Any) -> list[Any]:
+    """The weights of every attention projection in ``module`` (UNet, MM-DiT and single-stream blocks)."""
+    return [
+        sub.weight
+        for name, sub in module.named_modules()
+        if ATTENTION_PROJECTIONS.search(name) and hasattr(sub, "weight")
+    ]
 
 
 def denoiser_noise_0_5(pipe: Any) -> Any:
@@ -66,6 +89,83 @@ def denoiser_rounding_noise(pipe: Any) -> Any:
 def denoiser_2bit(pipe: Any) -> Any:
     quantize_2bit(denoiser_of(pipe))
     return pipe
+
+
+def attention_2bit(pipe: Any) -> Any:
+    """Only the denoiser's attention q/k/v/out weights rounded to 2 bits: a Q2-sized loss where it hurts most."""
+    weights = attention_projections(denoiser_of(pipe))
+    if not weights:
+        raise ValueError("the denoiser has no attention projections (to_q, to_k, ...) to damage")
+    round_2bit(weights)
+    return pipe
+
+
+def timestep_embedding_zeroed(pipe: Any) -> Any:
+    """The first linear layer of the timestep embedding zeroed: what a conversion that lost its key leaves."""
+    import torch
+
+    denoiser = denoiser_of(pipe)
+    names = ("time_embedding.linear_1", "time_text_embed.timestep_embedder.linear_1")
+    layer = next((module for name, module in denoiser.named_modules() if name in names), None)
+    if layer is None:
+        raise ValueError(f"the denoiser has none of {names}")
+    with torch.no_grad():
+        layer.weight.zero_()
+        if layer.bias is not None:
+            layer.bias.zero_()
+    return pipe
+
+
+def wrong_sampler_shift(pipe: Any) -> Any:
+    """The sampler's schedule changed as a careless conversion changes it.
+
+    Flow matching (FLUX, SD3): shift 1.0 and no resolution-dependent shift (a default
+    ``FlowMatchEulerDiscreteScheduler()`` in place of the model's). DDPM-family samplers
+    (SD, SDXL): "trailing" and "leading" timestep spacing swapped.
+    """
+    config = dict(pipe.scheduler.config)
+    if "shift" in config:
+        changes: dict[str, Any] = {"shift": 1.0, "use_dynamic_shifting": False}
+    elif "timestep_spacing" in config:
+        changes = {"timestep_spacing": "leading" if config["timestep_spacing"] == "trailing" else "trailing"}
+    else:
+        raise ValueError(f"no shift or timestep spacing to change in {type(pipe.scheduler).__name__}")
+    pipe.scheduler = type(pipe.scheduler).from_config({**config, **changes})
+    return pipe
+
+
+def vae_scaling_wrong(pipe: Any) -> Any:
+    """The VAE's scaling factor 1.4x too large: SD1.5's 0.18215 where SDXL's 0.13025 belongs."""
+    pipe.vae.register_to_config(scaling_factor=float(pipe.vae.config.scaling_factor) * 0.18215 / 0.13025)
+    return pipe
+
+
+def text_embeddings_x4(pipe: Any) -> Any:
+    """Every text encoder's outputs multiplied by 4 (with bf16 encoders: an amplified mixed cast)."""
+    names = ("text_encoder", "text_encoder_2", "text_encoder_3")
+    encoders = [getattr(pipe, name) for name in names if getattr(pipe, name, None) is not None]
+    if not encoders:
+        raise ValueError("the pipeline has no text encoder")
+    for encoder in encoders:
+        encoder.register_forward_hook(_times_four)
+    return pipe
+
+
+def _times_four(module: Any, args: Any, output: Any) -> Any:
+    import torch
+
+    def scale(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return value * 4
+        if isinstance(value, tuple):
+            return tuple(scale(item) for item in value)
+        return value
+
+    if isinstance(output, dict):  # transformers' ModelOutput: every field, hidden_states included
+        for key in list(output.keys()):
+            output[key] = scale(output[key])
+        return output
+    return scale(output)
 
 
 def slow_down(module: Any, fraction: float, spin: bool) -> None:

@@ -31,6 +31,15 @@ def _shapes_flawed() -> Any:
     return load_generator(flawed_generator_dir())
 
 
+def _world(arch: str) -> Callable[[], Any]:
+    def build() -> Any:
+        from harness.world.assets import load_world, world_dir
+
+        return load_world(world_dir(arch))
+
+    return build
+
+
 def builtin_pipelines() -> dict[str, Builtin]:
     """Every built-in pipeline by name (a fresh mapping; pass it where it is needed)."""
     from harness.pipelines.flux import FluxFamily, build_tiny_flux
@@ -91,6 +100,26 @@ def builtin_pipelines() -> dict[str, Builtin]:
             "the shapes world trained with the SD1.5 recipe (epsilon, 'leading'): right colours and shapes, ignored positions",
             StableDiffusionFamily,
             _shapes_flawed,
+        ),
+        Builtin(
+            "shapes-flux",
+            "the shapes world trained as FLUX.1-dev: double/single-stream MM-DiT, CLIP + T5, 16-channel VAE, "
+            "flow matching with dynamic shift, distilled guidance",
+            FluxFamily,
+            _world("flux"),
+        ),
+        Builtin(
+            "shapes-sd3",
+            "the shapes world trained as SD3.5: MM-DiT with qk-norm, two CLIPs + T5, 16-channel VAE, flow matching (shift 3)",
+            SD3Family,
+            _world("sd3"),
+        ),
+        Builtin(
+            "shapes-sdxl",
+            "the shapes world trained as SDXL: UNet with text-time conditioning, two CLIPs, Euler (v-prediction, "
+            "zero terminal SNR); its VAE overflows float16 like SDXL's",
+            SDXLFamily,
+            _world("sdxl"),
         ),
     ]
     return {entry.name: entry for entry in entries}

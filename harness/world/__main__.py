@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     families.add_argument("--vae-steps", type=int, default=0)
     families.add_argument("--vae-seconds", type=float, default=60.0)
     families.add_argument("--captions", type=int, default=64, help="held-out captions to evaluate on")
+    families.add_argument("--resume", type=Path, help="continue from the pipelines in this folder (<arch>/)")
     families.add_argument("--sequential", action="store_true", help="one architecture after another (CPU)")
     family = commands.add_parser("_family", help=argparse.SUPPRESS)
     family.add_argument("arch")
@@ -124,6 +125,7 @@ def _families(args: argparse.Namespace) -> int:
         vae=Part(args.vae_steps, defaults.vae.batch, defaults.vae.lr, args.vae_seconds),
         archs=archs,
         evaluation_captions=args.captions,
+        resume=args.resume,
     )
     logs = train_families(plan, args.archs, parallel=not args.sequential)
     print(json.dumps({k: v for k, v in logs.items() if k != "plan"}, indent=1))

@@ -31,6 +31,19 @@ def evaluator_dir() -> Path:
     return _folder("evaluator", "open_clip_config.json")
 
 
+def world_dir(arch: str) -> Path:
+    """The shapes world in another architecture: ``flux``, ``sd3`` or ``sdxl`` (a diffusers folder)."""
+    return _folder(arch, "model_index.json")
+
+
+def load_world(folder: Path) -> object:
+    """A world pipeline of any architecture, float32, offline: the class comes from its ``model_index.json``."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    return DiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32, local_files_only=True)
+
+
 def load_generator(folder: Path) -> object:
     """The generator as a plain diffusers ``StableDiffusionPipeline`` (float32, offline)."""
     import torch

@@ -66,6 +66,7 @@ def _cosine(step: int, total: int, warmup: int = 100) -> float:
 
 
 PROBE_STEPS = 30
+MAX_SKIPPED = 20
 
 
 def _loop(part: Part, parameters: list[Any], step_fn: Any, label: str) -> dict[str, Any]:
@@ -82,11 +83,18 @@ def _loop(part: Part, parameters: list[Any], step_fn: Any, label: str) -> dict[s
     optimizer = torch.optim.AdamW(parameters, lr=part.lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _cosine(s, total[0]))
     start, losses, step = time.perf_counter(), [], 0
+    skipped = 0
     while step < total[0]:
         loss = step_fn(step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        norm = torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        if not (torch.isfinite(loss) and torch.isfinite(norm)):
+            # one bad batch must not poison every weight: skip it, and give up if it keeps happening
+            skipped += 1
+            if skipped > MAX_SKIPPED:
+                raise FloatingPointError(f"[{label}] {skipped} steps with a non-finite loss or gradient")
+            continue
         optimizer.step()
         schedule.step()
         losses.append(float(loss.detach()))
@@ -99,11 +107,12 @@ def _loop(part: Part, parameters: list[Any], step_fn: Any, label: str) -> dict[s
             )
         if step % 250 == 0:
             print(f"[{label}] step {step} loss {np.mean(losses[-50:]):.4f} {elapsed:.0f}s", flush=True)
-        if elapsed > part.max_seconds * (1.15 if not part.steps else 1.0):
+        if elapsed > part.max_seconds * (1.05 if not part.steps else 1.0):
             break
     return {
         "steps": step,
         "planned_steps": total[0],
+        "skipped_steps": skipped,
         "seconds": round(time.perf_counter() - start, 1),
         "first_loss": round(float(np.mean(losses[:20])), 5),
         "final_loss": round(float(np.mean(losses[-50:])), 5),

@@ -28,6 +28,7 @@ class WorldArch:
     save_dtype: ClassVar[str] = "float16"
     guidance: ClassVar[float] = 5.0
     distill_fraction: ClassVar[float] = 0.0  # the share of steps spent distilling guidance into an embedding (FLUX)
+    bf16_autocast: ClassVar[bool] = True  # trained under bf16 autocast on a GPU
 
     def build(self, vae: Any, seed: int, clip: Any = None) -> Any:
         """The untrained pipeline around ``vae`` (seeded); its first CLIP encoder starts from ``clip`` where given."""

@@ -43,6 +43,9 @@ class FluxWorld(WorldArch):
     save_dtype: ClassVar[str] = "bfloat16"  # FLUX.1 ships in bf16
     guidance: ClassVar[float] = 3.5
     distill_fraction: ClassVar[float] = 0.35
+    # Under bf16 autocast on the H200 (torch 2.11) every loss was NaN from the first steps, on the CPU
+    # never; it trains in float32 (TF32 matrix products) instead.
+    bf16_autocast: ClassVar[bool] = False
 
     def build(self, vae: Any, seed: int, clip: Any = None) -> Any:
         import torch

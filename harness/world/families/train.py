@@ -38,6 +38,7 @@ class FamilyPlan:
         default_factory=lambda: {name: Part(0, 256, 4e-4, 330) for name in ("flux", "sd3", "sdxl")}
     )
     evaluation_captions: int = 64
+    resume: Path | None = None  # a folder of earlier pipelines (<arch>/): continue training from their weights
 
 
 def plan_to_json(plan: FamilyPlan) -> str:
@@ -54,14 +55,16 @@ def plan_from_json(text: str) -> FamilyPlan:
         vae=Part(**data["vae"]),
         archs={name: Part(**part) for name, part in data["archs"].items()},
         evaluation_captions=data["evaluation_captions"],
+        resume=Path(data["resume"]) if data.get("resume") else None,
     )
 
 
 def _vae_for(plan: FamilyPlan, arch: WorldArch) -> Any:
+    import torch
     from diffusers import AutoencoderKL
 
     if arch.vae == "vae16":
-        return AutoencoderKL.from_pretrained(plan.out / "_vae16")
+        return AutoencoderKL.from_pretrained(plan.out / "_vae16", torch_dtype=torch.float32)
     from harness.world.assets import generator_dir, load_generator
 
     return copy.deepcopy(load_generator(generator_dir()).vae)  # type: ignore[attr-defined]
@@ -85,8 +88,16 @@ def train_arch(plan: FamilyPlan, name: str) -> dict[str, Any]:
 
     arch = world_archs()[name]
     part = plan.archs[name]
-    shapes: Any = load_generator(generator_dir())
-    pipe = arch.build(_vae_for(plan, arch), plan.seed, shapes.text_encoder).to(plan.device)
+    if not arch.bf16_autocast:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if plan.resume is not None and (plan.resume / name / "model_index.json").is_file():
+        from diffusers import DiffusionPipeline
+
+        pipe = DiffusionPipeline.from_pretrained(plan.resume / name, torch_dtype=torch.float32).to(plan.device)
+    else:
+        shapes: Any = load_generator(generator_dir())
+        pipe = arch.build(_vae_for(plan, arch), plan.seed, shapes.text_encoder).to(plan.device)
     pipe.set_progress_bar_config(disable=True)
     images, captions = dataset(plan.dataset, plan.seed, plan.device)
     latents = _encode(pipe.vae.eval(), images, arch)
@@ -103,7 +114,7 @@ def train_arch(plan: FamilyPlan, name: str) -> dict[str, Any]:
     def step(index: int) -> Any:
         x0, chosen = pick(part.batch)
         drop = torch.rand(part.batch, device=plan.device, generator=generator) < CAPTION_DROPOUT
-        with _autocast(plan.device):
+        with _autocast(plan.device if arch.bf16_autocast else "cpu"):
             return arch.loss(pipe, x0, chosen, drop, generator)
 
     distill = arch.distill_fraction
@@ -119,7 +130,7 @@ def train_arch(plan: FamilyPlan, name: str) -> dict[str, Any]:
 
         def distill_step(index: int) -> Any:
             x0, chosen = pick(part.batch)
-            with _autocast(plan.device):
+            with _autocast(plan.device if arch.bf16_autocast else "cpu"):
                 return arch.distill_loss(pipe, teacher, x0, chosen, generator)  # type: ignore[attr-defined]
 
         second = Part(
@@ -175,7 +186,9 @@ def train_families(plan: FamilyPlan, names: list[str], parallel: bool = True) ->
         else:
             logs[name] = train_arch(plan, name)
 
-    if needs_vae:
+    if (plan.out / "_vae16" / "config.json").is_file():
+        logs["vae16"] = {"reused": str(plan.out / "_vae16")}  # a resumed run keeps the latent space it trained in
+    elif needs_vae:
         images, _ = dataset(plan.dataset, plan.seed, plan.device)
         logs["vae16"] = fit_vae(build_vae16(plan.seed), images, plan.vae, plan.out / "_vae16", plan.seed, shift=True)
         del images
