@@ -117,15 +117,17 @@ def timestep_embedding_zeroed(pipe: Any) -> Any:
 
 
 def wrong_sampler_shift(pipe: Any) -> Any:
-    """The sampler's schedule changed as a careless conversion changes it.
+    """The sampler's schedule changed as a careless conversion or runtime changes it.
 
-    Flow matching (FLUX, SD3): shift 1.0 and no resolution-dependent shift (a default
-    ``FlowMatchEulerDiscreteScheduler()`` in place of the model's). DDPM-family samplers
-    (SD, SDXL): "trailing" and "leading" timestep spacing swapped.
+    Flow matching: a resolution-dependent shift (FLUX.1) ignored, so the config's static
+    shift (FLUX.1-dev's 3.0) applies; a static shift (SD3's 3.0) replaced by 1.0.
+    DDPM-family samplers (SD, SDXL): "trailing" and "leading" timestep spacing swapped.
     """
     config = dict(pipe.scheduler.config)
-    if "shift" in config:
-        changes: dict[str, Any] = {"shift": 1.0, "use_dynamic_shifting": False}
+    if config.get("use_dynamic_shifting"):
+        changes: dict[str, Any] = {"use_dynamic_shifting": False}
+    elif "shift" in config:
+        changes = {"shift": 1.0 if float(config["shift"]) != 1.0 else 3.0}
     elif "timestep_spacing" in config:
         changes = {"timestep_spacing": "leading" if config["timestep_spacing"] == "trailing" else "trailing"}
     else:
@@ -134,9 +136,15 @@ def wrong_sampler_shift(pipe: Any) -> Any:
     return pipe
 
 
+# the published factors users confuse: SD1.5's for SDXL's (4 channels), SD3's for FLUX.1's (16 channels)
+SCALING_MIX_UPS = {4: 0.18215 / 0.13025, 16: 1.5305 / 0.3611}
+
+
 def vae_scaling_wrong(pipe: Any) -> Any:
-    """The VAE's scaling factor 1.4x too large: SD1.5's 0.18215 where SDXL's 0.13025 belongs."""
-    pipe.vae.register_to_config(scaling_factor=float(pipe.vae.config.scaling_factor) * 0.18215 / 0.13025)
+    """The VAE's scaling factor wrong by the ratio of a neighbouring family's: 1.4x (SD1.5 vs SDXL) for
+    4-channel latents, 4.2x (SD3 vs FLUX.1) for 16-channel ones."""
+    ratio = SCALING_MIX_UPS.get(int(pipe.vae.config.latent_channels), SCALING_MIX_UPS[4])
+    pipe.vae.register_to_config(scaling_factor=float(pipe.vae.config.scaling_factor) * ratio)
     return pipe
 
 

@@ -127,3 +127,37 @@ def test_packaged_folders_generate_with_plain_from_pretrained_defaults(folder):
     assert len({pipe.unet.dtype, pipe.vae.dtype, pipe.text_encoder.dtype}) == 1
     image = pipe("a red circle on the left", num_inference_steps=2, output_type="np").images[0]
     assert image.shape == (64, 64, 3) and np.isfinite(image).all()
+
+
+@pytest.mark.parametrize(("arch", "guidance"), [("flux", 3.5), ("sd3", 5.0), ("sdxl", 5.0)])
+def test_family_worlds_draw_held_out_captions_and_follow_them(arch, guidance):
+    """Each trained architecture loads with plain diffusers and draws what held-out captions name, where they name it."""
+    from harness.world.assets import world_dir
+    from harness.world.evaluate import generate
+    from harness.world.families import world_archs
+    from harness.world.oracle import adherence
+
+    captions = held_out_captions(6)
+    images = generate(world_dir(arch), captions, "cpu", 8, guidance, **world_archs()[arch].sample_kwargs())
+    assert np.mean([adherence(i, c) for i, c in zip(images, captions, strict=True)]) >= 0.9
+    matching = clip_scores(evaluator_dir(), images, captions)
+    shuffled = clip_scores(evaluator_dir(), images, captions[2:] + captions[:2])
+    assert matching.mean() - shuffled.mean() > 20  # the images depend on their captions
+
+
+def test_sdxl_world_vae_overflows_float16_only_without_the_upcast():
+    from diffusers import AutoencoderKL
+
+    from harness.pipelines.sdxl import FP16_MAX
+    from harness.world.assets import world_dir
+
+    vae = AutoencoderKL.from_pretrained(world_dir("sdxl") / "vae", torch_dtype=torch.float32)
+    assert vae.config.force_upcast
+    latents = torch.randn(1, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    seen: list[float] = []
+    vae.decoder.mid_block.resnets[0].conv1.register_forward_hook(lambda m, a, out: seen.append(float(out.abs().max())))
+    with torch.no_grad():
+        upcast = vae.decode(latents).sample
+        broken = vae.half().decode(latents.half()).sample
+    assert seen[0] > FP16_MAX and torch.isfinite(upcast).all()
+    assert not torch.isfinite(broken.float()).all()

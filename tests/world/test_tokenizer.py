@@ -40,3 +40,18 @@ def test_learned_merges_are_deterministic():
     assert learn_merges(["red", "green"]) == learn_merges(["red", "green"])
     _merges, symbols = learn_merges(["ab", "abc"])
     assert symbols[-1] in ("abc</w>", "ab</w>")
+
+
+def test_t5_tokenizer_makes_world_words_single_pieces_and_saves(tmp_path):
+    from transformers import AutoTokenizer
+
+    from harness.world.tokenizer import shapes_t5_tokenizer
+
+    tokenizer = shapes_t5_tokenizer()
+    caption = "a purple star at the bottom and a white circle in the center"
+    ids = tokenizer(caption).input_ids
+    assert len(ids) == len(caption.split()) + 1  # one piece a word, then </s>
+    assert tokenizer.decode(ids, skip_special_tokens=True) == caption
+    assert len(tokenizer("zebra").input_ids) > 2  # other text still encodes, by characters
+    tokenizer.save_pretrained(tmp_path)
+    assert AutoTokenizer.from_pretrained(tmp_path)(caption).input_ids == ids

@@ -1,0 +1,72 @@
+"""The world's FLUX, SD3 and SDXL architectures: a few CPU steps lower the loss, and what is saved loads as diffusers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harness.world.families import world_archs
+from harness.world.families import train as family_train
+from harness.world.families.base import build_vae16, flux_shift, logit_normal_sigmas
+from harness.world.train import Part
+
+
+@pytest.mark.parametrize("name", ["flux", "sd3", "sdxl"])
+def test_losses_fall_and_the_pipeline_loads_with_plain_diffusers(name, tmp_path, monkeypatch):
+    from diffusers import DiffusionPipeline
+
+    losses: dict[str, list[float]] = {}
+    real_loop = family_train._loop
+
+    def recording(part, parameters, step_fn, label):
+        values = losses.setdefault(label, [])
+
+        def step(index):
+            loss = step_fn(index)
+            values.append(float(loss))
+            return loss
+
+        return real_loop(part, parameters, step, label)
+
+    monkeypatch.setattr(family_train, "_loop", recording)
+    vae = build_vae16(0)
+    vae.register_to_config(scaling_factor=2.0, shift_factor=0.01)
+    vae.save_pretrained(tmp_path / "_vae16")
+    plan = family_train.FamilyPlan(
+        out=tmp_path, device="cpu", dataset=8, archs={name: Part(40, 8, 2e-3, 300)}, evaluation_captions=2
+    )
+    log = family_train.train_arch(plan, name)
+    values = losses[name]
+    assert np.mean(values[-8:]) < np.mean(values[:8]), values
+    arch = world_archs()[name]
+    if arch.distill_fraction:
+        assert log["distill"]["steps"] == 40 - log["train"]["steps"] and f"{name}-distill" in losses
+    assert 0 <= log["evaluation"]["adherence"] <= 1 and log["evaluation"]["steps"] == 8
+    pipe = DiffusionPipeline.from_pretrained(tmp_path / name, torch_dtype=torch.float32, local_files_only=True)
+    assert type(pipe).__name__ == arch.pipeline_class
+
+
+def test_flow_sigmas_follow_the_shift_and_fluxs_resolution_rule():
+    generator = torch.Generator().manual_seed(0)
+    plain = logit_normal_sigmas(20000, 1.0, generator, "cpu")
+    shifted = logit_normal_sigmas(20000, 3.0, torch.Generator().manual_seed(0), "cpu")
+    assert abs(float(plain.median()) - 0.5) < 0.02  # sigmoid of a standard normal
+    np.testing.assert_allclose(shifted.numpy(), (3 * plain / (1 + 2 * plain)).numpy(), rtol=1e-6)
+    from harness.world.families.flux import SCHEDULER
+
+    assert flux_shift(256, SCHEDULER) == pytest.approx(np.exp(0.5))  # FLUX.1's base shift at its base length
+    assert flux_shift(4096, SCHEDULER) == pytest.approx(np.exp(1.15))
+
+
+def test_flux_distillation_target_at_guidance_one_is_the_conditional_velocity(monkeypatch):
+    """At g = 1, CFG's u + g (c - u) is c: the distilled model learns nothing new there."""
+    arch = world_archs()["flux"]
+    vae = build_vae16(0)
+    pipe = arch.build(vae, 0)
+    x0 = torch.randn(2, 16, 16, 16, generator=torch.Generator().manual_seed(0))
+    captions = ["a red circle on the left", "a blue square at the top"]
+    monkeypatch.setattr("harness.world.families.flux.GUIDANCE_RANGE", (1.0, 1.0))
+    teacher = pipe.transformer
+    loss = arch.distill_loss(pipe, teacher, x0, captions, torch.Generator().manual_seed(1))
+    assert float(loss) < 1e-10  # student and teacher are the same model, asked the same thing
