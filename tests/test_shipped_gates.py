@@ -16,7 +16,9 @@ from harness.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "suites").glob("*.toml"))
-WORLD_FAULTS = [path for path in SHIPPED if path.stem in ("flux_gguf", "sd3_precision", "sdxl_vae_fp16", "shapes_faults")]
+WORLD_FAULTS = [
+    path for path in SHIPPED if path.stem in ("flux_gguf", "sd3_precision", "sdxl_vae_fp16", "shapes_faults")
+]
 
 
 def test_every_shipped_suite_is_checked():

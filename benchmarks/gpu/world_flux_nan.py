@@ -34,10 +34,14 @@ def main() -> None:
         pipe.transformer.zero_grad(set_to_none=True)
         generator = torch.Generator(args.device).manual_seed(0)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-            embeds, pooled, _ = pipe.encode_prompt(prompt=captions, prompt_2=None, device=args.device, max_sequence_length=64)
+            embeds, pooled, _ = pipe.encode_prompt(
+                prompt=captions, prompt_2=None, device=args.device, max_sequence_length=64
+            )
             loss = arch.loss(pipe, x0, captions, drop, generator)
         loss.backward()
-        bad = [n for n, p in pipe.transformer.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+        bad = [
+            n for n, p in pipe.transformer.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()
+        ]
         print(
             f"autocast={autocast}: loss {float(loss):.4f}, embeds finite {bool(torch.isfinite(embeds).all())}, "
             f"pooled finite {bool(torch.isfinite(pooled).all())}, non-finite grads {len(bad)}: {bad[:5]}",

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.world.families import world_archs
 from harness.world.families import train as family_train
+from harness.world.families import world_archs
 from harness.world.families.base import build_vae16, flux_shift, logit_normal_sigmas
 from harness.world.train import Part
 
