@@ -1,4 +1,4 @@
-"""The workflow as plain steps: `nox -s evaluate`, `nox -s tests`, `nox -s lint`, `nox -s benchmark`.
+"""The workflow as plain steps: `nox -s evaluate`, `nox -s families`, `nox -s tests`, `nox -s lint`, `nox -s benchmark`.
 
 Every session runs in one shared environment, `.nox/harness` (created on first use with
 virtualenv, which nox brings): torch alone makes an environment about 6 GB, and the
@@ -41,6 +41,26 @@ def evaluate(session: nox.Session) -> None:
     args = session.posargs or ["suites/shapes.toml"]
     env = {**OFFLINE, **{k: v for k, v in os.environ.items() if k.startswith("HF_")}}
     session.run(python, "-m", "harness", "run", *args, env=env, external=True)
+
+
+FAMILY_SUITES = (
+    "suites/flux_gguf.toml",
+    "suites/sd3_precision.toml",
+    "suites/sdxl_vae_fp16.toml",
+    "suites/shapes_faults.toml",
+)
+
+
+@nox.session(venv_backend="none")
+def families(session: nox.Session) -> None:
+    """The trained worlds' family suites (FLUX.1, SD3, SDXL, SD1.x): every shipped type passes, every fault fails.
+
+    About 3 minutes on 2 cores. `nox -s families -- --config q4_k` passes arguments to each `harness run`.
+    """
+    python = shared(session)
+    env = {**OFFLINE, **{k: v for k, v in os.environ.items() if k.startswith("HF_")}}
+    for suite in FAMILY_SUITES:
+        session.run(python, "-m", "harness", "run", suite, *session.posargs, env=env, external=True)
 
 
 @nox.session(venv_backend="none")
