@@ -49,7 +49,7 @@ def build_generator(tokenizer: Any, schedule: str = "vpred_zsnr", seed: int = 0)
     """Freshly initialised generator components (seeded)."""
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextModel
 
     torch.manual_seed(seed)
     vae = AutoencoderKL(
@@ -75,21 +75,27 @@ def build_generator(tokenizer: Any, schedule: str = "vpred_zsnr", seed: int = 0)
         attention_head_dim=8,
         norm_num_groups=32,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=EMBED_DIM,
-            intermediate_size=4 * EMBED_DIM,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            max_position_embeddings=tokenizer.model_max_length,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    text_encoder = CLIPTextModel(clip_text_config(tokenizer))
     scheduler = DDIMScheduler(**scheduler_config(schedule))
     return {"vae": vae, "unet": unet, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
+
+
+def clip_text_config(tokenizer: Any, projection_dim: int = EMBED_DIM) -> Any:
+    """The world's CLIP text encoder: width 128, 4 layers, over the world tokenizer's vocabulary and context."""
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=EMBED_DIM,
+        intermediate_size=4 * EMBED_DIM,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        max_position_embeddings=tokenizer.model_max_length,
+        projection_dim=projection_dim,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
 
 
 def assemble_pipeline(components: dict[str, Any]) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from harness.world.models import EMBED_DIM, IMAGE_PX
+from harness.world.models import IMAGE_PX
 
 CAPTION_DROPOUT = 0.1
 T5_LENGTH = 64  # the families' max_sequence_length (FluxFamily, SD3Family): train on the padding that is sampled with
@@ -56,29 +56,15 @@ class WorldArch:
         return {}
 
 
-def shapes_clip(model_class: Any, seed: int, pretrained: Any = None, projection_dim: int = EMBED_DIM) -> Any:
+def shapes_clip(model_class: Any, seed: int, pretrained: Any = None) -> Any:
     """A CLIP text encoder of the shapes world's size, started from ``pretrained``'s weights where given."""
     import torch
-    from transformers import CLIPTextConfig
 
+    from harness.world.models import clip_text_config
     from harness.world.tokenizer import shapes_tokenizer
 
-    tokenizer = shapes_tokenizer()
     torch.manual_seed(seed)
-    encoder = model_class(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=EMBED_DIM,
-            intermediate_size=4 * EMBED_DIM,
-            num_hidden_layers=4,
-            num_attention_heads=4,
-            max_position_embeddings=tokenizer.model_max_length,
-            projection_dim=projection_dim,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    encoder = model_class(clip_text_config(shapes_tokenizer()))
     if pretrained is not None:
         # transformers 5's CLIPTextModel is the text transformer itself; the projection variant wraps it
         def body(model: Any) -> Any:

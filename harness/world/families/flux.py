@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from harness.world.families.base import (
-    CAPTION_DROPOUT,
-    EMBED_DIM,
     T5_LENGTH,
     WorldArch,
     dropped,
@@ -23,6 +21,7 @@ from harness.world.families.base import (
     shapes_clip,
     shapes_t5,
 )
+from harness.world.models import EMBED_DIM
 
 # FLUX.1-dev's scheduler_config.json
 SCHEDULER = {
@@ -141,6 +140,3 @@ class FluxWorld(WorldArch):
             target = unconditional + guidance.reshape(-1, 1, 1) * (conditional - unconditional)
         prediction = self._forward(pipe.transformer, inputs, guidance, inputs["embeds"], inputs["pooled"])
         return torch.nn.functional.mse_loss(prediction, target)
-
-
-__all__ = ["CAPTION_DROPOUT", "FluxWorld"]

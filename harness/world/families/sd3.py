@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from harness.world.families.base import (
-    EMBED_DIM,
     T5_LENGTH,
     WorldArch,
     dropped,
@@ -15,6 +14,7 @@ from harness.world.families.base import (
     shapes_clip,
     shapes_t5,
 )
+from harness.world.models import EMBED_DIM
 
 SHIFT = 3.0  # SD3.5's scheduler_config.json
 

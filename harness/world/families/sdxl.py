@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from harness.world.families.base import EMBED_DIM, WorldArch, shapes_clip
-from harness.world.models import IMAGE_PX, scheduler_config
+from harness.world.families.base import WorldArch, shapes_clip
+from harness.world.models import EMBED_DIM, IMAGE_PX, scheduler_config
 
 TIME_EMBED = 32
 MIN_SNR = 5.0
