@@ -161,3 +161,15 @@ def test_sdxl_world_vae_overflows_float16_only_without_the_upcast():
         broken = vae.half().decode(latents.half()).sample
     assert seen[0] > FP16_MAX and torch.isfinite(upcast).all()
     assert not torch.isfinite(broken.float()).all()
+
+
+@pytest.mark.parametrize("arch", ["flux", "sd3", "sdxl"])
+def test_family_worlds_load_with_no_dtype_given(arch):
+    """Half-precision weights, float32 configs: diffusers' and transformers' defaults agree, so nothing mixes."""
+    from diffusers import DiffusionPipeline
+
+    from harness.world.assets import world_dir
+
+    pipe = DiffusionPipeline.from_pretrained(world_dir(arch), local_files_only=True)
+    dtypes = {name: module.dtype for name, module in pipe.components.items() if hasattr(module, "dtype")}
+    assert set(dtypes.values()) == {torch.float32}, dtypes

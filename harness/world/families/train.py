@@ -156,6 +156,21 @@ def save(pipe: Any, arch: WorldArch, folder: Path) -> None:
         # the overflow gain is 1e5 on weights float16 cannot always hold: this VAE is stored in float32
         make_vae_overflow_fp16(pipe.vae.to(torch.float32))
     pipe.save_pretrained(folder)
+    declare_float32(folder)
+
+
+def declare_float32(folder: Path) -> None:
+    """Mark the text encoders' configs float32, as the shapes world's are.
+
+    Weights are stored in half precision to keep the package small. diffusers loads its own
+    models in float32 unless told otherwise, but transformers loads the dtype a config
+    names: with half-precision configs a pipeline loaded with no ``torch_dtype`` mixes
+    dtypes and fails at its first matrix product.
+    """
+    for config in sorted(folder.glob("text_encoder*/config.json")):
+        data = json.loads(config.read_text())
+        data["dtype"] = "float32"
+        config.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def evaluate_arch(plan: FamilyPlan, arch: WorldArch) -> dict[str, Any]:
