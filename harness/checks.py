@@ -42,6 +42,7 @@ def run_checks(
     reference_blank: Iterable[str] = (),
     expected_to_fail: Iterable[str] = (),
     not_computed: Mapping[str, str] | None = None,
+    supporting: Mapping[str, str] | None = None,
 ) -> tuple[CheckOutcome, ...]:
     """Every outcome of every configuration, in configuration order.
 
@@ -50,12 +51,20 @@ def run_checks(
 
     A configuration in ``expected_to_fail`` is a negative control: its failed checks
     become ``xfail``, and if none failed, one ``fail`` says the gates lost their teeth.
+    A configuration in ``supporting`` was run only for another's comparison (``--config``
+    did not name it): it gets one skipped outcome saying so, and is not judged.
     """
     blank_refs = set(reference_blank)
     controls = set(expected_to_fail)
     missing = dict(not_computed or {})
     outcomes: list[CheckOutcome] = []
+    support = dict(supporting or {})
     for config in run.configs:
+        if config.name in support:
+            outcomes.append(
+                CheckOutcome(config.name, "judged", SKIPPED, f"not judged: run only because {support[config.name]}")
+            )
+            continue
         if config.status == STATUS_ERROR:
             outcomes.append(CheckOutcome(config.name, "runs", ERROR, config.message))
             continue

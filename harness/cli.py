@@ -57,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("suite", type=Path, help="suite TOML file")
     run.add_argument(
-        "--config", action="append", default=[], metavar="NAME", help="run only this configuration (repeatable)"
+        "--config",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this configuration (repeatable); configurations its gates compare with (vs) run too, unjudged",
     )
     run.add_argument("--out", type=Path, help="run folder (default: reports/<suite>/<run-id>)")
     run.add_argument("--reports", type=Path, default=Path("reports"), help="root of run folders (default: reports)")

@@ -145,7 +145,7 @@ class Runner:
         """Generate, score and check; returns the final result (also written to results.json)."""
         suite = request.suite
         startup_s, run_start = phases.since_process_start(), time.perf_counter()
-        selected = self._select(request)
+        selected, support = self._select(request)
         ranks = distributed.detect(request.device)
         if ranks is not None and request.isolate:
             raise InputError(
@@ -240,9 +240,10 @@ class Runner:
         checks_start = time.perf_counter()
         result = self._equivalences(suite, result, run_dir)
         blank_refs = list(reference.blank)
-        thresholds = {name: suite.thresholds_for(name) for name in selected}
-        controls = [name for name in selected if suite.config(name).expect == "fail"]
-        outcomes = run_checks(result, thresholds, blank_refs, controls, left_out)
+        judged = [name for name in selected if name not in support]
+        thresholds = {name: suite.thresholds_for(name) for name in judged}
+        controls = [name for name in judged if suite.config(name).expect == "fail"]
+        outcomes = run_checks(result, thresholds, blank_refs, controls, left_out, support)
         if baseline is not None:
             comparison = compare_runs(result, baseline, suite.regression, str(request.baseline))
             outcomes = (*outcomes, *comparison.outcomes())
@@ -257,6 +258,10 @@ class Runner:
             warnings=(
                 *references.drift(refs.manifest.environment, described),
                 *coverage_warnings(outcomes, thresholds, controls),
+                *(
+                    f"also ran {name!r}, not judged: {why} (name it with --config to judge it)"
+                    for name, why in support.items()
+                ),
                 *scoring_context.warnings,
             ),
             phases=phases.run_phases(
@@ -321,16 +326,18 @@ class Runner:
             result = result.with_config(replace(config, notes={**config.notes, "equivalence": found}))
         return result
 
-    def _select(self, request: RunRequest) -> list[str]:
+    def _select(self, request: RunRequest) -> tuple[list[str], dict[str, str]]:
+        """The configurations to run, and those run only because a chosen one's gates compare with them."""
         names = [spec.name for spec in request.suite.configs]
         if not request.configs:
-            return names
+            return names, {}
         from harness.errors import unknown
 
         for name in request.configs:
             if name not in names:
                 raise InputError(unknown("configuration", name, names) + " (from --config)")
-        return [name for name in names if name in request.configs]
+        support = request.suite.comparisons_needed([name for name in names if name in request.configs])
+        return [name for name in names if name in request.configs or name in support], support
 
     def _metrics(self, suite: Suite, context: ScoringContext) -> tuple[list[Metric], dict[str, str]]:
         """The metrics to compute, and the optional ones left out here with the reason."""

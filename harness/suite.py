@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,19 @@ class Suite:
         merged = dict(self.thresholds)
         merged.update(self.config(config).thresholds)
         return [threshold for metric in sorted(merged) for threshold in merged[metric]]
+
+    def comparisons_needed(self, names: Sequence[str]) -> dict[str, str]:
+        """Configurations outside ``names`` whose images their gates compare with (``vs``, transitively), with why."""
+        needed: dict[str, str] = {}
+        frontier = list(names)
+        while frontier:
+            name = frontier.pop(0)
+            for threshold in self.thresholds_for(name):
+                target = threshold.vs
+                if target and target != REFERENCE_ALIAS and target not in names and target not in needed:
+                    needed[target] = f"the {threshold.metric} gate of {name!r} compares with it"
+                    frontier.append(target)
+        return needed
 
     def samples(self) -> list[tuple[int, str, int]]:
         """Every (prompt index, prompt, seed), prompt-major."""

@@ -261,3 +261,30 @@ def test_report_command_rerenders(write_suite, tmp_path):
 def test_ls(what, capsys):
     assert main(["ls", what]) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_a_subset_runs_what_its_gates_compare_with_and_judges_only_what_was_asked(write_suite, tmp_path):
+    body = suite_with(
+        """
+    [configs.bf16]
+    dtype = "bfloat16"
+    thresholds.ssim = { max_drop = 0.5, vs = "fp16" }
+
+    [configs.fp16]
+    dtype = "float16"
+    thresholds.psnr = { min = 99 }
+
+    [configs.mixed]
+    dtype = "float16"
+    component_dtypes = { vae = "bfloat16", text_encoder = "bfloat16" }
+    """
+    )
+    code, _, results = bless_and_run(write_suite, tmp_path, body, "--config", "bf16")
+    assert code == 0  # fp16 would fail its own psnr >= 99, but nobody asked to judge it
+    assert [c["name"] for c in results["configs"]] == ["bf16", "fp16"]
+    fp16_checks = [c for c in results["checks"] if c["config"] == "fp16"]
+    assert [(c["status"], c["check"]) for c in fp16_checks] == [("skipped", "judged")]
+    assert "ssim gate of 'bf16'" in fp16_checks[0]["reason"]
+    compared = next(c for c in results["checks"] if c["config"] == "bf16" and c["metric"] == "ssim")
+    assert compared["status"] == "pass" and "fp16" in compared["check"]
+    assert any("also ran 'fp16', not judged" in w for w in results["warnings"])

@@ -181,3 +181,43 @@ def test_shipped_suites_validate():
     assert suites, "no shipped suites found"
     for path in suites:
         assert main(["validate", str(path)]) == 0, path
+
+
+def test_comparisons_needed_follows_vs_transitively(write_suite, kinds, metrics):
+    path = write_suite(
+        """
+        name = "chain"
+        pipeline = "builtin:tiny-sd"
+        reference = "fp32"
+        prompts = ["a red circle"]
+        seeds = [0]
+
+        [metrics]
+        ssim = {}
+
+        [thresholds]
+        ssim = { min = 0.5 }
+
+        [configs.fp32]
+        dtype = "float32"
+
+        [configs.fp16]
+        dtype = "float16"
+
+        [configs.bf16]
+        dtype = "bfloat16"
+        thresholds.ssim = { max_drop = 0.1, vs = "fp16" }
+
+        [configs.q8]
+        dtype = "bfloat16"
+        thresholds.ssim = { max_drop = 0.1, vs = "bf16" }
+        """,
+        name="chain",
+    )
+    suite = load_suite(path, kinds, metrics)
+    assert suite.comparisons_needed(["q8"]) == {
+        "bf16": "the ssim gate of 'q8' compares with it",
+        "fp16": "the ssim gate of 'bf16' compares with it",
+    }
+    assert suite.comparisons_needed(["q8", "bf16", "fp16"]) == {}
+    assert suite.comparisons_needed(["fp32"]) == {}
