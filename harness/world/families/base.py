@@ -38,6 +38,10 @@ class WorldArch:
         """The training loss of one batch of normalised latents; ``drop`` marks the captions dropped."""
         raise NotImplementedError
 
+    def distill_loss(self, pipe: Any, teacher: Any, x0: Any, captions: list[str], generator: Any) -> Any:
+        """The loss of the guidance-distillation phase (architectures with ``distill_fraction`` > 0)."""
+        raise NotImplementedError(f"{self.name} distils no guidance")
+
     def trainable(self, pipe: Any) -> list[Any]:
         """The modules trained together: the denoiser and every text encoder."""
         names = ("transformer", "unet", "text_encoder", "text_encoder_2", "text_encoder_3")

@@ -10,6 +10,7 @@ so passing the logged counts back re-trains the same steps.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -103,6 +104,7 @@ def train_arch(plan: FamilyPlan, name: str) -> dict[str, Any]:
     latents = _encode(pipe.vae.eval(), images, arch)
     del images
     generator = torch.Generator(plan.device).manual_seed(plan.seed + 7)
+    precision = (lambda: _autocast(plan.device)) if arch.bf16_autocast else contextlib.nullcontext
     modules = arch.trainable(pipe)
     for module in modules:
         module.train()
@@ -114,7 +116,7 @@ def train_arch(plan: FamilyPlan, name: str) -> dict[str, Any]:
     def step(index: int) -> Any:
         x0, chosen = pick(part.batch)
         drop = torch.rand(part.batch, device=plan.device, generator=generator) < CAPTION_DROPOUT
-        with _autocast(plan.device if arch.bf16_autocast else "cpu"):
+        with precision():
             return arch.loss(pipe, x0, chosen, drop, generator)
 
     distill = arch.distill_fraction
@@ -130,8 +132,8 @@ def train_arch(plan: FamilyPlan, name: str) -> dict[str, Any]:
 
         def distill_step(index: int) -> Any:
             x0, chosen = pick(part.batch)
-            with _autocast(plan.device if arch.bf16_autocast else "cpu"):
-                return arch.distill_loss(pipe, teacher, x0, chosen, generator)  # type: ignore[attr-defined]
+            with precision():
+                return arch.distill_loss(pipe, teacher, x0, chosen, generator)
 
         second = Part(
             part.steps - first.steps if part.steps else 0, part.batch, part.lr / 2, part.max_seconds * distill
