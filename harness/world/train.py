@@ -111,7 +111,7 @@ def _loop(part: Part, parameters: list[Any], step_fn: Any, label: str) -> dict[s
             break
     return {
         "steps": step,
-        "planned_steps": total[0],
+        "planned_steps": total[0] if part.steps or step >= PROBE_STEPS else None,  # None: stopped before the probe
         "skipped_steps": skipped,
         "seconds": round(time.perf_counter() - start, 1),
         "first_loss": round(float(np.mean(losses[:20])), 5),
