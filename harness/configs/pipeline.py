@@ -125,8 +125,10 @@ class PipelineKind(ConfigKind):
         notes.casts = log
         notes.update(apply_precision(pipe, options.precision, log))
         pipe = self.modify(pipe, options, context, base.family, notes)
-        pipe = self.place(pipe, options, context)
+        # before placing: offloading wraps each layer's forward in hooks that bring its weights in, and a
+        # forward routed after that would bypass them (from disk: computing with weights not loaded)
         notes.update(accumulate_in_float32(pipe, context.device))
+        pipe = self.place(pipe, options, context)
         if options.transform:
             function = resolve_transform(options.transform, context.suite_dir)
             pipe = apply_transform(function, options.transform, pipe)

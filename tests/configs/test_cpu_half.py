@@ -82,3 +82,44 @@ def test_images_match_native_half_precision_closely(write_suite, tmp_path, monke
     for a, b in zip(native[1]["configs"][1]["samples"], emulated[1]["configs"][1]["samples"]):
         x, y = load_png(native[0] / a["image"]).astype(int), load_png(emulated[0] / b["image"]).astype(int)
         assert np.abs(x - y).mean() < 1.0  # accumulation order only: well under one 8-bit level on average
+
+
+@pytest.mark.parametrize("offload", ["cpu", "disk"])
+def test_emulated_half_precision_keeps_group_offloading_hooks(write_suite, tmp_path, monkeypatch, offload):
+    """The routed layers must run inside the offloading hooks: from disk, a bypassed hook computes with no weights."""
+    import json
+
+    from harness.cli import main
+
+    path = write_suite(
+        f"""
+        name = "offload"
+        pipeline = "builtin:tiny-sd"
+        reference = "fp32"
+        prompts = ["a red circle", "a cat"]
+        seeds = [0]
+        steps = 3
+        width = 32
+        height = 32
+        [metrics]
+        psnr = {{}}
+        [thresholds]
+        psnr = {{ min = 40 }}
+        [configs.fp32]
+        [configs.fp16_leaf]
+        kind = "streaming"
+        mode = "group_leaf"
+        offload = "{offload}"
+        dtype = "float16"
+        """,
+        name="offload",
+    )
+    assert main(["bless", str(path), "--device", "cpu"]) == 0
+    monkeypatch.setenv("HARNESS_CPU_HALF", "float32-accumulate")
+    out = tmp_path / "run"
+    code = main(["run", str(path), "--out", str(out), "--device", "cpu", "--no-cache"])
+    results = json.loads((out / "results.json").read_text())
+    streamed = results["configs"][1]
+    assert "cpu_half" in streamed["notes"]
+    assert all(s["nonfinite_fraction"] == 0 and not s["blank"] for s in streamed["samples"])
+    assert code == 0, [c for c in results["checks"] if c["status"] != "pass"]
