@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from harness.world.families.train import FamilyPlan
 from harness.world.train import Part, Plan, plan_from_json, run_part, train_all
 
 
@@ -42,10 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     families.add_argument("--seed", type=int, default=0)
     families.add_argument("--dataset", type=int, default=60000, help="training renders (default 60000)")
     families.add_argument("--steps", type=int, default=0, help="steps per architecture (default: fit --seconds)")
-    families.add_argument("--batch", type=int, default=256)
+    family_defaults = FamilyPlan(out=Path("."))
+    families.add_argument("--batch", type=int, default=None, help=f"default: {family_defaults.archs['flux'].batch}")
     families.add_argument("--seconds", type=float, default=None, help="each architecture's time budget")
     families.add_argument("--vae-steps", type=int, default=0)
-    families.add_argument("--vae-seconds", type=float, default=60.0)
+    families.add_argument(
+        "--vae-seconds", type=float, default=None, help=f"default: {family_defaults.vae.max_seconds:g}"
+    )
     families.add_argument("--captions", type=int, default=64, help="held-out captions to evaluate on")
     families.add_argument("--resume", type=Path, help="continue from the pipelines in this folder (<arch>/)")
     families.add_argument("--sequential", action="store_true", help="one architecture after another (CPU)")
@@ -105,16 +109,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _families(args: argparse.Namespace) -> int:
-    from harness.world.families.train import FamilyPlan, plan_from_json, train_arch, train_families
+    from harness.world.families.train import plan_from_json as family_plan
+    from harness.world.families.train import train_arch, train_families
 
     if args.command == "_family":
-        plan = plan_from_json(args.plan)
+        plan = family_plan(args.plan)
         log = train_arch(plan, args.arch)
         (plan.out / f"_{args.arch}.json").write_text(json.dumps(log))
         return 0
     defaults = FamilyPlan(out=args.out)
     archs = {
-        name: Part(args.steps, args.batch, part.lr, args.seconds or part.max_seconds)
+        name: Part(args.steps, args.batch or part.batch, part.lr, args.seconds or part.max_seconds)
         for name, part in defaults.archs.items()
     }
     plan = FamilyPlan(
@@ -122,7 +127,7 @@ def _families(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         dataset=args.dataset,
-        vae=Part(args.vae_steps, defaults.vae.batch, defaults.vae.lr, args.vae_seconds),
+        vae=Part(args.vae_steps, defaults.vae.batch, defaults.vae.lr, args.vae_seconds or defaults.vae.max_seconds),
         archs=archs,
         evaluation_captions=args.captions,
         resume=args.resume,

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.world.models import IMAGE_PX
 from harness.world.oracle import adherence
 from harness.world.scene import random_scene, render_batch
 
@@ -39,8 +40,8 @@ def generate(
             guidance_scale=guidance,
             generator=generators,
             output_type="np",
-            height=64,
-            width=64,
+            height=IMAGE_PX,
+            width=IMAGE_PX,
             **call,
         ).images
     return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
