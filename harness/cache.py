@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.atomic import replacing, write_text
 from harness.samples import load_png
 
 CACHE_VERSION = 1
@@ -98,9 +97,8 @@ class SampleCache:
         """Keep a copy of an image the run has already written as PNG (no second encoding)."""
         image_path, meta_path = self._paths(key)
         image_path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = image_path.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.png")
-        shutil.copyfile(png, temporary)
-        os.replace(temporary, image_path)
+        with replacing(image_path) as temporary:
+            shutil.copyfile(png, temporary)
         _write_json(meta_path, {"nonfinite_fraction": nonfinite_fraction, "blank": blank, "seconds": seconds})
 
     def get_config(self, key: str) -> dict[str, Any] | None:
@@ -116,7 +114,4 @@ class SampleCache:
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    temporary.write_text(json.dumps(data, default=str))
-    os.replace(temporary, path)
+    write_text(path, json.dumps(data, default=str))

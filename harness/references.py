@@ -10,7 +10,6 @@ stale (the suite changed; the message says what changed) or tampered with.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.atomic import write_text
 from harness.errors import InputError
 from harness.samples import load_png, sample_key, save_png, sha256_file
 from harness.suite import Suite
@@ -123,9 +123,7 @@ def bless(
         created=created,
         images=tuple(entries),
     )
-    temporary = directory / (MANIFEST + ".tmp")
-    temporary.write_text(json.dumps(manifest.to_dict(), indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, directory / MANIFEST)
+    write_text(directory / MANIFEST, json.dumps(manifest.to_dict(), indent=1) + "\n")
     return manifest
 
 

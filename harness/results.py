@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from harness.atomic import write_text
 from harness.errors import InputError
 from harness.timing import BatchTiming, from_dicts
 
@@ -199,10 +199,7 @@ def _finite(value: Any) -> Any:
 
 def write_results(result: RunResult, path: Path) -> None:
     """Write atomically (temp file + rename), so a crash never leaves a half-written results.json."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(result.to_dict(), indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_text(path, json.dumps(result.to_dict(), indent=1, sort_keys=False) + "\n")
 
 
 def read_results(path: Path) -> RunResult:

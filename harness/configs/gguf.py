@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness import tomlread
+from harness import atomic, tomlread
 from harness.configs.base import BuildContext, Notes
 from harness.configs.casting import DTYPE_NAMES, install_boundary_casts, torch_dtype
 from harness.configs.pipeline import PipelineKind, PipelineOptions
@@ -157,7 +157,7 @@ class GGUFKind(PipelineKind):
     def _config_dir(context: BuildContext, module: Any, fingerprint: str, component: str) -> Path:
         directory = context.cache_dir / "gguf" / f"{fingerprint[:16]}-{component}-config"
         if not (directory / "config.json").is_file():
-            module.save_config(directory)
+            atomic.save_config(module, directory)
         return directory
 
     def _written(
@@ -173,5 +173,5 @@ class GGUFKind(PipelineKind):
             return path, directory, read_gguf_stats(path), 0.0, True
         start = time.perf_counter()
         stats = write_gguf(module, path, extra.type, extra.float_type, extra.policy, extra.layout)
-        module.save_config(directory)
+        atomic.save_config(module, directory)
         return path, directory, stats, time.perf_counter() - start, False

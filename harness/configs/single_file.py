@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness import tomlread
+from harness import atomic, tomlread
 from harness.configs.base import BuildContext, Notes
 from harness.configs.casting import torch_dtype
 from harness.configs.pipeline import PipelineKind, PipelineOptions
@@ -86,8 +86,8 @@ class SingleFileKind(PipelineKind):
         else:
             path = context.cache_dir / "single_file" / f"{base.fingerprint[:20]}-{extra.component}.safetensors"
             if not path.is_file():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                save_file(component_to_ldm(extra.component, base.pipe.components[extra.component]), str(path))
+                with atomic.replacing(path) as temporary:
+                    save_file(component_to_ldm(extra.component, base.pipe.components[extra.component]), str(temporary))
             exported = True
         checkpoint = read_checkpoint(path)
         audit = audit_checkpoint(extra.component, type(module), module.config, checkpoint)
@@ -99,7 +99,7 @@ class SingleFileKind(PipelineKind):
             )
         config_dir = context.cache_dir / "single_file" / f"{base.fingerprint[:20]}-{extra.component}-config"
         if not (config_dir / "config.json").is_file():
-            module.save_config(config_dir)
+            atomic.save_config(module, config_dir)
         start = time.perf_counter()
         loaded = type(module).from_single_file(
             str(path),

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from harness.atomic import write_text
 
 
 class ReferenceValueCache:
@@ -47,10 +48,6 @@ class ReferenceValueCache:
 
     def store(self, references_digest: str, name: str, values_id: str, values: Mapping[str, float]) -> None:
         """Written atomically: a run killed meanwhile leaves the old file or none."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.path(references_digest, name, values_id)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         # Python's json writes NaN and Infinity as tokens it reads back: a non-finite value survives
         body = {"id": values_id, "values": {key: float(value) for key, value in values.items()}}
-        temporary.write_text(json.dumps(body, sort_keys=True))
-        temporary.replace(path)
+        write_text(self.path(references_digest, name, values_id), json.dumps(body, sort_keys=True))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.atomic import replacing
 from harness.errors import InputError
 from harness.quant.kquants import SUPER_BLOCK, quantize_k
 
@@ -121,9 +122,6 @@ def write_gguf(
     ``policy`` ``"S"``/``"M"``/``"L"`` gives llama.cpp's mixes of ``quant_type`` (see
     :mod:`harness.quant.gguf_policy`); ``layout`` the key names.
     """
-    import gguf
-    import torch
-
     from harness.quant.gguf_policy import assign_types, mix_name
 
     state, linear = keyed_state(module, layout)
@@ -133,8 +131,19 @@ def write_gguf(
         if policy != "uniform"
         else dict.fromkeys(quantizable, quant_type)
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
+    with replacing(path) as temporary:
+        counts, quantized, floats, fp16_bytes = _write_tensors(
+            temporary, module, state, planned, quant_type, float_type
+        )
+    return GGUFStats(quantized, floats, path.stat().st_size, fp16_bytes, counts)
+
+
+def _write_tensors(
+    temporary: Path, module: Any, state: Any, planned: dict[str, str], quant_type: str, float_type: str
+) -> tuple[dict[str, int], int, int, int]:
+    import gguf
+    import torch
+
     writer = gguf.GGUFWriter(str(temporary), ARCH)
     writer.add_name(type(module).__name__)
     counts: dict[str, int] = {}
@@ -159,8 +168,7 @@ def write_gguf(
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    temporary.replace(path)
-    return GGUFStats(quantized, floats, path.stat().st_size, fp16_bytes, counts)
+    return counts, quantized, floats, fp16_bytes
 
 
 def read_gguf_stats(path: Path) -> GGUFStats:

@@ -8,11 +8,11 @@ Every problem is an :class:`InputError` naming the file and line.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.atomic import write_text
 from harness.errors import InputError
 
 SHOWN = 5
@@ -73,10 +73,7 @@ def format_ranges(ranges: Mapping[str, Range]) -> str:
 
 def write_ranges(ranges: Mapping[str, Range], path: Path) -> None:
     """Write atomically; floats use ``repr`` so they read back exactly."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(format_ranges(ranges), encoding="utf-8")
-    os.replace(temporary, path)
+    write_text(path, format_ranges(ranges))
 
 
 def check_names(ranges: Mapping[str, Range], expected: Iterable[str], path: Path) -> None:

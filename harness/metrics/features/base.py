@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.atomic import replacing
 from harness.metrics.tensors import device_type
 
 BATCH = 32
@@ -86,8 +87,5 @@ class FeatureCache:
         return features
 
     def store(self, references_digest: str, extractor: FeatureExtractor, features: np.ndarray) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.path(references_digest, extractor)
-        temporary = path.with_suffix(".tmp.npy")
-        np.save(temporary, features)
-        temporary.replace(path)
+        with replacing(self.path(references_digest, extractor)) as temporary, temporary.open("wb") as stream:
+            np.save(stream, features)
