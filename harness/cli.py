@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         "measurements for the speed gate on a noisy machine (default 0; see docs/regression.md)",
     )
     run.add_argument(
+        "--references",
+        choices=("blessed", "live"),
+        help="blessed: judge against the stored images; live: generate the reference configuration in this run "
+        "and judge against its images, reporting the blessed set's drift (default: the suite's reference_images, "
+        "else blessed; see docs/regression.md)",
+    )
+    run.add_argument(
         "--isolate",
         action="store_true",
         help="run each configuration in its own process, so its peak memory is its own (slower: imports and loads per configuration)",
@@ -254,6 +261,7 @@ def _request(args: argparse.Namespace, suite: Suite) -> RunRequest:
         use_cache=not getattr(args, "no_cache", False),
         baseline=getattr(args, "baseline", None),
         timing_repeats=max(0, getattr(args, "timing_repeats", 0) or 0),
+        references=getattr(args, "references", None),
     )
 
 
@@ -277,6 +285,7 @@ def _bless(args: argparse.Namespace, console: Console) -> int:
 
 def _run(args: argparse.Namespace, console: Console) -> int:
     from harness.phases import with_report_time
+    from harness.reference_source import ReferenceFailure
     from harness.report import write_reports
     from harness.report.console import print_summary
     from harness.results import write_results
@@ -286,7 +295,11 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     suite, kinds, metrics = _load(args.suite)
     check_suite(suite, kinds, metrics)
     runner = Runner(kinds, metrics)
-    output = runner.run(_request(args, suite))
+    try:
+        output = runner.run(_request(args, suite))
+    except ReferenceFailure as error:
+        console.print(f"[bold red]FAIL:[/] {error}", highlight=False)
+        return EXIT_FAILED
     if not output.main:
         return output.code  # another rank of a multi-process run: rank 0 writes the reports
     report_start = time.perf_counter()

@@ -134,6 +134,7 @@ class RunResult:
     environment: Mapping[str, Any] = field(default_factory=dict)
     configs: tuple[ConfigResult, ...] = ()
     reference_scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    references: Mapping[str, Any] = field(default_factory=dict)  # source (blessed | live); live: drift of blessed
     checks: tuple[CheckOutcome, ...] = ()
     counters: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import secrets
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +38,8 @@ from harness.generate import BaseLoader, ConfigGenerator, batches, make_context,
 from harness.isolation import run_isolated
 from harness.memory import PeakMemory
 from harness.metrics.base import Metric, ScoringContext
+from harness.reference_source import LIVE, ReferenceFailure, ReferenceSource
+from harness.references import ReferenceSet
 from harness.report.console import make_console
 from harness.results import STATUS_OK, RunResult, read_results, write_results
 from harness.scoring import equivalence, score_config, score_references
@@ -60,6 +61,7 @@ class RunRequest:
     use_cache: bool = True
     baseline: Path | None = None
     timing_repeats: int = 0  # extra timed passes per configuration (speed gate on noisy machines)
+    references: str | None = None  # blessed | live; None: the suite's reference_images
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,9 @@ class Runner:
             )
         device = ranks.device if ranks is not None else environment.resolve_device(request.device)
         main = ranks is None or ranks.main
-        refs = references.verify(suite)
+        source = ReferenceSource(suite, request.references or suite.reference_images)
         baseline = read_results(request.baseline) if request.baseline is not None else None
-        scoring_context = ScoringContext(
-            device=device, cache_dir=request.cache_dir, references_digest=refs.manifest.digest
-        )
+        scoring_context = ScoringContext(device=device, cache_dir=request.cache_dir, references_digest=source.digest)
         metrics, left_out = self._metrics(suite, scoring_context)
         environment.quiet_libraries()
 
@@ -171,13 +171,13 @@ class Runner:
         results_path = run_dir / "results.json"
         if main:
             write_results(result, results_path)
-            copy_references(refs, run_dir / "images" / "reference")
+            source.start(run_dir)
 
         loader = BaseLoader(suite)
         if any(self.kinds[suite.config(name).kind].needs_pipeline for name in selected):
             try:
                 loaded = loader()
-                references.check_pipeline(refs, loaded.fingerprint)
+                source.check_pipeline(loaded.fingerprint)
                 result = replace(
                     result, environment={**result.environment, "pipeline_load_s": round(loaded.load_seconds, 3)}
                 )
@@ -227,6 +227,8 @@ class Runner:
                 def advance_scoring(n: float) -> None:
                     progress.advance(scoring, n)
 
+                refs = self._references(source, result, run_dir, results_path)
+                scoring_context.references_digest = refs.manifest.digest
                 with PeakMemory() as scoring_memory:  # bounded: images are scored in chunks
                     reference = score_references(metrics, refs, advance_scoring, cache_dir=request.cache_dir)
                     for config in result.configs:
@@ -236,7 +238,7 @@ class Runner:
         except KeyboardInterrupt:
             write_results(replace(result, state="interrupted", finished=now()), results_path)
             raise
-        result = replace(result, reference_scores=reference.scores)
+        result = replace(result, reference_scores=reference.scores, references=source.describe(refs))
         checks_start = time.perf_counter()
         result = self._equivalences(suite, result, run_dir)
         blank_refs = list(reference.blank)
@@ -256,7 +258,8 @@ class Runner:
             checks=outcomes,
             counters={**scoring_context.counters, "sample_cache_hits": cache.hits, "sample_cache_misses": cache.misses},
             warnings=(
-                *references.drift(refs.manifest.environment, described),
+                *source.warnings,
+                *source.environment_warnings(described),
                 *coverage_warnings(outcomes, thresholds, controls),
                 *(
                     f"also ran {name!r}, not judged: {why} (name it with --config to judge it)"
@@ -298,6 +301,14 @@ class Runner:
             "image_dir": str((run_dir / "images" / spec.name).resolve()),
         }
 
+    @staticmethod
+    def _references(source: ReferenceSource, result: RunResult, run_dir: Path, results_path: Path) -> ReferenceSet:
+        try:
+            return source.resolve(result, run_dir, result.environment)
+        except ReferenceFailure as error:
+            write_results(replace(result, state="failed", warnings=(str(error),), finished=now()), results_path)
+            raise
+
     def _equivalences(self, suite: Suite, result: RunResult, run_dir: Path) -> RunResult:
         """Streaming configurations must reproduce the plain configuration of the same precision."""
         for config in result.configs:
@@ -337,6 +348,9 @@ class Runner:
             if name not in names:
                 raise InputError(unknown("configuration", name, names) + " (from --config)")
         support = request.suite.comparisons_needed([name for name in names if name in request.configs])
+        reference = request.suite.reference
+        if (request.references or request.suite.reference_images) == LIVE and reference not in request.configs:
+            support.setdefault(reference, "live references: every configuration is judged against its images")
         return [name for name in names if name in request.configs or name in support], support
 
     def _metrics(self, suite: Suite, context: ScoringContext) -> tuple[list[Metric], dict[str, str]]:
@@ -357,13 +371,6 @@ class Runner:
 
 def _relabel(progress: Progress, task: TaskID, name: str, text: str) -> None:
     progress.update(task, description=f"{name} {text}".strip())
-
-
-def copy_references(refs: references.ReferenceSet, target: Path) -> None:
-    """Copy the blessed images into the run folder, so it is a complete artifact on its own."""
-    target.mkdir(parents=True, exist_ok=True)
-    for key in refs.sample_keys():
-        shutil.copyfile(refs.path(key), target / f"{key}.png")
 
 
 class BlessError(RuntimeError):

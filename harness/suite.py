@@ -42,6 +42,8 @@ TOP_KEYS = {
     "negative_prompt": "negative prompt for every sample (default none)",
     "batch_size": "samples per pipeline call (default: automatic)",
     "references": "folder of blessed reference images (default ../reference_images/<name> from the suite)",
+    "reference_images": "blessed (default): judge against the blessed images | live: generate the reference "
+    "configuration in the same run and judge against those (the blessed ones then measure its drift)",
     "metrics": "table of metrics to compute, each with its options, e.g. { psnr = {}, ssim = {} }",
     "thresholds": "suite-wide thresholds per metric, e.g. psnr = { min = 30 }",
     "configs": "table of named configurations",
@@ -93,6 +95,7 @@ class Suite:
     references_dir: Path
     description: str = ""
     regression: Mapping[str, Any] = field(default_factory=dict)
+    reference_images: str = "blessed"  # blessed | live (harness.reference_source)
 
     @property
     def directory(self) -> Path:
@@ -160,6 +163,7 @@ class Suite:
             "seeds": list(self.seeds),
             "generation": jsonable(self.generation),
             "reference": self.reference,
+            "reference_images": self.reference_images,
             "configs": [spec.to_dict() for spec in self.configs],
             "metrics": {m.name: dict(m.options) for m in self.metrics},
             "thresholds": {k: [t.to_dict() for t in v] for k, v in self.thresholds.items()},
@@ -234,6 +238,9 @@ def load_suite(path: Path, kinds: Mapping[str, ConfigKind], metrics: Mapping[str
         references_dir = (suite_dir / references_text).resolve()
     else:
         references_dir = (suite_dir.parent / "reference_images" / name).resolve()
+    reference_images = tomlread.get(data, "reference_images", str, where, "blessed")
+    if reference_images not in ("blessed", "live"):
+        raise where.error("reference_images", f"expected 'blessed' or 'live', got {reference_images!r}")
 
     return Suite(
         name=name,
@@ -249,6 +256,7 @@ def load_suite(path: Path, kinds: Mapping[str, ConfigKind], metrics: Mapping[str
         thresholds=thresholds,
         references_dir=references_dir,
         regression=regression,
+        reference_images=reference_images or "blessed",
     )
 
 

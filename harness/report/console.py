@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from harness import reference_source
 from harness.report.model import config_rows, failing_checks, headline, metric_header, metric_names
 from harness.results import ERROR, FAIL, PASS, SKIPPED, XFAIL, RunResult
 
@@ -63,6 +64,8 @@ def print_summary(result: RunResult, console: Console) -> None:
         )
     style = "bold green" if result.exit_code == 0 else "bold red"
     console.print(f"[{style}]{headline(result)}[/]", highlight=False)
+    if result.references:
+        console.print(reference_source.describe(result.references), style="dim", highlight=False)
     if result.phases:
         from harness.phases import describe
 

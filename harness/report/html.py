@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import reference_source
 from harness.phases import describe as describe_phases
 from harness.report.model import STATUS_MARK, config_rows, failing_checks, fmt, headline, metric_names
 from harness.report.plots import (
@@ -235,6 +236,7 @@ def render_html(result: RunResult, run_dir: Path) -> str:
         suite=result.suite,
         headline=headline(result),
         phases_text=describe_phases(result.phases),
+        references_text=reference_source.describe(result.references),
         passed=result.exit_code == 0,
         rows=rows,
         metrics=metric_names(result),

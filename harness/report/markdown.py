@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from harness import reference_source
 from harness.phases import describe as describe_phases
 from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names
 from harness.results import RunResult
@@ -106,6 +107,8 @@ def render_markdown(result: RunResult) -> str:
     if casts:
         lines += ["", "### Casts inserted at component boundaries", ""]
         lines += [f"- `{name}`: " + "; ".join(f"`{line}`" for line in items) for name, items in casts]
+    if result.references:
+        lines += ["", f"<sub>{_escape(reference_source.describe(result.references))}</sub>"]
     if result.phases:
         lines += ["", f"<sub>{describe_phases(result.phases)}</sub>"]
     env = result.environment
