@@ -217,6 +217,12 @@ def denoiser_slowdown_50pct(pipe: Any) -> Any:
     return pipe
 
 
+def denoiser_slowdown_2x(pipe: Any) -> Any:
+    """Each denoiser call twice as long (the host sleeps, so a GPU idles): must fail even at default settings."""
+    slow_down(denoiser_of(pipe), 1.0, spin=False)
+    return pipe
+
+
 def denoiser_slowdown_3x(pipe: Any) -> Any:
     """Each denoiser call three times as long (CPU spin): a gross slowdown that any machine's noise leaves visible."""
     slow_down(denoiser_of(pipe), 2.0, spin=True)

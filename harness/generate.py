@@ -30,7 +30,7 @@ from harness.pipelines.source import LoadedPipeline, load_pipeline, source_finge
 from harness.results import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, ConfigResult, SampleResult
 from harness.samples import FileWriter, ImageHealth, SampleJob, inspect_float_image, io_threads, save_png, to_uint8
 from harness.suite import Suite
-from harness.timing import BatchClock, summarize_timings
+from harness.timing import BatchClock, measured, summarize_timings, timing_passes
 
 TRACEBACK_LINES = 12
 NOT_MEASURED = "timing and memory not measured (cached): run with --no-cache to measure them"
@@ -97,13 +97,13 @@ class ConfigGenerator:
         cache: SampleCache | None,
         suite: Suite,
         device: str,
-        timing_repeats: int = 0,
+        timing_repeats: int | None = 0,
     ):
         self.kinds = kinds
         self.cache = cache
         self.suite = suite
         self.device = device
-        self.timing_repeats = timing_repeats  # extra timed passes over each configuration's batches
+        self.timing_repeats = timing_repeats  # extra timed passes per configuration; None: what the speed gate needs
         self._environment = {
             "libraries": environment.library_versions(),
             "device_class": environment.device_class(device),
@@ -213,13 +213,16 @@ class ConfigGenerator:
                 timing["generate_s"] = round(time.perf_counter() - generate_start, 4)
                 timing["per_image_s"] = round(timing["generate_s"] / max(1, len(generated)), 4)
                 repeats_start = time.perf_counter()
-                for repeat in range(1, self.timing_repeats + 1):
-                    say(f"(timing pass {repeat}/{self.timing_repeats})")
+                passes = timing_passes(self.timing_repeats, len(measured(clock.timings)), len(batches(missing, size)))
+                for repeat in range(1, passes + 1):
+                    say(f"(timing pass {repeat}/{passes})")
                     for batch in batches(missing, size):
                         clock.time(functools.partial(runtime.generate, batch), len(batch), repeat)
-                if self.timing_repeats:
+                if passes:
                     timing["repeats_s"] = round(time.perf_counter() - repeats_start, 4)
                     say("")
+                if self.timing_repeats is None:
+                    timing["auto_timing_passes"] = passes
                 timing.update(summarize_timings(clock.timings))
             notes = jsonable(runtime.notes.snapshot())
             memory = peak.report()

@@ -60,7 +60,7 @@ class RunRequest:
     isolate: bool = False
     use_cache: bool = True
     baseline: Path | None = None
-    timing_repeats: int = 0  # extra timed passes per configuration (speed gate on noisy machines)
+    timing_repeats: int | None = 0  # extra timed passes per configuration; None: what the speed gate needs
     references: str | None = None  # blessed | live; None: the suite's reference_images
 
 

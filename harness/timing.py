@@ -199,6 +199,20 @@ class BatchClock:
             self._denoiser.close()
 
 
+MIN_TIMED_CALLS = 3  # fewer timed calls on either side: a speed verdict has no interval
+AUTO_TIMING_PASSES = 4  # the most timing passes a run with a baseline adds by itself to reach MIN_TIMED_CALLS
+
+
+def timing_passes(requested: int | None, timed: int, per_pass: int) -> int:
+    """Timed passes to add after generating: ``requested`` (``--timing-repeats``), or with ``None`` (auto, a
+    run with a baseline) as many as bring the timed calls to ``MIN_TIMED_CALLS``, at most ``AUTO_TIMING_PASSES``."""
+    if requested is not None:
+        return max(0, requested)
+    if timed >= MIN_TIMED_CALLS or per_pass < 1:
+        return 0
+    return min(AUTO_TIMING_PASSES, -(-(MIN_TIMED_CALLS - timed) // per_pass))
+
+
 def measured(timings: Sequence[BatchTiming]) -> list[BatchTiming]:
     """The timings that count: warm-up calls left out."""
     return [t for t in timings if not t.warmup]

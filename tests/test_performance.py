@@ -42,8 +42,33 @@ def test_a_slowdown_inside_the_tolerance_is_rarely_flagged():
 
 
 def test_too_few_measurements_give_no_verdict():
-    verdict = judge_time(FIVE, [1.0] * (MIN_BATCHES - 1), [2.0] * 10, 0)
+    verdict = judge_time(FIVE, [1.0] * (MIN_BATCHES - 1), [1.3] * 10, 0)
     assert verdict.status == "inconclusive" and f"n=10 timed batches in this run, {MIN_BATCHES - 1}" in verdict.reason
+    assert "adds up to 4 timing passes by itself" in verdict.reason
+
+
+def test_a_rise_far_beyond_noise_fails_even_at_one_call_each():
+    verdict = judge_time(FIVE, [1.0], [2.0], 0)
+    assert verdict.status == "regressed" and "even the fastest call of this run is +100%" in verdict.reason
+    # the bar is the tolerance (5%) plus 50% above the slowest baseline call
+    assert judge_time(FIVE, [1.0, 0.9], [1.56, 2.0], 0).status == "regressed"
+    assert judge_time(FIVE, [1.0, 0.9], [1.54, 2.0], 0).status == "inconclusive"
+    assert judge_time(FIVE, [], [5.0], 0).status == "inconclusive"  # nothing to compare with
+    assert judge_time(FIVE, [2.0], [1.0], 0).status == "inconclusive"  # faster is never a regression
+
+
+@pytest.mark.parametrize(("slowdown", "expected"), [(0.0, 0.0), (0.05, 0.0), (1.0, 1.0)])
+def test_small_n_rule_by_simulation(slowdown, expected):
+    """n=1/1 calls with 7% noise (the worst single-call spread on the H200): a clean rerun or a rise at the
+    tolerance is never flagged (no false alarm), 2x always is."""
+    rng = np.random.default_rng(1)
+    flagged = np.mean(
+        [
+            judge_time(FIVE, draws(rng, 1, 0.0, 0.07), draws(rng, 1, slowdown, 0.07), t).status == "regressed"
+            for t in range(500)
+        ]
+    )
+    assert flagged == pytest.approx(expected, abs=0.01)
 
 
 def _config(per_image, cpu_per_image, others, probes=None):
@@ -160,3 +185,47 @@ def test_clean_rerun_passes_a_3x_slowdown_fails_and_cached_runs_say_so(write_sui
         assert slow_deltas["median_denoiser_s"]["status"] != "improved"
         pytest.skip(f"the machine was busy ({busy:.2f} cores of other load), the slowdown not judgeable: {reasons}")
     assert slow_code == 1 and slow_deltas["median_denoiser_s"]["status"] == "regressed", reasons
+
+
+def test_default_settings_with_a_baseline_time_what_the_gate_needs_and_say_when_speed_is_not_judged(
+    write_suite, tmp_path
+):
+    """No --timing-repeats: the baseline has one timed call (two batches, the first warm-up); a run with --baseline
+    adds the one timing pass that brings it to three, says that speed was not judged where the baseline's one call
+    is too few, and still fails a slowdown far beyond noise."""
+    import json
+
+    from harness.cli import main
+
+    def run(name, transform="", baseline=True):
+        path = write_suite(SPEED_SUITE.format(transform=transform), name="speed")
+        args = ["run", str(path), "--config", "cand", "--out", str(tmp_path / name), "--no-cache", "--batch-size", "4"]
+        code = main([*args, "--baseline", str(tmp_path / "base")] if baseline else args)
+        results = json.loads((tmp_path / name / "results.json").read_text())
+        deltas = {d["metric"]: d for d in results.get("comparison", {}).get("deltas", [])}
+        return code, results, deltas
+
+    assert main(["bless", str(write_suite(SPEED_SUITE.format(transform=""), name="speed"))]) == 0
+    code, base, _ = run("base", baseline=False)
+    timing = base["configs"][0]["timing"]
+    assert code == 0 and timing["timed_batches"] == 1 and "auto_timing_passes" not in timing
+
+    code, clean, deltas = run("clean")
+    timing = clean["configs"][0]["timing"]
+    assert timing["auto_timing_passes"] == 1 and timing["timed_batches"] == 3
+    assert code == 0 and deltas["median_image_s"]["status"] == "inconclusive"
+    assert (
+        "not enough measurements: n=3 timed batches in this run, 1 in the baseline"
+        in deltas["median_image_s"]["reason"]
+    )
+    headline = "speed not judged for 1/1 configurations (not enough measurements: n=3 timed batches in this run"
+    assert headline in (tmp_path / "clean" / "summary.md").read_text()
+    assert headline in (tmp_path / "clean" / "report.html").read_text()
+
+    slow_code, slow, slow_deltas = run("slow", 'transform = "harness.controls:denoiser_slowdown_3x"')
+    busy = max(r["configs"][0]["timing"].get("others_cores", 0.0) for r in (base, slow))
+    reasons = {metric: (d["status"], d.get("reason")) for metric, d in slow_deltas.items()}
+    if busy >= BUSY_CORES:
+        pytest.skip(f"the machine was busy ({busy:.2f} cores of other load), the slowdown not judgeable: {reasons}")
+    assert slow_code == 1 and slow_deltas["median_denoiser_s"]["status"] == "regressed", reasons
+    assert "even the fastest call of this run is" in slow_deltas["median_denoiser_s"]["reason"]

@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.results import ERROR, FAIL, PASS, SKIPPED, XFAIL, CheckOutcome, ConfigResult, MetricSummary, RunResult
 
+SPEED_METRICS = ("median_image_s", "median_denoiser_s")
 STATUS_MARK = {PASS: "pass", FAIL: "FAIL", ERROR: "error", SKIPPED: "skipped", XFAIL: "caught (negative control)"}
 
 
@@ -199,4 +200,20 @@ def headline(result: RunResult) -> str:
         text += f", {failed} failed or errored"
     if skipped:
         text += f", {skipped} skipped"
+    unjudged = speed_not_judged(result)
+    if unjudged:
+        text += f"; {unjudged}"
     return text
+
+
+def speed_not_judged(result: RunResult) -> str:
+    """``speed not judged for 2/3 configurations (why)`` when a baseline's time checks could not decide."""
+    by_config: dict[str, list[CheckOutcome]] = {}
+    for check in result.checks:
+        if check.metric in SPEED_METRICS:
+            by_config.setdefault(check.config, []).append(check)
+    unjudged = [checks for checks in by_config.values() if all(c.status == SKIPPED for c in checks)]
+    if not unjudged:
+        return ""
+    why = unjudged[0][0].reason.split(";")[0].split(" (")[0]
+    return f"speed not judged for {len(unjudged)}/{len(by_config)} configurations ({why})"
