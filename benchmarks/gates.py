@@ -11,6 +11,8 @@ memory metric. Nothing is asserted; the table goes into docs/regression.md.
         --prompts 4 --seeds 4 --repeats 2 --clean 5 --out benchmarks/results/gates_cpu.json
     python benchmarks/gates.py --pipeline /tmp/sd15-random --dtype float16 --steps 20 --size 512 \
         --prompts 8 --seeds 4 --repeats 2 --clean 5 --out $OUT/gates_gpu.json      # on the GPU machine
+
+Default settings (what a user gets from `run --baseline` with no timing flags): `--repeats -1`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ CONTROLS = {
     "clean": "",
     "slow 10% (sleep)": "harness.controls:denoiser_slowdown_10pct",
     "slow 50% (spin)": "harness.controls:denoiser_slowdown_50pct",
+    "slow 2x (sleep)": "harness.controls:denoiser_slowdown_2x",
     "rounding noise": "harness.controls:denoiser_rounding_noise",
     "ballast 200 MiB": "harness.controls:device_ballast_200mib",
 }
@@ -100,7 +103,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=2, help="--timing-repeats of every run")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="--timing-repeats of every run; -1: leave it out (default settings)"
+    )
+    parser.add_argument("--batch-size", type=int, help="--batch-size of every run (default: the harness's)")
+    parser.add_argument("--cache", action="store_true", help="leave the sample cache on (default settings)")
     parser.add_argument("--clean", type=int, default=5, help="clean reruns against the baseline")
     parser.add_argument("--controls", default=",".join(list(CONTROLS)[1:]), help="comma-separated control names")
     parser.add_argument("--device", default="auto")
@@ -117,8 +124,10 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="gates-") as temporary:
         folder = Path(temporary)
-        common = ["--config", "cand", "--no-cache", "--device", args.device, "--cache-dir", str(folder / "cache")]
-        common += ["--timing-repeats", str(args.repeats)]
+        common = ["--config", "cand", "--device", args.device, "--cache-dir", str(folder / "cache")]
+        common += [] if args.cache else ["--no-cache"]
+        common += ["--timing-repeats", str(args.repeats)] if args.repeats >= 0 else []
+        common += ["--batch-size", str(args.batch_size)] if args.batch_size else []
         suite = write_suite(folder, args, "")
         harness("bless", str(suite), "--device", args.device, "--cache-dir", str(folder / "cache"))
         harness("run", str(suite), "--out", str(folder / "base"), *common)
@@ -136,6 +145,8 @@ def main() -> None:
                     "exit": code,
                     "wall_s": round(time.perf_counter() - start, 1),
                     "timed_batches": cand["timing"].get("timed_batches"),
+                    "auto_timing_passes": cand["timing"].get("auto_timing_passes"),
+                    "headline_speed": "speed not judged" in (out / "summary.md").read_text(),
                     "noise_pct": cand["timing"].get("noise_pct"),
                     "others_cores": cand["timing"].get("others_cores"),
                     "device_class": results["environment"]["device_class"],

@@ -34,7 +34,8 @@ console = Console(width=160)
 def run(suite: str, mode: str, out: Path, cache: Path, device: str) -> dict[str, Any]:
     command = [sys.executable, "-m", "harness", "run", suite, "--out", str(out), "--cache-dir", str(cache)]
     command += ["--references", mode, "--device", device]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": path}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode not in (0, 1):
         raise SystemExit(f"{suite} --references {mode}: exit {done.returncode}\n{done.stderr[-3000:]}")
