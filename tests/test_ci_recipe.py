@@ -24,6 +24,7 @@ def test_recipe_parses_and_its_commands_are_valid():
         argv = shlex.split(command)[3:]  # after "python -m harness"
         arguments = parser.parse_args(argv)
         assert arguments.no_cache and arguments.timing_repeats >= 1  # the one documented way to measure for real
+        assert arguments.references == "live"  # margins from this runner's own reference images
         assert (arguments.command == "run" and Path(arguments.suite).is_file()) or (
             RECIPE.parent.parent / arguments.suite
         ).is_file()

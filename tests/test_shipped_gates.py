@@ -13,7 +13,8 @@ images on a 2-core AMD EPYC without them.
   process (both variables are read when torch starts): ``ATEN_CPU_CAPABILITY=avx2``,
   ``ONEDNN_MAX_CPU_ISA=AVX2`` (no AVX-512, no AMX) and ``HARNESS_CPU_HALF=float32-accumulate``
   (the emulation forced on). On a CPU that already lacks fast half precision, ``default``
-  is that path and this leg is skipped as a repeat.
+  is that path and this leg is skipped as a repeat; so is a suite with no half-precision
+  configuration.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def check_suite_results(suite: Path, results: dict[str, Any]) -> None:
     for name in controls:
         assert any(c["status"] == "xfail" for c in by_config[name]), f"{name} failed no gate: {by_config[name]}"
     for name in set(data["configs"]) - controls:
-        failed = [c for c in by_config.get(name, []) if c["status"] not in ("pass", "skip")]
+        failed = [c for c in by_config.get(name, []) if c["status"] not in ("pass", "skipped")]
         assert not failed, f"{name} should pass: {failed}"
     gated = set(data.get("thresholds", {})) | {
         metric for config in data["configs"].values() for metric in config.get("thresholds", {})
@@ -81,6 +82,8 @@ def test_shipped_suite_passes_on_this_cpu(suite, tmp_path, monkeypatch):
 def test_shipped_suite_passes_without_fast_half_precision(suite, tmp_path):
     if not cpu_has_fast_half():
         pytest.skip("this CPU has no fast half precision: the default run already takes the emulated path")
+    if not any(word in suite.read_text() for word in ("float16", "bfloat16")):
+        pytest.skip("no configuration computes in half precision: both paths run the same kernels' dtype")
     env = {**os.environ, **NO_FAST_HALF, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "harness", "run", str(suite), "--out", str(tmp_path)]
     done = subprocess.run(
