@@ -77,6 +77,8 @@ def judge_time(tolerance: Tolerance, base: Sequence[float], cur: Sequence[float]
             f"baseline (at least {MIN_BATCHES} each; a run with --baseline adds up to {AUTO_TIMING_PASSES} timing "
             "passes by itself, --timing-repeats N adds N to either run)"
         )
+        if base_array.size < MIN_BATCHES:
+            reason += "; make the baseline with --timing-repeats 2 so that it can judge speed"
         return Verdict(base_value, value, change, None, None, int(cur_array.size), INCONCLUSIVE, reason)
     base_value, value = float(np.median(base_array)), float(np.median(cur_array))
     low, high = _median_difference_interval(cur_array, base_array, seed)

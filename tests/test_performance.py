@@ -220,6 +220,10 @@ def test_default_settings_with_a_baseline_time_what_the_gate_needs_and_say_when_
     )
     headline = "speed not judged for 1/1 configurations (not enough measurements: n=3 timed batches in this run"
     assert headline in (tmp_path / "clean" / "summary.md").read_text()
+    assert (
+        "1 in the baseline); make the baseline with --timing-repeats 2"
+        in (tmp_path / "clean" / "summary.md").read_text()
+    )
     assert headline in (tmp_path / "clean" / "report.html").read_text()
 
     slow_code, slow, slow_deltas = run("slow", 'transform = "harness.controls:denoiser_slowdown_3x"')

@@ -215,5 +215,7 @@ def speed_not_judged(result: RunResult) -> str:
     unjudged = [checks for checks in by_config.values() if all(c.status == SKIPPED for c in checks)]
     if not unjudged:
         return ""
-    why = unjudged[0][0].reason.split(";")[0].split(" (")[0]
-    return f"speed not judged for {len(unjudged)}/{len(by_config)} configurations ({why})"
+    reason = unjudged[0][0].reason
+    why = reason.split(";")[0].split(" (")[0]
+    hint = "; make the baseline with --timing-repeats 2" if "make the baseline with" in reason else ""
+    return f"speed not judged for {len(unjudged)}/{len(by_config)} configurations ({why}){hint}"
