@@ -30,7 +30,11 @@ K_FALLBACK = {"Q6_K": "Q8_0", "Q5_K": "Q5_1", "Q4_K": "Q5_0", "Q3_K": "Q4_0", "Q
 LAYOUTS = ("diffusers", "original")
 BLOCK = 32
 MIN_QUANTIZED_ELEMENTS = 1024
-ARCH = "harness-diffusers"
+ARCH = "harness-diffusers"  # diffusers' key names: a layout no community loader reads by architecture
+# general.architecture of original-layout files, as ComfyUI-GGUF's loader (IMG_ARCH_LIST) and its convert.py name them
+ORIGINAL_ARCH = {"FluxTransformer2DModel": "flux", "SD3Transformer2DModel": "sd3"}
+# llama.cpp's file type for a uniform K-quant: the _S mix is all base type but a few tensors
+UNIFORM_FILE_TYPE = {"Q3_K": "Q3_K_S", "Q4_K": "Q4_K_S", "Q5_K": "Q5_K_S", "F16": "F16", "F32": "F32"}
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,26 @@ def keyed_state(module: Any, layout: str) -> tuple[dict[str, Any], set[str]]:
     return renamed, {key for key, tensor in renamed.items() if key.endswith(".weight") and tensor.dim() == 2}
 
 
+def architecture(module: Any, layout: str) -> str:
+    """``general.architecture`` for ``module`` written in ``layout``: ``flux``/``sd3``/``sdxl``/``sd1`` for the
+    original layout (what ComfyUI-GGUF accepts), :data:`ARCH` for diffusers' key names."""
+    if layout == "diffusers":
+        return ARCH
+    name = type(module).__name__
+    if name == "UNet2DConditionModel":
+        return "sdxl" if getattr(module.config, "addition_embed_type", None) == "text_time" else "sd1"
+    return ORIGINAL_ARCH.get(name, ARCH)
+
+
+def file_type(label: str) -> int:
+    """``general.file_type`` (llama.cpp's ``LlamaFileType``) of a file of type or mix ``label`` (``Q4_K_M``)."""
+    import gguf
+
+    name = "ALL_F32" if label == "F32" else f"MOSTLY_{UNIFORM_FILE_TYPE.get(label, label)}"
+    member = getattr(gguf.LlamaFileType, name, gguf.LlamaFileType.GUESSED)
+    return int(member)
+
+
 def write_gguf(
     module: Any,
     path: Path,
@@ -132,20 +156,30 @@ def write_gguf(
         else dict.fromkeys(quantizable, quant_type)
     )
     with replacing(path) as temporary:
+        header = (architecture(module, layout), file_type(mix_name(quant_type, policy)))
         counts, quantized, floats, fp16_bytes = _write_tensors(
-            temporary, module, state, planned, quant_type, float_type
+            temporary, module, state, planned, quant_type, float_type, header
         )
     return GGUFStats(quantized, floats, path.stat().st_size, fp16_bytes, counts)
 
 
 def _write_tensors(
-    temporary: Path, module: Any, state: Any, planned: dict[str, str], quant_type: str, float_type: str
+    temporary: Path,
+    module: Any,
+    state: Any,
+    planned: dict[str, str],
+    quant_type: str,
+    float_type: str,
+    header: tuple[str, int],
 ) -> tuple[dict[str, int], int, int, int]:
     import gguf
     import torch
 
-    writer = gguf.GGUFWriter(str(temporary), ARCH)
+    arch, kind_of_file = header
+    writer = gguf.GGUFWriter(str(temporary), arch)
     writer.add_name(type(module).__name__)
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    writer.add_file_type(kind_of_file)
     counts: dict[str, int] = {}
     quantized = floats = fp16_bytes = 0
     for name, tensor in state.items():

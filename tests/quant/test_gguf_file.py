@@ -133,3 +133,31 @@ def test_original_layout_is_refused_where_diffusers_cannot_load_it(tmp_path):
         write_gguf(build_tiny_flux().transformer, tmp_path / "t.gguf", "Q8_0", layout="original")
     with pytest.raises(InputError, match="no original key layout for AutoencoderKL"):
         write_gguf(build_tiny_flux().vae, tmp_path / "v.gguf", "Q8_0", layout="original")
+
+
+def _field(reader, key):
+    field = reader.get_field(key)
+    value = field.parts[field.data[-1]]
+    return str(value, encoding="utf-8") if key == "general.architecture" else int(value[0])
+
+
+def test_header_names_the_architecture_community_loaders_accept(tmp_path):
+    """ComfyUI-GGUF refuses a general.architecture outside its image list (flux, sd1, sdxl, sd3, ...);
+    llama.cpp reads general.file_type and general.quantization_version."""
+    import gguf
+
+    from harness.pipelines.sd import build_tiny_sd
+    from harness.pipelines.sdxl import build_tiny_sdxl
+
+    comfy_image_archs = {"flux", "sd1", "sdxl", "sd3", "aura", "ltxv", "hyvid", "wan"}
+    for build, expected in ((build_tiny_sd, "sd1"), (build_tiny_sdxl, "sdxl")):
+        path = tmp_path / f"{expected}.gguf"
+        write_gguf(build().unet, path, "Q4_K", policy="M", layout="original")
+        reader = open_gguf(path)
+        assert _field(reader, "general.architecture") == expected in comfy_image_archs
+        assert _field(reader, "general.file_type") == int(gguf.LlamaFileType.MOSTLY_Q4_K_M)
+        assert _field(reader, "general.quantization_version") == gguf.GGML_QUANT_VERSION
+    write_gguf(Tiny(), tmp_path / "d.gguf", "Q8_0")  # diffusers' key names: not a layout those loaders read
+    reader = open_gguf(tmp_path / "d.gguf")
+    assert _field(reader, "general.architecture") == "harness-diffusers"
+    assert _field(reader, "general.file_type") == int(gguf.LlamaFileType.MOSTLY_Q8_0)
