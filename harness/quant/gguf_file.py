@@ -29,7 +29,8 @@ QUANT_TYPES = ("Q8_0", "Q6_K", "Q5_K", "Q5_1", "Q5_0", "Q4_K", "Q4_1", "Q4_0", "
 K_FALLBACK = {"Q6_K": "Q8_0", "Q5_K": "Q5_1", "Q4_K": "Q5_0", "Q3_K": "Q4_0", "Q2_K": "Q4_0"}
 LAYOUTS = ("diffusers", "original")
 BLOCK = 32
-MIN_QUANTIZED_ELEMENTS = 1024
+# convert.py (ComfyUI-GGUF) keeps tensors of at most this many elements in F32, never quantized or F16
+SMALL_TENSOR_ELEMENTS = 1024
 ARCH = "harness-diffusers"  # diffusers' key names: a layout no community loader reads by architecture
 # general.architecture of original-layout files, as ComfyUI-GGUF's loader (IMG_ARCH_LIST) and its convert.py name them
 ORIGINAL_ARCH = {"FluxTransformer2DModel": "flux", "SD3Transformer2DModel": "sd3"}
@@ -74,7 +75,7 @@ def should_quantize(name: str, array: Any, linear_weights: set[str]) -> bool:
         name in linear_weights
         and len(array.shape) == 2
         and array.shape[-1] % BLOCK == 0
-        and int(np.prod(array.shape)) >= MIN_QUANTIZED_ELEMENTS
+        and int(np.prod(array.shape)) > SMALL_TENSOR_ELEMENTS
     )
 
 
@@ -191,7 +192,7 @@ def _write_tensors(
             data = quantize_k(array, kind) if kind in K_FALLBACK else gguf.quants.quantize(array, target)
             writer.add_tensor(name, data, raw_shape=data.shape, raw_dtype=target)
             quantized += 1
-        elif array.ndim >= 2 and (quant_type == "F16" or float_type == "F16"):
+        elif array.ndim >= 2 and array.size > SMALL_TENSOR_ELEMENTS and (quant_type == "F16" or float_type == "F16"):
             writer.add_tensor(name, array.astype(np.float16))
             kind, floats = "F16", floats + 1
         else:

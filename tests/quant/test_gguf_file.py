@@ -35,8 +35,9 @@ def test_written_file_reads_back_and_dequantizes(tmp_path, quant_type, tolerance
     assert set(tensors) == set(model.state_dict())
     assert tensors["proj.weight"].tensor_type.name == quant_type
     assert tensors["proj.bias"].tensor_type.name == "F32"
-    assert tensors["small.weight"].tensor_type.name == "F16" and tensors["odd.weight"].tensor_type.name == "F16"
-    assert tensors["conv.weight"].tensor_type.name == "F16"
+    # at most 1024 elements: F32, as convert.py stores them; larger float tensors F16
+    assert tensors["small.weight"].tensor_type.name == "F32" and tensors["odd.weight"].tensor_type.name == "F16"
+    assert tensors["conv.weight"].tensor_type.name == "F32"
     original = model.proj.weight.detach().numpy()
     restored = gguf.quants.dequantize(tensors["proj.weight"].data, tensors["proj.weight"].tensor_type).reshape(
         original.shape
@@ -161,3 +162,13 @@ def test_header_names_the_architecture_community_loaders_accept(tmp_path):
     reader = open_gguf(tmp_path / "d.gguf")
     assert _field(reader, "general.architecture") == "harness-diffusers"
     assert _field(reader, "general.file_type") == int(gguf.LlamaFileType.MOSTLY_Q8_0)
+
+
+def test_tensors_of_at_most_1024_elements_stay_f32(tmp_path):
+    """ComfyUI-GGUF's convert.py: n_params <= 1024 -> F32; a Linear weight of 1024 elements is not quantized."""
+    model = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.Linear(32, 33), torch.nn.Conv2d(16, 8, 3))
+    write_gguf(model, tmp_path / "s.gguf", "Q8_0")
+    types = {t.name: t.tensor_type.name for t in open_gguf(tmp_path / "s.gguf").tensors}
+    assert types["0.weight"] == "F32"  # 32 x 32 = 1024
+    assert types["1.weight"] == "Q8_0"  # 33 x 32 = 1056
+    assert types["2.weight"] == "F16"  # 8 x 16 x 3 x 3 = 1152, not a Linear weight
