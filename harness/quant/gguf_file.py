@@ -147,17 +147,20 @@ def write_gguf(
     ``policy`` ``"S"``/``"M"``/``"L"`` gives llama.cpp's mixes of ``quant_type`` (see
     :mod:`harness.quant.gguf_policy`); ``layout`` the key names.
     """
-    from harness.quant.gguf_policy import assign_types, mix_name
+    from harness.quant.gguf_policy import assign_types, kept_float, mix_name
 
     state, linear = keyed_state(module, layout)
-    quantizable = [name for name, tensor in state.items() if should_quantize(name, tensor, linear)]
+    arch = architecture(module, layout)
+    quantizable = [
+        name for name, tensor in state.items() if should_quantize(name, tensor, linear) and not kept_float(arch, name)
+    ]
     planned = (
         assign_types(quantizable, mix_name(quant_type, policy))
         if policy != "uniform"
         else dict.fromkeys(quantizable, quant_type)
     )
     with replacing(path) as temporary:
-        header = (architecture(module, layout), file_type(mix_name(quant_type, policy)))
+        header = (arch, file_type(mix_name(quant_type, policy)))
         counts, quantized, floats, fp16_bytes = _write_tensors(
             temporary, module, state, planned, quant_type, float_type, header
         )

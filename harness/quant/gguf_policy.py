@@ -38,6 +38,23 @@ FFN_DOWN_NAMES = ("ffn_down", ".ffn.2.weight", ".ff.net.2.weight", ".mlp.layer2.
 
 POLICIES = ("uniform", "S", "M", "L")
 
+# Tensors the community's image-model files keep in float whatever the file's type (ComfyUI-GGUF's
+# tools/lcpp.patch and convert.py), by general.architecture, matched on the original-layout key
+# without its ``model.diffusion_model.`` prefix: the input embedders, the timestep/vector/guidance
+# embeddings and the final layer, small but on the path of every token.
+KEEP_FLOAT = {
+    "flux": ("img_in.", "txt_in.", "time_in.", "vector_in.", "guidance_in.", "final_layer."),
+    "sd3": ("final_layer.", "t_embedder.", "y_embedder.", "context_embedder.", "x_embedder.", "pos_embed"),
+    "sdxl": ("time_embed.", "label_emb.", "input_blocks.0.0.", "out.2."),
+    "sd1": ("time_embed.", "label_emb.", "input_blocks.0.0.", "out.2."),
+}
+
+
+def kept_float(architecture: str, key: str) -> bool:
+    """Whether a file of ``architecture`` keeps tensor ``key`` in float (see :data:`KEEP_FLOAT`)."""
+    key = key.removeprefix("model.diffusion_model.")
+    return key.startswith(KEEP_FLOAT.get(architecture, ()))
+
 
 def mix_name(quant_type: str, policy: str) -> str:
     """The llama.cpp file type of ``type`` + ``policy`` (``"Q4_K"`` + ``"M"`` -> ``"Q4_K_M"``; Q2_K's M is "Q2_K")."""

@@ -172,3 +172,28 @@ def test_tensors_of_at_most_1024_elements_stay_f32(tmp_path):
     assert types["0.weight"] == "F32"  # 32 x 32 = 1024
     assert types["1.weight"] == "Q8_0"  # 33 x 32 = 1056
     assert types["2.weight"] == "F16"  # 8 x 16 x 3 x 3 = 1152, not a Linear weight
+
+
+@pytest.mark.parametrize("family", ["sd1", "sdxl", "sd3"])
+def test_original_layout_keeps_the_embedders_and_final_layer_float(tmp_path, family):
+    """As the community's files: input embedders, timestep/vector embeddings and the final layer stay float;
+    the blocks' Linear weights take the file's type."""
+    from harness.pipelines.sd import build_tiny_sd
+    from harness.pipelines.sd3 import build_tiny_sd3
+    from harness.pipelines.sdxl import build_tiny_sdxl
+    from harness.quant.gguf_policy import KEEP_FLOAT
+
+    pipe = {"sd1": build_tiny_sd, "sdxl": build_tiny_sdxl, "sd3": build_tiny_sd3}[family]()
+    module = pipe.transformer if family == "sd3" else pipe.unet
+    write_gguf(module, tmp_path / "m.gguf", "Q8_0", layout="original")
+    types = {
+        t.name.removeprefix("model.diffusion_model."): t.tensor_type.name
+        for t in open_gguf(tmp_path / "m.gguf").tensors
+    }
+    kept = {k: v for k, v in types.items() if k.startswith(KEEP_FLOAT[family])}
+    weights = [
+        k for k in kept if k.endswith(".weight") and k.split(".")[0] in ("time_embed", "t_embedder", "final_layer")
+    ]
+    assert weights and all(kept[k] in ("F16", "F32") for k in weights), kept
+    assert "Q8_0" not in kept.values()
+    assert sum(v == "Q8_0" for v in types.values()) > 0
