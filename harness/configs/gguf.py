@@ -26,7 +26,7 @@ from harness.pipelines.family import Family
 from harness.quant.gguf_file import LAYOUTS, QUANT_TYPES, open_gguf, read_gguf_stats, write_gguf
 from harness.quant.gguf_policy import POLICIES, mix_problem
 
-WRITER_VERSION = "3"  # 3: general.architecture, file_type and quantization_version in the header
+WRITER_VERSION = "3"  # 3: header (architecture, file_type), <=1024-element tensors F32, original layout keeps float
 
 
 @dataclass(frozen=True)
