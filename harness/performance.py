@@ -23,7 +23,7 @@ import numpy as np
 
 from harness.results import ConfigResult
 from harness.stats import RESAMPLES, stable_seed
-from harness.timing import AUTO_TIMING_PASSES, MIN_TIMED_CALLS, BatchTiming, measured
+from harness.timing import AUTO_TIMING_PASSES, BASELINE_TIMING_HINT, MIN_TIMED_CALLS, BatchTiming, measured
 from harness.tolerance import INCONCLUSIVE, REGRESSED, UNTESTED, Tolerance, judge
 
 MIN_BATCHES = MIN_TIMED_CALLS
@@ -78,7 +78,7 @@ def judge_time(tolerance: Tolerance, base: Sequence[float], cur: Sequence[float]
             "passes by itself, --timing-repeats N adds N to either run)"
         )
         if base_array.size < MIN_BATCHES:
-            reason += "; make the baseline with --timing-repeats 2 so that it can judge speed"
+            reason += f"; {BASELINE_TIMING_HINT} so that it can judge speed"
         return Verdict(base_value, value, change, None, None, int(cur_array.size), INCONCLUSIVE, reason)
     base_value, value = float(np.median(base_array)), float(np.median(cur_array))
     low, high = _median_difference_interval(cur_array, base_array, seed)

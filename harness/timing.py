@@ -201,6 +201,8 @@ class BatchClock:
 
 MIN_TIMED_CALLS = 3  # fewer timed calls on either side: a speed verdict has no interval
 AUTO_TIMING_PASSES = 4  # the most timing passes a run with a baseline adds by itself to reach MIN_TIMED_CALLS
+# what a speed verdict, and the headline, say when the baseline has fewer than MIN_TIMED_CALLS timed calls
+BASELINE_TIMING_HINT = "make the baseline with --timing-repeats 2"
 
 
 def timing_passes(requested: int | None, timed: int, per_pass: int) -> int:

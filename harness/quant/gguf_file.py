@@ -159,8 +159,8 @@ def write_gguf(
         if policy != "uniform"
         else dict.fromkeys(quantizable, quant_type)
     )
+    header = (arch, file_type(mix_name(quant_type, policy)))
     with replacing(path) as temporary:
-        header = (arch, file_type(mix_name(quant_type, policy)))
         counts, quantized, floats, fp16_bytes = _write_tensors(
             temporary, module, state, planned, quant_type, float_type, header
         )

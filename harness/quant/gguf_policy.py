@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from harness.convert.ldm import UNET_PREFIX
+
 BASE = {
     "Q2_K": "Q2_K",  # llama.cpp's plain "Q2_K" file is itself a mix (V weights in Q3_K)
     "Q2_K_S": "Q2_K",
@@ -52,7 +54,7 @@ KEEP_FLOAT = {
 
 def kept_float(architecture: str, key: str) -> bool:
     """Whether a file of ``architecture`` keeps tensor ``key`` in float (see :data:`KEEP_FLOAT`)."""
-    key = key.removeprefix("model.diffusion_model.")
+    key = key.removeprefix(UNET_PREFIX)
     return key.startswith(KEEP_FLOAT.get(architecture, ()))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.results import ERROR, FAIL, PASS, SKIPPED, XFAIL, CheckOutcome, ConfigResult, MetricSummary, RunResult
+from harness.timing import BASELINE_TIMING_HINT
 
 SPEED_METRICS = ("median_image_s", "median_denoiser_s")
 STATUS_MARK = {PASS: "pass", FAIL: "FAIL", ERROR: "error", SKIPPED: "skipped", XFAIL: "caught (negative control)"}
@@ -217,5 +218,5 @@ def speed_not_judged(result: RunResult) -> str:
         return ""
     reason = unjudged[0][0].reason
     why = reason.split(";")[0].split(" (")[0]
-    hint = "; make the baseline with --timing-repeats 2" if "make the baseline with" in reason else ""
+    hint = f"; {BASELINE_TIMING_HINT}" if BASELINE_TIMING_HINT in reason else ""
     return f"speed not judged for {len(unjudged)}/{len(by_config)} configurations ({why}){hint}"
