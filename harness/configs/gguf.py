@@ -24,9 +24,12 @@ from harness.errors import InputError, Where, unknown
 from harness.memory import MB, process_rss_bytes
 from harness.pipelines.family import Family
 from harness.quant.gguf_file import LAYOUTS, QUANT_TYPES, open_gguf, read_gguf_stats, write_gguf
-from harness.quant.gguf_policy import POLICIES, mix_problem
+from harness.quant.gguf_policy import POLICIES, mix_name, mix_problem
 
-WRITER_VERSION = "3"  # 3: header (architecture, file_type), <=1024-element tensors F32, original layout keeps float
+# 3: header (architecture, file_type), <=1024-element tensors F32, original layout keeps float
+# 4: the community's types (policy "community", the default of the original layout; mixes fall back to F16 on short
+#    K rows; FFN-down Q4_1/Q5_1 in Q4_0/Q5_0 files), BF16 float storage, streamed writes (uniform bytes unchanged)
+WRITER_VERSION = "4"
 
 
 @dataclass(frozen=True)
@@ -50,9 +53,11 @@ class GGUFKind(PipelineKind):
         "components": "components to load from GGUF, e.g. ['unet'] or ['transformer']",
         "compute_dtype": "dtype GGUF layers compute in (default: the component's dtype)",
         "file": "an existing .gguf file (any type diffusers dequantizes, K-quants included) for the one component",
-        "float_type": "F16 (default) or F32: storage of tensors that stay unquantized (1-D tensors are always F32)",
-        "policy": "uniform (default: every quantized tensor in type) | S | M | L: llama.cpp's mixes, e.g. Q4_K + M "
-        "= Q4_K_M (attention V and FFN-down weights in higher types)",
+        "float_type": "F16 (default), BF16 (as convert.py stores a bf16 model) or F32: storage of tensors that stay "
+        "unquantized (1-D tensors and tensors of at most 1024 elements are always F32)",
+        "policy": "uniform (every quantizable Linear weight in type; the default of layout = 'diffusers') | "
+        "community (the file llama-quantize's image patch writes for type: Q4_K = Q4_K_M; the default of layout = "
+        "'original') | S | M | L: llama.cpp's mixes, e.g. Q4_K + M = Q4_K_M",
         "layout": "diffusers (default) | original: the key names of downloaded files (SD1.x/SDXL UNets, FLUX.1, SD3.x)",
     }
 
@@ -71,12 +76,13 @@ class GGUFKind(PipelineKind):
         compute = tomlread.get(table, "compute_dtype", str, where)
         if compute is not None and compute not in DTYPE_NAMES:
             raise where.error("compute_dtype", unknown("dtype", compute, DTYPE_NAMES))
-        float_type = tomlread.get_choice(table, "float_type", ("F16", "F32"), where, "F16")
-        policy = tomlread.get_choice(table, "policy", POLICIES, where, "uniform")
+        float_type = tomlread.get_choice(table, "float_type", ("F16", "BF16", "F32"), where, "F16")
+        layout = tomlread.get_choice(table, "layout", LAYOUTS, where, "diffusers")
+        default_policy = "community" if layout == "original" else "uniform"
+        policy = tomlread.get_choice(table, "policy", POLICIES, where, default_policy)
         problem = mix_problem(quant_type or "file", policy)
         if problem:
             raise where.error("policy", problem)
-        layout = tomlread.get_choice(table, "layout", LAYOUTS, where, "diffusers")
         resolved = str((suite_dir / Path(file).expanduser()).resolve()) if file else None
         return GGUFOptions(quant_type or "file", tuple(components), compute, resolved, float_type, policy, layout)
 
@@ -167,8 +173,7 @@ class GGUFKind(PipelineKind):
             f"{fingerprint}|{component}|{extra.type}|{extra.float_type}|{extra.policy}|{extra.layout}|{WRITER_VERSION}".encode()
         ).hexdigest()[:20]
         directory = context.cache_dir / "gguf" / key
-        suffix = "" if extra.policy == "uniform" else f"_{extra.policy}"
-        path = directory / f"{component}-{extra.type}{suffix}.gguf"
+        path = directory / f"{component}-{mix_name(extra.type, extra.policy)}.gguf"
         if path.is_file() and (directory / "config.json").is_file():
             return path, directory, read_gguf_stats(path), 0.0, True
         start = time.perf_counter()

@@ -1,19 +1,21 @@
 """Writing and reading GGUF files of diffusers components.
 
-The writer stores a component's state dict under its diffusers key names (what
-diffusers' GGUF loader accepts). It quantizes what GGUF loaders quantize: the 2-D
-weights of ``nn.Linear`` layers whose last dimension fits the 32-element blocks and
-that are not tiny. Everything else keeps a float type: 1-D tensors (biases, norms) in
-F32, other tensors (convolutions, embeddings) in F16, or F32 with ``float_type = "F32"``.
+The writer stores a component's state dict under diffusers' key names or the original
+(single-file) layout of the files people download, with each tensor's type from
+:func:`planned_types`: the community's rules (``policy = "community"`` or a mix, see
+:mod:`harness.quant.gguf_policy`) or the harness's ``uniform`` policy, which quantizes every
+2-D ``nn.Linear`` weight that fits 32-element blocks and is not tiny. Unquantized tensors
+are F32 when 1-D or of at most 1024 elements, else F16 (or BF16, or F32: ``float_type``).
 
-The K-quants (Q6_K, Q5_K, Q4_K) need rows of 256; a quantizable weight whose rows are
-only a multiple of 32 gets the type llama.cpp's quantizer falls back to (Q8_0, Q5_1, Q5_0).
+The file is written as a stream: header and tensor index first, then one tensor at a time,
+each quantized in row chunks on all cores (:mod:`harness.quant.ggml_types`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from math import prod
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,15 @@ import numpy as np
 
 from harness.atomic import replacing
 from harness.errors import InputError
-from harness.quant.kquants import SUPER_BLOCK, quantize_k
+from harness.quant.ggml_types import FLOAT_KINDS, default_workers, encode, nbytes
+from harness.quant.gguf_policy import (
+    SMALL_TENSOR_ELEMENTS,
+    SUPER_BLOCK,
+    community_types,
+    float_storage,
+    kept_float,
+    mix_name,
+)
 
 QUANT_TYPES = ("Q8_0", "Q6_K", "Q5_K", "Q5_1", "Q5_0", "Q4_K", "Q4_1", "Q4_0", "Q3_K", "Q2_K", "BF16", "F16")
 # llama.cpp's fallbacks for rows that do not fill 256-element super-blocks (its Q3_K/Q2_K fallback,
@@ -29,8 +39,6 @@ QUANT_TYPES = ("Q8_0", "Q6_K", "Q5_K", "Q5_1", "Q5_0", "Q4_K", "Q4_1", "Q4_0", "
 K_FALLBACK = {"Q6_K": "Q8_0", "Q5_K": "Q5_1", "Q4_K": "Q5_0", "Q3_K": "Q4_0", "Q2_K": "Q4_0"}
 LAYOUTS = ("diffusers", "original")
 BLOCK = 32
-# convert.py (ComfyUI-GGUF) keeps tensors of at most this many elements in F32, never quantized or F16
-SMALL_TENSOR_ELEMENTS = 1024
 ARCH = "harness-diffusers"  # diffusers' key names: a layout no community loader reads by architecture
 # general.architecture of original-layout files, as ComfyUI-GGUF's loader (IMG_ARCH_LIST) and its convert.py name them
 ORIGINAL_ARCH = {"FluxTransformer2DModel": "flux", "SD3Transformer2DModel": "sd3"}
@@ -69,21 +77,54 @@ def linear_weight_names(module: Any) -> set[str]:
     return {f"{name}.weight" for name, sub in module.named_modules() if isinstance(sub, nn.Linear)}
 
 
-def should_quantize(name: str, array: Any, linear_weights: set[str]) -> bool:
-    """Whether a weight (numpy array or torch tensor) is one GGUF loaders quantize."""
+def should_quantize(name: str, shape: tuple[int, ...], linear_weights: set[str]) -> bool:
+    """Whether a weight of ``shape`` is one diffusers' GGUF loader can load quantized (a Linear weight, rows of
+    32-element blocks) and the community would quantize (more than 1024 elements)."""
     return (
         name in linear_weights
-        and len(array.shape) == 2
-        and array.shape[-1] % BLOCK == 0
-        and int(np.prod(array.shape)) > SMALL_TENSOR_ELEMENTS
+        and len(shape) == 2
+        and shape[-1] % BLOCK == 0
+        and prod(shape) > SMALL_TENSOR_ELEMENTS
     )
 
 
 def tensor_type(quant_type: str, row_length: int) -> str:
-    """The type a quantizable weight is stored in: ``quant_type``, or a K-quant's fallback."""
+    """The type a quantizable weight is stored in by the ``uniform`` policy: ``quant_type``, or a K-quant's
+    legacy fallback (the community's files fall back to F16: :mod:`harness.quant.gguf_policy`)."""
     if quant_type in K_FALLBACK and row_length % SUPER_BLOCK:
         return K_FALLBACK[quant_type]
     return quant_type
+
+
+def planned_types(
+    shapes: Mapping[str, tuple[int, ...]],
+    linear: set[str],
+    architecture: str,
+    quant_type: str,
+    float_type: str = "F16",
+    policy: str = "uniform",
+) -> dict[str, str]:
+    """Every tensor's GGML type, in file order.
+
+    ``uniform``: every quantizable Linear weight in ``quant_type`` (short K rows in a legacy type). Any other
+    policy: the community's file (:func:`gguf_policy.community_types`, convolutions left in float as diffusers
+    needs), where a tensor diffusers would not load quantized (not a Linear weight, rows not a multiple of 32)
+    stays float.
+    """
+    if policy != "uniform":
+        label = mix_name(quant_type, policy)
+        types = community_types(architecture, shapes, label, float_type, shape_fix=False)
+        for name, kind in types.items():
+            if kind not in FLOAT_KINDS and not should_quantize(name, shapes[name], linear):
+                types[name] = float_storage(shapes[name], float_type)
+        return types
+    storage = "F16" if quant_type == "F16" else float_type
+    return {
+        name: tensor_type(quant_type, shape[-1])
+        if quant_type != "F16" and should_quantize(name, shape, linear) and not kept_float(architecture, name)
+        else float_storage(shape, storage)
+        for name, shape in shapes.items()
+    }
 
 
 def keyed_state(module: Any, layout: str) -> tuple[dict[str, Any], set[str]]:
@@ -94,7 +135,7 @@ def keyed_state(module: Any, layout: str) -> tuple[dict[str, Any], set[str]]:
     FLUX.1 and Stability's for SD3.x (``harness.convert``, checked against diffusers' own
     converters). In the transformers' layouts every 2-D ``.weight`` is a Linear layer's.
     """
-    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    state = {k: v.detach() for k, v in module.state_dict().items()}  # copied to the CPU one at a time, when written
     linear = linear_weight_names(module)
     if layout == "diffusers":
         return state, linear
@@ -134,6 +175,15 @@ def file_type(label: str) -> int:
     return int(member)
 
 
+@dataclass(frozen=True)
+class Header:
+    """The key-value header of a written file."""
+
+    architecture: str
+    file_type: int
+    name: str
+
+
 def write_gguf(
     module: Any,
     path: Path,
@@ -141,72 +191,70 @@ def write_gguf(
     float_type: str = "F16",
     policy: str = "uniform",
     layout: str = "diffusers",
+    workers: int | None = None,
 ) -> GGUFStats:
     """Write ``module``'s weights to ``path`` (atomically) and return what was written.
 
-    ``policy`` ``"S"``/``"M"``/``"L"`` gives llama.cpp's mixes of ``quant_type`` (see
-    :mod:`harness.quant.gguf_policy`); ``layout`` the key names.
+    ``policy``: ``uniform``, ``community`` (the file llama-quantize writes for ``quant_type``) or ``S``/``M``/``L``
+    (llama.cpp's mixes, see :mod:`harness.quant.gguf_policy`); ``layout`` the key names; ``float_type`` the
+    storage of unquantized tensors (F16, BF16 or F32; 1-D and small tensors are always F32).
     """
-    from harness.quant.gguf_policy import assign_types, kept_float, mix_name
-
     state, linear = keyed_state(module, layout)
     arch = architecture(module, layout)
-    quantizable = [
-        name for name, tensor in state.items() if should_quantize(name, tensor, linear) and not kept_float(arch, name)
-    ]
-    planned = (
-        assign_types(quantizable, mix_name(quant_type, policy))
-        if policy != "uniform"
-        else dict.fromkeys(quantizable, quant_type)
-    )
-    header = (arch, file_type(mix_name(quant_type, policy)))
-    with replacing(path) as temporary:
-        counts, quantized, floats, fp16_bytes = _write_tensors(
-            temporary, module, state, planned, quant_type, float_type, header
-        )
-    return GGUFStats(quantized, floats, path.stat().st_size, fp16_bytes, counts)
+    shapes = {name: tuple(tensor.shape) for name, tensor in state.items()}
+    types = planned_types(shapes, linear, arch, quant_type, float_type, policy)
+    header = Header(arch, file_type(mix_name(quant_type, policy)), type(module).__name__)
+    return write_tensors(path, shapes, types, lambda name: state[name], header, workers)
 
 
-def _write_tensors(
-    temporary: Path,
-    module: Any,
-    state: Any,
-    planned: dict[str, str],
-    quant_type: str,
-    float_type: str,
-    header: tuple[str, int],
-) -> tuple[dict[str, int], int, int, int]:
+def write_tensors(
+    path: Path,
+    shapes: Mapping[str, tuple[int, ...]],
+    types: Mapping[str, str],
+    load: Callable[[str], Any],
+    header: Header,
+    workers: int | None = None,
+) -> GGUFStats:
+    """Write tensors ``shapes`` (file order) as ``types`` to ``path``, atomically, streaming.
+
+    The header and tensor index are written first (sizes follow from shapes and types), then each tensor is
+    fetched with ``load(name)`` (a torch tensor or numpy array), encoded on ``workers`` threads and written
+    before the next is fetched: memory holds one tensor's bytes, never a second copy of the model.
+    """
     import gguf
+
+    workers = workers or default_workers()
+    counts: dict[str, int] = {}
+    for kind in types.values():
+        counts[kind] = counts.get(kind, 0) + 1
+    fp16_bytes = sum(prod(shape) * 2 for shape in shapes.values())
+    with replacing(path) as temporary:
+        writer = gguf.GGUFWriter(str(temporary), header.architecture)
+        writer.add_name(header.name)
+        writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+        writer.add_file_type(header.file_type)
+        for name, shape in shapes.items():
+            kind = types[name]
+            writer.add_tensor_info(
+                name, shape, np.dtype(np.float32), nbytes(shape, kind), getattr(gguf.GGMLQuantizationType, kind)
+            )
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        for name, shape in shapes.items():
+            array = _as_float32(load(name)).reshape(shape)
+            writer.write_tensor_data(encode(array, types[name], workers))
+        writer.close()
+    floats = sum(n for kind, n in counts.items() if kind in FLOAT_KINDS)
+    return GGUFStats(len(types) - floats, floats, path.stat().st_size, fp16_bytes, counts)
+
+
+def _as_float32(value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return np.asarray(value, dtype=np.float32)
     import torch
 
-    arch, kind_of_file = header
-    writer = gguf.GGUFWriter(str(temporary), arch)
-    writer.add_name(type(module).__name__)
-    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    writer.add_file_type(kind_of_file)
-    counts: dict[str, int] = {}
-    quantized = floats = fp16_bytes = 0
-    for name, tensor in state.items():
-        array = tensor.to(torch.float32).numpy()  # one tensor at a time: a full-size model never doubles in RAM
-        fp16_bytes += array.size * 2
-        if quant_type != "F16" and name in planned:
-            kind = tensor_type(planned[name], array.shape[-1])
-            target = getattr(gguf.GGMLQuantizationType, kind)
-            data = quantize_k(array, kind) if kind in K_FALLBACK else gguf.quants.quantize(array, target)
-            writer.add_tensor(name, data, raw_shape=data.shape, raw_dtype=target)
-            quantized += 1
-        elif array.ndim >= 2 and array.size > SMALL_TENSOR_ELEMENTS and (quant_type == "F16" or float_type == "F16"):
-            writer.add_tensor(name, array.astype(np.float16))
-            kind, floats = "F16", floats + 1
-        else:
-            writer.add_tensor(name, array)
-            kind, floats = "F32", floats + 1
-        counts[kind] = counts.get(kind, 0) + 1
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return counts, quantized, floats, fp16_bytes
+    return value.detach().to("cpu", torch.float32).contiguous().numpy()
 
 
 def read_gguf_stats(path: Path) -> GGUFStats:
@@ -214,7 +262,7 @@ def read_gguf_stats(path: Path) -> GGUFStats:
     reader = open_gguf(path)
     import gguf
 
-    float_types = {gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16}
+    float_types = {getattr(gguf.GGMLQuantizationType, kind) for kind in FLOAT_KINDS}
     counts: dict[str, int] = {}
     quantized = floats = fp16_bytes = 0
     for tensor in reader.tensors:

@@ -29,7 +29,8 @@ def test_written_file_reads_back_and_dequantizes(tmp_path, quant_type, tolerance
 
     model = Tiny()
     stats = write_gguf(model, tmp_path / "m.gguf", quant_type)
-    assert stats.quantized_tensors == 1 and stats.float_tensors == len(model.state_dict()) - 1
+    quantized = 0 if quant_type == "BF16" else 1  # a BF16 tensor is a float tensor
+    assert stats.quantized_tensors == quantized and stats.float_tensors == len(model.state_dict()) - quantized
     reader = open_gguf(tmp_path / "m.gguf")
     tensors = {t.name: t for t in reader.tensors}
     assert set(tensors) == set(model.state_dict())
@@ -197,3 +198,46 @@ def test_original_layout_keeps_the_embedders_and_final_layer_float(tmp_path, fam
     assert weights and all(kept[k] in ("F16", "F32") for k in weights), kept
     assert "Q8_0" not in kept.values()
     assert sum(v == "Q8_0" for v in types.values()) > 0
+
+
+@pytest.mark.parametrize("file_type", ["Q4_K_M", "Q4_0", "Q2_K", "BF16"])
+def test_every_written_type_is_the_community_table(tmp_path, file_type):
+    """The SD3 transformer in the original layout: every tensor's type as read back is the community's
+    (gguf_policy.community_types) for that llama.cpp file type; the header says the same file type."""
+    import gguf
+
+    from harness.pipelines.sd3 import build_tiny_sd3
+    from harness.quant.gguf_policy import community_types
+
+    module = build_tiny_sd3().transformer
+    quant_type = {"Q4_K_M": "Q4_K", "Q2_K": "Q2_K"}.get(file_type, file_type)
+    path = tmp_path / "t.gguf"
+    write_gguf(module, path, quant_type, float_type="BF16", policy="community", layout="original")
+    reader = open_gguf(path)
+    written = {t.name: t.tensor_type.name for t in reader.tensors}
+    shapes = {t.name: tuple(int(d) for d in reversed(t.shape)) for t in reader.tensors}
+    assert written == community_types("sd3", shapes, file_type, float_type="BF16")
+    assert _field(reader, "general.file_type") == int(getattr(gguf.LlamaFileType, f"MOSTLY_{file_type}"))
+    if file_type != "BF16":
+        assert len(set(written.values()) - {"F32", "BF16", "F16"}) >= 1
+
+
+def test_bf16_float_storage_and_the_f16_fallback_for_short_k_rows(tmp_path):
+    """convert.py stores a bf16 model's float tensors BF16; llama-quantize's image patch gives a K-quant whose rows
+    are not a multiple of 256 F16 (the harness's uniform policy keeps its legacy fallback)."""
+    import gguf
+
+    model = torch.nn.Sequential(torch.nn.Linear(256, 96), torch.nn.Linear(96, 256), torch.nn.Conv2d(16, 32, 3))
+    path = tmp_path / "m.gguf"
+    write_gguf(model, path, "Q4_K", float_type="BF16", policy="S")
+    tensors = {t.name: t for t in open_gguf(path).tensors}
+    kinds = {name: t.tensor_type.name for name, t in tensors.items()}
+    assert kinds == {
+        **{"0.weight": "Q4_K", "1.weight": "F16", "2.weight": "BF16"},  # rows of 256, of 96, a convolution
+        **dict.fromkeys(["0.bias", "1.bias", "2.bias"], "F32"),
+    }
+    restored = gguf.quants.dequantize(tensors["2.weight"].data, tensors["2.weight"].tensor_type)
+    expected = model[2].weight.detach().to(torch.bfloat16).float().numpy().reshape(restored.shape)
+    assert np.array_equal(restored, expected)
+    write_gguf(model, path, "Q4_K")
+    assert {t.name: t.tensor_type.name for t in open_gguf(path).tensors}["1.weight"] == "Q5_0"
