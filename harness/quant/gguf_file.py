@@ -80,12 +80,7 @@ def linear_weight_names(module: Any) -> set[str]:
 def should_quantize(name: str, shape: tuple[int, ...], linear_weights: set[str]) -> bool:
     """Whether a weight of ``shape`` is one diffusers' GGUF loader can load quantized (a Linear weight, rows of
     32-element blocks) and the community would quantize (more than 1024 elements)."""
-    return (
-        name in linear_weights
-        and len(shape) == 2
-        and shape[-1] % BLOCK == 0
-        and prod(shape) > SMALL_TENSOR_ELEMENTS
-    )
+    return name in linear_weights and len(shape) == 2 and shape[-1] % BLOCK == 0 and prod(shape) > SMALL_TENSOR_ELEMENTS
 
 
 def tensor_type(quant_type: str, row_length: int) -> str:
