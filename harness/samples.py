@@ -19,6 +19,18 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Generation:
+    """How each sample is generated."""
+
+    steps: int = 20
+    width: int = 512
+    height: int = 512
+    guidance: float = 7.5
+    negative_prompt: str = ""
+    batch_size: int | None = None
+
+
+@dataclass(frozen=True)
 class SampleJob:
     """One image to generate."""
 

@@ -20,6 +20,7 @@ from harness.configs.base import ConfigKind, ConfigSpec, jsonable
 from harness.errors import InputError, Where, unknown
 from harness.metrics.base import Metric
 from harness.pipelines.source import PipelineSource, check_available, parse_source
+from harness.samples import Generation as Generation  # suites are read into it; it lives below configs/
 from harness.thresholds import Threshold, parse_thresholds
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -56,18 +57,6 @@ CONFIG_COMMON_KEYS = {
     "expect": "pass (default) | fail: a negative control that the gates must flag; it fails the run if it passes",
 }
 DEFAULT_METRICS = ("psnr",)
-
-
-@dataclass(frozen=True)
-class Generation:
-    """How each sample is generated."""
-
-    steps: int = 20
-    width: int = 512
-    height: int = 512
-    guidance: float = 7.5
-    negative_prompt: str = ""
-    batch_size: int | None = None
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from harness.errors import Where
-from harness.samples import SampleJob
+from harness.samples import Generation, SampleJob
 
 if TYPE_CHECKING:
     from harness.pipelines.source import LoadedPipeline
-    from harness.suite import Generation
 
 
 class Notes(dict[str, Any]):

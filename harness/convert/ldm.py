@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from harness.convert import UnmappedKeys as UnmappedKeys  # the error of every exporter here (mmdit.py too)
+
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 TEXT_PREFIX = "cond_stage_model.transformer."
@@ -36,10 +38,6 @@ _UNET_RESNET = {
 }
 _VAE_RESNET = {"conv_shortcut.": "nin_shortcut."}
 _VAE_ATTENTION = {"group_norm.": "norm.", "to_q.": "q.", "to_k.": "k.", "to_v.": "v.", "to_out.0.": "proj_out."}
-
-
-class UnmappedKeys(ValueError):
-    """The exporter met keys of a layout it does not know."""
 
 
 def _unet_prefixes(config: Mapping[str, Any], keys: list[str]) -> list[tuple[str, str, Mapping[str, str]]]:

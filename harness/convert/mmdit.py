@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.convert.ldm import UnmappedKeys
+from harness.convert import UnmappedKeys
 
 FLUX_INNER_DIM = 3072  # diffusers' FLUX converter assumes it when splitting linear1
 

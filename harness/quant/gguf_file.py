@@ -134,7 +134,8 @@ def keyed_state(module: Any, layout: str) -> tuple[dict[str, Any], set[str]]:
     linear = linear_weight_names(module)
     if layout == "diffusers":
         return state, linear
-    from harness.convert.ldm import UnmappedKeys, component_to_ldm
+    from harness.convert import UnmappedKeys
+    from harness.convert.ldm import component_to_ldm
 
     component = "unet" if type(module).__name__ == "UNet2DConditionModel" else "transformer"
     try:
