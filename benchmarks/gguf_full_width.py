@@ -196,11 +196,15 @@ def roundtrip(file_types: list[str], folder: Path) -> int:
     return 1 if failures else 0
 
 
-def write_one(model: str, file_type: str, path: Path) -> dict:
-    """One timed write in this process: FLUX.1 shapes, tensors as views of one random pool."""
+def write_one(model: str, label: str, path: Path) -> dict:
+    """One timed write in this process: FLUX.1 shapes, tensors as views of one random pool.
+
+    ``label`` is a file type, or ``TYPE@whole`` for the writer before chunking: each tensor in one call, one thread.
+    """
     import numpy as np
 
     from harness.memory import status_bytes
+    from harness.quant import ggml_types
     from harness.quant.ggml_types import default_workers
     from harness.quant.gguf_file import Header, keyed_state, planned_types, write_tensors
     from harness.quant.gguf_file import file_type as llama_file_type
@@ -209,6 +213,10 @@ def write_one(model: str, file_type: str, path: Path) -> dict:
     meta = flux(blocks, device="meta")
     state, linear = keyed_state(meta, "original")
     shapes = {name: tuple(tensor.shape) for name, tensor in state.items()}
+    file_type, _, variant = label.partition("@")
+    workers = default_workers()
+    if variant == "whole":
+        ggml_types.CHUNK_ELEMENTS, workers = 2**62, 1
     quant_type, policy = COMMUNITY[file_type]
     types = planned_types(shapes, linear, "flux", quant_type, "BF16", policy)
     pool = np.random.default_rng(0).standard_normal(max(prod(s) for s in shapes.values()), dtype=np.float32)
@@ -217,27 +225,34 @@ def write_one(model: str, file_type: str, path: Path) -> dict:
     rss_before = status_bytes("VmRSS") or 0
     Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the present resident size
     start = time.perf_counter()
-    stats = write_tensors(path, shapes, types, lambda name: pool[: prod(shapes[name])], header)
+    stats = write_tensors(path, shapes, types, lambda name: pool[: prod(shapes[name])], header, workers)
     seconds = time.perf_counter() - start
     params = sum(prod(s) for s in shapes.values())
     return {
         "model": model,
-        "file_type": file_type,
+        "file_type": label,
         "params": params,
         "seconds": seconds,
         "mparams_per_s": params / seconds / 1e6,
         "file_gb": stats.file_bytes / 1e9,
         "peak_rss_mb": (status_bytes("VmHWM") or 0) / 2**20,  # during the write
         "rss_before_write_mb": rss_before / 2**20,
-        "workers": default_workers(),
+        "workers": workers,
     }
 
 
 def throughput(model: str, file_types: list[str], repeats: int, folder: Path, out: Path | None) -> None:
+    from harness.quant.ggml_types import default_workers
+
+    unknown = [
+        t for t in file_types if t.partition("@")[0] not in COMMUNITY or t.partition("@")[2] not in ("", "whole")
+    ]
+    if unknown:
+        raise SystemExit(f"unknown types {unknown}; known: {', '.join(COMMUNITY)}, each optionally with @whole")
     runs: dict[str, list[dict]] = {t: [] for t in file_types}
     for repeat in range(repeats):
         for file_type in file_types:  # interleaved: a slow spell of the machine hits every type alike
-            path = folder / f"{file_type}.gguf"
+            path = folder / f"{file_type.replace('@', '-')}.gguf"
             done = subprocess.run(
                 [sys.executable, __file__, "_one", model, file_type, str(path)],
                 capture_output=True,
@@ -256,6 +271,7 @@ def throughput(model: str, file_types: list[str], repeats: int, folder: Path, ou
         rows.append(
             [
                 file_type,
+                results[0]["workers"],
                 f"{results[0]['params'] / 1e9:.2f}B",
                 f"{statistics.median(rates):.0f} [{min(rates):.0f}, {max(rates):.0f}]",
                 f"{statistics.median(seconds):.1f} [{min(seconds):.1f}, {max(seconds):.1f}]",
@@ -264,8 +280,8 @@ def throughput(model: str, file_types: list[str], repeats: int, folder: Path, ou
             ]
         )
     _table(
-        f"writer throughput, FLUX.1 shapes ({model}), {runs[file_types[0]][0]['workers']} threads, {repeats} repeats",
-        ["type", "params", "Mparam/s median [range]", "seconds", "file GB", "peak RSS MB (before)"],
+        f"writer throughput, FLUX.1 shapes ({model}), {default_workers()} CPUs, {repeats} repeats",
+        ["type", "threads", "params", "Mparam/s median [range]", "seconds", "file GB", "peak RSS MB (before)"],
         rows,
     )
     if out:
@@ -284,7 +300,12 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["roundtrip", "throughput"])
-    parser.add_argument("--types", nargs="+", choices=sorted(COMMUNITY), default=None)
+    parser.add_argument(
+        "--types",
+        nargs="+",
+        default=None,
+        help=f"file types ({', '.join(COMMUNITY)}); TYPE@whole: the writer before chunking (one call, one thread)",
+    )
     parser.add_argument("--model", choices=["blocks", "flux-dev"], default="blocks")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folder", type=Path, default=None, help="where files are written (default: a temp dir)")

@@ -215,7 +215,15 @@ def compare_runs(
         for summary in config.summaries:
             tolerance = tolerances.get(summary.metric)
             base_summary = other.summary(summary.metric)
-            if tolerance is None or base_summary is None:
+            if base_summary is None:
+                continue
+            if tolerance is None:  # shown, never skipped silently: a metric nobody gates is a gap a reader should see
+                reason = (
+                    f"untested: no tolerance for {summary.metric} (it has no default, or [regression] turns it off); "
+                    f"give one in the suite's [regression] table, e.g. {summary.metric} = "
+                    f"{{ {'max_drop' if summary.higher_is_better else 'max_rise'} = ... }}"
+                )
+                deltas.append(_untested(config.name, summary, base_summary, reason))
                 continue
             if summary.unit != base_summary.unit:
                 reason = (

@@ -286,3 +286,15 @@ def test_default_tolerances_ignore_rounding_noise_and_catch_a_2bit_loss(pipeline
     assert deltas["psnr"]["status"] in ("pass", "improved") and deltas["ssim"]["status"] in ("pass", "improved")
     code, deltas = run("2bit", 'transform = "harness.controls:denoiser_2bit"')
     assert code == 1 and deltas["psnr"]["status"] == "regressed" and deltas["ssim"]["status"] == "regressed"
+
+
+def test_a_metric_without_a_tolerance_is_shown_untested_never_skipped():
+    """clip_iqa, hpsv2 and image_reward have no default tolerance: their change is a row that says so."""
+    values = np.linspace(30, 40, 8)
+    comparison = compare_runs(run(config("a", values - 3.0)), run(config("a", values)), {})
+    row = delta(comparison, "psnr")
+    assert row.status == "untested" and "no tolerance for psnr" in row.reason and "max_drop" in row.reason
+    assert row.change == pytest.approx(-3.0)
+    assert delta(compare_runs(run(config("a", values - 3.0)), run(config("a", values)), TOLERANCES), "psnr").status == (
+        "regressed"
+    )
