@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -200,23 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = make_console()
     errors = make_console(stderr=True)
     try:
-        if args.command == "validate":
-            return _validate(args, console)
-        if args.command == "bless":
-            return _bless(args, console)
-        if args.command == "run":
-            return _run(args, console)
-        if args.command == "report":
-            return _report(args, console)
-        if args.command == "ranges":
-            return _ranges(args, console)
-        if args.command == "export-single-file":
-            return _export(args, console)
-        if args.command == "compare":
-            return _compare(args, console)
-        if args.command == "history":
-            return _history(args, console)
-        return _ls(args, console)
+        return COMMANDS[args.command](args, console)
     except InputError as error:
         errors.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
         return EXIT_INPUT
@@ -481,3 +465,17 @@ def _ls(args: argparse.Namespace, console: Console) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# One small handler per command; build_parser() declares each command's arguments.
+COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
+    "run": _run,
+    "validate": _validate,
+    "bless": _bless,
+    "compare": _compare,
+    "history": _history,
+    "report": _report,
+    "ranges": _ranges,
+    "export-single-file": _export,
+    "ls": _ls,
+}
