@@ -24,8 +24,9 @@ from harness.results import (
     CheckOutcome,
     ConfigResult,
     RunResult,
+    paired_values,
+    sample_values,
 )
-from harness.scoring import paired_values, sample_values
 from harness.stats import bootstrap_interval, stable_seed
 from harness.suite import REFERENCE_ALIAS
 from harness.thresholds import Threshold

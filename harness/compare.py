@@ -19,7 +19,7 @@ import numpy as np
 from harness import tomlread
 from harness.errors import Where
 from harness.performance import UNITS, machine_difference, performance_verdicts
-from harness.results import FAIL, PASS, SKIPPED, STATUS_OK, CheckOutcome, ConfigResult, RunResult
+from harness.results import FAIL, PASS, SKIPPED, STATUS_OK, CheckOutcome, ConfigResult, RunResult, paired_values
 from harness.stats import bootstrap_interval, stable_seed
 from harness.tolerance import BOUNDS, INCONCLUSIVE, REGRESSED, UNTESTED, Tolerance, judge
 
@@ -167,15 +167,16 @@ def _saturated(value: float | None, tolerance: Tolerance, higher_is_better: bool
 def _paired(
     current: ConfigResult, baseline: ConfigResult, metric: str, tolerance: Tolerance, higher_is_better: bool
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Values of the samples with the same prompt and seed in both runs, saturated at the tolerance's level."""
     base = {(s.prompt, s.seed): s.metrics.get(metric) for s in baseline.samples}
-    mine, theirs = [], []
-    for sample in current.samples:
-        value = _saturated(sample.metrics.get(metric), tolerance, higher_is_better)
-        partner = _saturated(base.get((sample.prompt, sample.seed)), tolerance, higher_is_better)
-        if value is not None and partner is not None and math.isfinite(value) and math.isfinite(partner):
-            mine.append(value)
-            theirs.append(partner)
-    return np.asarray(mine), np.asarray(theirs)
+    mine, theirs, _ = paired_values(
+        current,
+        base,
+        metric,
+        key=lambda sample: (sample.prompt, sample.seed),
+        value=lambda v: _saturated(v, tolerance, higher_is_better),
+    )
+    return mine, theirs
 
 
 def compare_runs(

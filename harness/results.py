@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.atomic import write_text
 from harness.errors import InputError
 from harness.timing import BatchTiming, from_dicts
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SCHEMA_VERSION = 1
 STATUS_OK, STATUS_ERROR, STATUS_SKIPPED = "ok", "error", "skipped"
@@ -215,3 +218,33 @@ def read_results(path: Path) -> RunResult:
         return RunResult.from_dict(data)
     except (json.JSONDecodeError, TypeError, KeyError) as error:
         raise InputError(f"not a readable results.json: {error}", file=path) from None
+
+
+def sample_values(result: ConfigResult, metric: str) -> dict[str, float]:
+    """``metric`` of each sample of ``result`` that has it, by sample key."""
+    return {s.key: s.metrics[metric] for s in result.samples if metric in s.metrics}
+
+
+def paired_values(
+    this: ConfigResult,
+    other: Mapping[Any, float | None],
+    metric: str,
+    key: Callable[[SampleResult], Hashable] = lambda sample: sample.key,
+    value: Callable[[float | None], float | None] = lambda v: v,
+) -> tuple[np.ndarray, np.ndarray, list[Hashable]]:
+    """Per-sample values of ``metric`` in ``this`` and ``other`` (values by ``key``: the sample key within a run,
+    (prompt, seed) across runs) for the samples both have, finite in both after ``value`` (e.g. saturation)."""
+    import numpy as np
+
+    keys: list[Hashable] = []
+    mine: list[float] = []
+    theirs: list[float] = []
+    for sample in this.samples:
+        own = value(sample.metrics.get(metric))
+        partner = value(other.get(key(sample)))
+        if own is None or partner is None or not (math.isfinite(own) and math.isfinite(partner)):
+            continue
+        keys.append(key(sample))
+        mine.append(own)
+        theirs.append(partner)
+    return np.asarray(mine), np.asarray(theirs), keys

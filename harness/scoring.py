@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -265,23 +265,3 @@ def summary_of(metric: Metric, values: Sequence[float], config: str) -> MetricSu
         ci_high=stats.ci_high,
         note=note,
     )
-
-
-def paired_values(
-    this: ConfigResult, other: Mapping[str, float], metric: str
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Per-sample values of ``metric`` in ``this`` and ``other`` for the keys both have, finite in both."""
-    keys, mine, theirs = [], [], []
-    for sample in this.samples:
-        value = sample.metrics.get(metric)
-        partner = other.get(sample.key)
-        if value is None or partner is None or not (math.isfinite(value) and math.isfinite(partner)):
-            continue
-        keys.append(sample.key)
-        mine.append(value)
-        theirs.append(partner)
-    return np.asarray(mine), np.asarray(theirs), keys
-
-
-def sample_values(result: ConfigResult, metric: str) -> dict[str, float]:
-    return {s.key: s.metrics[metric] for s in result.samples if metric in s.metrics}

@@ -60,3 +60,29 @@ def test_unreadable_results_are_input_errors(tmp_path):
     (tmp_path / "results.json").write_text("{broken")
     with pytest.raises(InputError, match="not a readable results.json"):
         read_results(tmp_path)
+
+
+def test_paired_values_by_sample_key_or_by_prompt_and_seed():
+    """One pairing for checks (sample keys within a run) and comparisons ((prompt, seed) across runs): only samples
+    both sides have, finite on both after the value transform (saturation turns an infinite PSNR finite)."""
+    from harness.results import paired_values, sample_values
+
+    def config(values):
+        samples = tuple(
+            SampleResult(f"p{i:03d}-s0", i, f"prompt {i}", 0, metrics={} if v is None else {"psnr": v})
+            for i, v in enumerate(values)
+        )
+        return ConfigResult("c", "precision", "ok", samples=samples)
+
+    this = config([30.0, float("inf"), 40.0, None, float("nan")])
+    other = config([31.0, 50.0, None, 20.0, 25.0])
+    assert sample_values(other, "psnr") == {"p000-s0": 31.0, "p001-s0": 50.0, "p003-s0": 20.0, "p004-s0": 25.0}
+    mine, theirs, keys = paired_values(this, sample_values(other, "psnr"), "psnr")
+    assert keys == ["p000-s0"] and mine.tolist() == [30.0] and theirs.tolist() == [31.0]
+    by_prompt = {(s.prompt, s.seed): s.metrics.get("psnr") for s in other.samples}
+    mine, theirs, keys = paired_values(
+        this, by_prompt, "psnr", key=lambda s: (s.prompt, s.seed), value=lambda v: v if v is None else min(v, 48.0)
+    )
+    assert (
+        keys == [("prompt 0", 0), ("prompt 1", 0)] and mine.tolist() == [30.0, 48.0] and theirs.tolist() == [31.0, 48.0]
+    )
