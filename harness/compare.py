@@ -16,77 +16,31 @@ from typing import Any
 
 import numpy as np
 
-from harness import tomlread
+from harness import tolerance
 from harness.errors import Where
+from harness.metrics import default_metrics
+from harness.metrics.base import Metric
 from harness.performance import UNITS, machine_difference, performance_verdicts
 from harness.results import FAIL, PASS, SKIPPED, STATUS_OK, CheckOutcome, ConfigResult, RunResult, paired_values
 from harness.stats import bootstrap_interval, stable_seed
-from harness.tolerance import BOUNDS, INCONCLUSIVE, REGRESSED, UNTESTED, Tolerance, judge
+from harness.tolerance import INCONCLUSIVE, REGRESSED, UNTESTED, Tolerance, default_tolerances, judge
 
-__all__ = ["DEFAULT_TOLERANCES", "Comparison", "Delta", "Tolerance", "compare_runs", "parse_tolerances"]
+__all__ = ["Comparison", "Delta", "Tolerance", "compare_runs", "parse_tolerances"]
 
 PERFORMANCE = UNITS  # time and memory metrics, with their units
-# Why these defaults: docs/regression.md (noise floors, measured false-alarm rates and detectable effects).
-DEFAULT_TOLERANCES: dict[str, dict[str, float]] = {
-    "psnr": {"max_drop": 0.5, "saturate_at": 48.0},  # above 48 dB the RMS error is under one 8-bit level
-    "ssim": {"max_drop": 0.005},
-    "clip_score": {"max_drop": 0.5},
-    "adherence": {"max_drop": 0.05},
-    "lpips": {"max_rise": 0.01},
-    "fid": {"max_rise_pct": 10.0},
-    "kid": {"max_rise": 100.0},  # x1e-3, i.e. 0.1 in torchmetrics' raw units
-    "cmmd": {"max_rise": 0.1},
-    "median_image_s": {"max_rise_pct": 5.0, "cpu_noise_pct": 10.0},
-    "median_denoiser_s": {"max_rise_pct": 5.0, "cpu_noise_pct": 10.0},
-    "peak_rss_mb": {"max_rise": 32.0, "max_rise_pct": 5.0},
-    "peak_gpu_allocated_mb": {"max_rise": 32.0, "max_rise_pct": 1.0},
-    "gpu_resident_mb": {"max_rise": 32.0, "max_rise_pct": 1.0},
-}
-KEYS = (*BOUNDS, "basis", "saturate_at", "cpu_noise_pct")
 
 
 def parse_tolerances(
-    table: Mapping[str, Any] | None, where: Where, metric_names: Sequence[str]
+    table: Mapping[str, Any] | None,
+    where: Where,
+    metric_names: Sequence[str],
+    metrics: Mapping[str, type[Metric]] | None = None,
 ) -> dict[str, Tolerance]:
-    """The suite's ``[regression]`` table over the defaults, for the suite's metrics, time and memory."""
-    names = [*metric_names, *PERFORMANCE]
-    tolerances = {
-        name: Tolerance.from_dict({"metric": name, **DEFAULT_TOLERANCES[name]})
-        for name in names
-        if name in DEFAULT_TOLERANCES
-    }
-    tomlread.check_keys(table or {}, names, where, "metric")
-    for name, value in (table or {}).items():
-        if value is False:
-            tolerances.pop(name, None)
-            continue
-        inner = where.child(name)
-        if not isinstance(value, dict):
-            raise where.error(name, "expected a table like { max_drop = 0.5 } or false")
-        tomlread.check_keys(value, KEYS, inner)
-        bounds = {key: tomlread.get(value, key, float, inner) for key in BOUNDS}
-        given = [key for key, bound in bounds.items() if bound is not None]
-        if not given or len({key.split("_")[1] for key in given}) > 1:
-            raise inner.error(
-                "",
-                "give one direction: max_drop and/or max_drop_pct, or max_rise and/or max_rise_pct "
-                "(the parts add up: { max_rise = 32, max_rise_pct = 1 } allows 32 plus 1% of the baseline)",
-            )
-        for key in given:
-            if bounds[key] < 0:  # type: ignore[operator]
-                raise inner.error(key, "must be >= 0")
-        basis = tomlread.get_choice(value, "basis", ("interval", "estimate"), inner, "interval")
-        # The noise floors (saturate_at, cpu_noise_pct) are kept from the defaults unless given; false turns one off.
-        floors = {
-            key: None
-            if value.get(key) is False
-            else tomlread.get(value, key, float, inner)
-            if key in value
-            else DEFAULT_TOLERANCES.get(name, {}).get(key)
-            for key in ("saturate_at", "cpu_noise_pct")
-        }
-        tolerances[name] = Tolerance(name, basis=basis, **floors, **bounds)
-    return tolerances
+    """The ``[regression]`` table over the defaults (each metric's ``default_tolerance``, then time and memory's)
+    for ``metric_names``, time and memory; see :func:`harness.tolerance.parse_tolerances`."""
+    return tolerance.parse_tolerances(
+        table, where, [*metric_names, *PERFORMANCE], default_tolerances(metrics or default_metrics())
+    )
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,11 @@ from harness import tomlread
 from harness.configs.base import ConfigKind, ConfigSpec, jsonable
 from harness.errors import InputError, Where, unknown
 from harness.metrics.base import Metric
+from harness.performance import UNITS
 from harness.pipelines.source import PipelineSource, check_available, parse_source
 from harness.samples import Generation as Generation  # suites are read into it; it lives below configs/
 from harness.thresholds import Threshold, parse_thresholds
+from harness.tolerance import default_tolerances, parse_tolerances
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 REFERENCE_ALIAS = "reference"
@@ -189,7 +191,7 @@ def load_suite(path: Path, kinds: Mapping[str, ConfigKind], metrics: Mapping[str
         raise where.error("seeds", "seeds must be >= 0")
     generation = _read_generation(data, where)
 
-    metric_requests = _resolve_metric_defaults(_read_metrics(data, where, metrics, suite_dir), pipeline)
+    metric_requests = _resolve_metric_defaults(_read_metrics(data, where, metrics, suite_dir), pipeline, metrics)
     metric_names = tuple(request.name for request in metric_requests)
     thresholds = parse_thresholds(
         tomlread.get_table(data, "thresholds", where) or {}, where.child("thresholds"), metric_names
@@ -217,10 +219,11 @@ def load_suite(path: Path, kinds: Mapping[str, ConfigKind], metrics: Mapping[str
     for spec in configs:
         _check_vs(spec.thresholds, config_names, where.child(f"configs.{spec.name}.thresholds"))
 
-    from harness.compare import parse_tolerances
-
     regression = parse_tolerances(
-        tomlread.get_table(data, "regression", where), where.child("regression"), metric_names
+        tomlread.get_table(data, "regression", where),
+        where.child("regression"),
+        [*metric_names, *UNITS],
+        default_tolerances(metrics),
     )
     references_text = tomlread.get(data, "references", str, where)
     if references_text is not None:
@@ -321,21 +324,15 @@ def _read_metrics(
 
 
 def _resolve_metric_defaults(
-    requests: tuple[MetricRequest, ...], pipeline: PipelineSource
+    requests: tuple[MetricRequest, ...], pipeline: PipelineSource, metrics: Mapping[str, type[Metric]]
 ) -> tuple[MetricRequest, ...]:
-    """Options the suite leaves open: the shapes world's evaluator for its pipelines, the tiny built-ins otherwise."""
-    from harness.metrics.features import resolve_defaults
-
+    """Options the suite leaves open, filled by each metric: the shapes world's evaluator for its pipelines, the tiny
+    built-ins otherwise."""
     world = pipeline.kind == "builtin" and pipeline.location.startswith("shapes")
-    resolved = []
-    for request in requests:
-        options = dict(request.options)
-        if request.name == "clip_score" and not options.get("model"):
-            options["model"] = "builtin:shapes" if world else "builtin:tiny"
-        elif request.name in ("fid", "kid", "cmmd"):
-            options = resolve_defaults(options, world)
-        resolved.append(MetricRequest(request.name, options))
-    return tuple(resolved)
+    return tuple(
+        MetricRequest(request.name, metrics[request.name].resolve_defaults(request.options, world))
+        for request in requests
+    )
 
 
 def _read_config(

@@ -17,12 +17,25 @@ at all (measured in docs/regression.md), which no interval within one run can se
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness import tomlread
+from harness.errors import Where
+
 REGRESSED, IMPROVED, PASSED, UNTESTED, INCONCLUSIVE = "regressed", "improved", "pass", "untested", "inconclusive"
 BOUNDS = ("max_drop", "max_rise", "max_drop_pct", "max_rise_pct")
+KEYS = (*BOUNDS, "basis", "saturate_at", "cpu_noise_pct")
+# Time and memory; each quality metric carries its own (Metric.default_tolerance). Why these values:
+# docs/regression.md (noise floors, measured false-alarm rates and detectable effects).
+PERFORMANCE_TOLERANCES: dict[str, dict[str, float]] = {
+    "median_image_s": {"max_rise_pct": 5.0, "cpu_noise_pct": 10.0},
+    "median_denoiser_s": {"max_rise_pct": 5.0, "cpu_noise_pct": 10.0},
+    "peak_rss_mb": {"max_rise": 32.0, "max_rise_pct": 5.0},
+    "peak_gpu_allocated_mb": {"max_rise": 32.0, "max_rise_pct": 1.0},
+    "gpu_resident_mb": {"max_rise": 32.0, "max_rise_pct": 1.0},
+}
 
 
 @dataclass(frozen=True)
@@ -114,3 +127,54 @@ def judge(
     if (interval[1] < 0) if interval else (worse < -allowed):
         return IMPROVED, f"{text}: better than the baseline"
     return PASSED, f"{text}: within {bound_text}"
+
+
+def default_tolerances(metrics: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """Default tolerances by name: each metric class's ``default_tolerance`` (``metrics``: name -> class), then
+    time and memory's."""
+    return {
+        **{name: dict(cls.default_tolerance) for name, cls in metrics.items() if cls.default_tolerance},
+        **PERFORMANCE_TOLERANCES,
+    }
+
+
+def parse_tolerances(
+    table: Mapping[str, Any] | None,
+    where: Where,
+    names: Sequence[str],
+    defaults: Mapping[str, Mapping[str, float]],
+) -> dict[str, Tolerance]:
+    """A suite's ``[regression]`` table over ``defaults``, for the metrics ``names`` (quality, time and memory)."""
+    tolerances = {name: Tolerance.from_dict({"metric": name, **defaults[name]}) for name in names if name in defaults}
+    tomlread.check_keys(table or {}, names, where, "metric")
+    for name, value in (table or {}).items():
+        if value is False:
+            tolerances.pop(name, None)
+            continue
+        inner = where.child(name)
+        if not isinstance(value, dict):
+            raise where.error(name, "expected a table like { max_drop = 0.5 } or false")
+        tomlread.check_keys(value, KEYS, inner)
+        bounds = {key: tomlread.get(value, key, float, inner) for key in BOUNDS}
+        given = [key for key, bound in bounds.items() if bound is not None]
+        if not given or len({key.split("_")[1] for key in given}) > 1:
+            raise inner.error(
+                "",
+                "give one direction: max_drop and/or max_drop_pct, or max_rise and/or max_rise_pct "
+                "(the parts add up: { max_rise = 32, max_rise_pct = 1 } allows 32 plus 1% of the baseline)",
+            )
+        for key in given:
+            if bounds[key] < 0:  # type: ignore[operator]
+                raise inner.error(key, "must be >= 0")
+        basis = tomlread.get_choice(value, "basis", ("interval", "estimate"), inner, "interval")
+        # The noise floors (saturate_at, cpu_noise_pct) are kept from the defaults unless given; false turns one off.
+        floors = {
+            key: None
+            if value.get(key) is False
+            else tomlread.get(value, key, float, inner)
+            if key in value
+            else defaults.get(name, {}).get(key)
+            for key in ("saturate_at", "cpu_noise_pct")
+        }
+        tolerances[name] = Tolerance(name, basis=basis, **floors, **bounds)
+    return tolerances

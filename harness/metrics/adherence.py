@@ -7,7 +7,7 @@ refused otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -18,6 +18,7 @@ from harness.metrics.base import ImageMetric
 
 class Adherence(ImageMetric):
     name: ClassVar[str] = "adherence"
+    default_tolerance: ClassVar[Mapping[str, float] | None] = {"max_drop": 0.05}
     unit: ClassVar[str] = ""  # a fraction of the caption's objects, 0 to 1
     higher_is_better: ClassVar[bool] = True
     summary: ClassVar[str] = (

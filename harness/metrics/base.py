@@ -68,6 +68,16 @@ class Metric(ABC):
     # An optional backend (a package or weights most machines lack): when ``unavailable()`` gives a
     # reason, the run goes on without it and its checks are skipped with that reason, never an error.
     optional: ClassVar[bool] = False
+    # The change against a baseline that fails a comparison unless the suite's [regression] says otherwise (its
+    # keys are those of tolerance.Tolerance; why each value: docs/regression.md). None: the metric is shown
+    # "untested: no tolerance" in comparisons until a suite gives one.
+    default_tolerance: ClassVar[Mapping[str, float] | None] = None
+
+    @classmethod
+    def resolve_defaults(cls, options: Mapping[str, Any], world: bool) -> dict[str, Any]:
+        """Options the suite left open, filled for its pipeline (``world``: the trained shapes world, whose own
+        evaluator is the default feature space and CLIP model; otherwise the tiny built-ins)."""
+        return dict(options)
 
     def __init__(self, options: Mapping[str, Any] | None = None, context: ScoringContext | None = None):
         self.options = dict(options or {})

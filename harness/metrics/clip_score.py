@@ -33,6 +33,7 @@ def clip_scores(clip: Any, images: Sequence[np.ndarray], prompts: Sequence[str])
 
 class ClipScore(ImageMetric):
     name: ClassVar[str] = "clip_score"
+    default_tolerance: ClassVar[Mapping[str, float] | None] = {"max_drop": 0.5}
     unit: ClassVar[str] = ""  # 100 x cosine similarity
     higher_is_better: ClassVar[bool] = True
     summary: ClassVar[str] = "CLIP score of each image against its prompt (open_clip, 100 x cosine)"
@@ -44,6 +45,13 @@ class ClipScore(ImageMetric):
     def __init__(self, options: Mapping[str, Any] | None = None, context: Any = None):
         super().__init__(options, context)
         self._checked: set[str] = set()  # prompts whose length was checked
+
+    @classmethod
+    def resolve_defaults(cls, options: Mapping[str, Any], world: bool) -> dict[str, Any]:
+        resolved = dict(options)
+        if not resolved.get("model"):
+            resolved["model"] = "builtin:shapes" if world else "builtin:tiny"
+        return resolved
 
     @classmethod
     def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:

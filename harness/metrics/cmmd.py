@@ -12,6 +12,7 @@ world's own evaluator offline, open_clip models where their weights are present)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
@@ -47,6 +48,7 @@ def cmmd(real: np.ndarray, fake: np.ndarray) -> float:
 
 class CMMD(DistributionMetric):
     name: ClassVar[str] = "cmmd"
+    default_tolerance: ClassVar[Mapping[str, float] | None] = {"max_rise": 0.1}
     unit: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = False
     summary: ClassVar[str] = "CMMD: unbiased RBF-kernel MMD of normalised embeddings to the reference set, x1000"

@@ -21,7 +21,13 @@ import numpy as np
 from harness.errors import Where
 from harness.metrics.base import SetMetric, SetScore
 from harness.metrics.clip_model import random_weights_warning
-from harness.metrics.features import FEATURE_KEYS, check_feature_options, extractor_for, parse_feature_options
+from harness.metrics.features import (
+    FEATURE_KEYS,
+    check_feature_options,
+    extractor_for,
+    parse_feature_options,
+    resolve_defaults,
+)
 from harness.metrics.features.base import FeatureCache, FeatureExtractor
 from harness.stats import CONFIDENCE, stable_seed
 
@@ -52,6 +58,10 @@ class DistributionMetric(SetMetric):
     @classmethod
     def check_options(cls, options: Mapping[str, Any], where: Where) -> None:
         check_feature_options(options, where)
+
+    @classmethod
+    def resolve_defaults(cls, options: Mapping[str, Any], world: bool) -> dict[str, Any]:
+        return resolve_defaults(dict(options), world)
 
     def unavailable(self) -> str | None:
         from harness.errors import InputError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
@@ -23,6 +24,7 @@ def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
 
 class FID(DistributionMetric):
     name: ClassVar[str] = "fid"
+    default_tolerance: ClassVar[Mapping[str, float] | None] = {"max_rise_pct": 10.0}
     unit: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = False
     summary: ClassVar[str] = (

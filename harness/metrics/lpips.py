@@ -34,6 +34,7 @@ def backbone_file(net: str) -> tuple[str, Path]:
 
 class LPIPS(PairMetric):
     name: ClassVar[str] = "lpips"
+    default_tolerance: ClassVar[Mapping[str, float] | None] = {"max_rise": 0.01}
     unit: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = False
     summary: ClassVar[str] = "LPIPS perceptual distance to the reference image (needs torchvision backbone weights)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,6 +35,10 @@ def psnr_of(batches: Iterable[tuple[Any, Any]]) -> list[float]:
 
 class PSNR(PairMetric):
     name: ClassVar[str] = "psnr"
+    default_tolerance: ClassVar[Mapping[str, float] | None] = {
+        "max_drop": 0.5,
+        "saturate_at": 48.0,
+    }  # above 48 dB the RMS error is under one 8-bit level
     unit: ClassVar[str] = "dB"
     higher_is_better: ClassVar[bool] = True
     summary: ClassVar[str] = "PSNR vs the reference image of the same prompt and seed (8-bit; identical = 100 dB)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,6 +30,7 @@ def ssim_of(batches: Iterable[tuple[Any, Any]]) -> list[float]:
 
 class SSIM(PairMetric):
     name: ClassVar[str] = "ssim"
+    default_tolerance: ClassVar[Mapping[str, float] | None] = {"max_drop": 0.005}
     unit: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = True
     summary: ClassVar[str] = "SSIM vs the reference image of the same prompt and seed"
