@@ -32,7 +32,6 @@ from harness.cache import SampleCache
 from harness.checks import coverage_warnings, exit_code, run_checks
 from harness.compare import compare_runs
 from harness.configs.base import ConfigKind, ConfigSpec
-from harness.configs.streaming import StreamingOptions
 from harness.errors import EXIT_INPUT, InputError
 from harness.generate import BaseLoader, ConfigGenerator, batches, make_context, plan
 from harness.isolation import run_isolated
@@ -42,7 +41,7 @@ from harness.reference_source import LIVE, ReferenceFailure, ReferenceSource
 from harness.references import ReferenceSet
 from harness.report.console import make_console
 from harness.results import STATUS_OK, RunResult, read_results, write_results
-from harness.scoring import equivalence, score_config, score_references
+from harness.scoring import score_config, score_references
 from harness.suite import Suite
 
 
@@ -240,7 +239,7 @@ class Runner:
             raise
         result = replace(result, reference_scores=reference.scores, references=source.describe(refs))
         checks_start = time.perf_counter()
-        result = self._equivalences(suite, result, run_dir)
+        result = self._finish_kinds(suite, result, run_dir)
         blank_refs = list(reference.blank)
         judged = [name for name in selected if name not in support]
         thresholds = {name: suite.thresholds_for(name) for name in judged}
@@ -309,32 +308,15 @@ class Runner:
             write_results(replace(result, state="failed", warnings=(str(error),), finished=now()), results_path)
             raise
 
-    def _equivalences(self, suite: Suite, result: RunResult, run_dir: Path) -> RunResult:
-        """Streaming configurations must reproduce the plain configuration of the same precision."""
+    def _finish_kinds(self, suite: Suite, result: RunResult, run_dir: Path) -> RunResult:
+        """Each kind's own step after scoring (ConfigKind.finish), for the configurations that ran."""
         for config in result.configs:
-            spec = suite.config(config.name)
-            extra = getattr(spec.options, "extra", None)
-            if config.status != STATUS_OK or not isinstance(extra, StreamingOptions):
+            if config.status != STATUS_OK:
                 continue
-            target_name = extra.equivalent_to or next(
-                (
-                    other.name
-                    for other in suite.configs
-                    if other.kind == "precision"
-                    and other.name != spec.name
-                    and other.options.precision == spec.options.precision
-                ),
-                None,
-            )
-            target = result.config(target_name) if target_name else None
-            if target is None or target.status != STATUS_OK:
-                found = {
-                    "target": target_name,
-                    "note": "no plain configuration of the same precision ran to compare with",
-                }
-            else:
-                found = equivalence(config, target, run_dir)
-            result = result.with_config(replace(config, notes={**config.notes, "equivalence": found}))
+            spec = suite.config(config.name)
+            finished = self.kinds[spec.kind].finish(spec, config, suite.configs, result.config, run_dir)
+            if finished is not config:
+                result = result.with_config(finished)
         return result
 
     def _select(self, request: RunRequest) -> tuple[list[str], dict[str, str]]:

@@ -20,6 +20,7 @@ from harness.samples import Generation, SampleJob
 
 if TYPE_CHECKING:
     from harness.pipelines.source import LoadedPipeline
+    from harness.results import ConfigResult
 
 
 class Notes(dict[str, Any]):
@@ -107,6 +108,19 @@ class ConfigKind(ABC):
     @abstractmethod
     def build(self, options: Any, context: BuildContext) -> Runtime:
         """Make the runtime. Exceptions here mark the configuration ``error``."""
+
+    def finish(
+        self,
+        spec: ConfigSpec,
+        result: ConfigResult,
+        specs: Sequence[ConfigSpec],
+        result_of: Callable[[str], ConfigResult | None],
+        run_dir: Path,
+    ) -> ConfigResult:
+        """A kind's own step once every configuration is generated and scored, before the checks: ``result`` with
+        whatever the kind adds (the streaming kind's pixel equivalence with its plain sibling). ``specs`` are the
+        suite's configurations, ``result_of`` finds another's result, ``run_dir`` holds the images."""
+        return result
 
 
 @dataclass(frozen=True)

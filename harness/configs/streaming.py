@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from harness import tomlread
-from harness.configs.base import BuildContext
+from harness.configs.base import BuildContext, ConfigSpec
 from harness.configs.pipeline import PipelineKind, PipelineOptions
 from harness.errors import Where
+from harness.results import STATUS_OK, ConfigResult
 
 MODES = ("group_block", "group_leaf", "sequential_cpu", "model_cpu")
 
@@ -113,6 +114,39 @@ class StreamingKind(PipelineKind):
             notes.on_close.append(lambda: shutil.rmtree(folder, ignore_errors=True))
         pipe.enable_group_offload(**kwargs)
         return pipe
+
+    def finish(
+        self,
+        spec: ConfigSpec,
+        result: ConfigResult,
+        specs: Sequence[ConfigSpec],
+        result_of: Callable[[str], ConfigResult | None],
+        run_dir: Path,
+    ) -> ConfigResult:
+        """A streaming configuration must reproduce the plain configuration of the same precision: the largest
+        8-bit pixel difference over their common samples goes to its notes (``equivalence``)."""
+        from harness.scoring import equivalence
+
+        extra: StreamingOptions = spec.options.extra
+        target_name = extra.equivalent_to or next(
+            (
+                other.name
+                for other in specs
+                if other.kind == "precision"
+                and other.name != spec.name
+                and other.options.precision == spec.options.precision
+            ),
+            None,
+        )
+        target = result_of(target_name) if target_name else None
+        if target is None or target.status != STATUS_OK:
+            found: dict[str, Any] = {
+                "target": target_name,
+                "note": "no plain configuration of the same precision ran to compare with",
+            }
+        else:
+            found = equivalence(result, target, run_dir)
+        return replace(result, notes={**result.notes, "equivalence": found})
 
 
 def _ensure(path: Path) -> str:
