@@ -13,43 +13,62 @@ from __future__ import annotations
 
 import multiprocessing
 import queue as queue_module
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.memory import status_bytes
 from harness.results import STATUS_ERROR, ConfigResult
 
+if TYPE_CHECKING:
+    from harness.configs.base import ConfigKind
+    from harness.metrics.base import Metric
+
 POLL_S = 0.1
 
 
-def _worker(channel: Any, payload: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class IsolatedJob:
+    """What the worker process needs: the suite and configuration, the folders, the options of the run, and the
+    caller's registries (a kind or metric registered by a plug-in reaches the worker too; pickled by reference)."""
+
+    suite: Path
+    config: str
+    kind: str
+    device: str
+    cache_dir: Path
+    run_dir: Path
+    image_dir: Path
+    kinds: Mapping[str, ConfigKind]
+    metrics: Mapping[str, type[Metric]]
+    use_cache: bool = True
+    batch_size: int | None = None
+    timing_repeats: int | None = 0
+
+
+def _worker(channel: Any, job: IsolatedJob) -> None:
     """Child process: load the suite, generate one configuration, send back the result."""
     from harness import environment
     from harness.cache import SampleCache
-    from harness.configs import default_kinds
     from harness.generate import BaseLoader, ConfigGenerator, make_context, plan
-    from harness.metrics import default_metrics
     from harness.suite import load_suite
 
-    kinds, metrics = default_kinds(), default_metrics()
-    suite = load_suite(Path(payload["suite"]), kinds, metrics)
-    cache_dir = Path(payload["cache_dir"])
+    suite = load_suite(job.suite, job.kinds, job.metrics)
     environment.quiet_libraries()
     loader = BaseLoader(suite)
-    context = make_context(suite, payload["device"], loader, cache_dir, Path(payload["run_dir"]))
+    context = make_context(suite, job.device, loader, job.cache_dir, job.run_dir)
     before = status_bytes("VmHWM") or 0  # imports; the configuration's own measurement resets the counter
-    spec = suite.config(payload["config"])
-    cache = SampleCache(cache_dir, read=payload["use_cache"])
-    generator = ConfigGenerator(kinds, cache, suite, payload["device"], payload.get("timing_repeats", 0))
+    spec = suite.config(job.config)
+    cache = SampleCache(job.cache_dir, read=job.use_cache)
+    generator = ConfigGenerator(job.kinds, cache, suite, job.device, job.timing_repeats)
     result = generator.generate(
         spec,
         plan(suite, spec.name),
         context,
-        Path(payload["image_dir"]),
-        Path(payload["run_dir"]),
-        payload["batch_size"],
+        job.image_dir,
+        job.run_dir,
+        job.batch_size,
         lambda n: channel.put(("progress", n)),
     )
     memory = dict(result.memory)
@@ -60,11 +79,11 @@ def _worker(channel: Any, payload: dict[str, Any]) -> None:
     channel.put(("result", replace(result, memory=memory).to_dict()))
 
 
-def run_isolated(payload: dict[str, Any], advance: Callable[[int], None]) -> ConfigResult:
-    """Generate one configuration in a fresh process; ``payload`` names the suite, config and folders."""
+def run_isolated(job: IsolatedJob, advance: Callable[[int], None]) -> ConfigResult:
+    """Generate one configuration in a fresh process."""
     context = multiprocessing.get_context("spawn")
     channel = context.Queue()
-    process = context.Process(target=_worker, args=(channel, payload), name=f"harness-{payload['config']}")
+    process = context.Process(target=_worker, args=(channel, job), name=f"harness-{job.config}")
     process.start()
     result: ConfigResult | None = None
     while result is None:
@@ -82,8 +101,8 @@ def run_isolated(payload: dict[str, Any], advance: Callable[[int], None]) -> Con
     if result is not None:
         return result
     return ConfigResult(
-        name=payload["config"],
-        kind=payload["kind"],
+        name=job.config,
+        kind=job.kind,
         status=STATUS_ERROR,
         error_type="runtime",
         message=f"the isolated worker process died with exit code {process.exitcode} before returning a result",

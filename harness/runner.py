@@ -34,7 +34,7 @@ from harness.compare import compare_runs
 from harness.configs.base import ConfigKind, ConfigSpec
 from harness.errors import EXIT_INPUT, InputError
 from harness.generate import BaseLoader, ConfigGenerator, batches, make_context, plan
-from harness.isolation import run_isolated
+from harness.isolation import IsolatedJob, run_isolated
 from harness.memory import PeakMemory
 from harness.metrics.base import Metric, ScoringContext
 from harness.reference_source import LIVE, ReferenceFailure, ReferenceSource
@@ -196,7 +196,7 @@ class Runner:
                     advance = functools.partial(progress.advance, task)
                     image_dir = run_dir / "images" / name
                     if request.isolate:
-                        config_result = run_isolated(self._isolation_payload(request, spec, device, run_dir), advance)
+                        config_result = run_isolated(self._isolated_job(request, spec, device, run_dir), advance)
                     elif ranks is not None:
                         size = generator.batch_size(spec, request.batch_size)
                         part = generator.generate(
@@ -285,20 +285,21 @@ class Runner:
             ranks.broadcast(code)
         return RunOutput(result, run_dir)
 
-    @staticmethod
-    def _isolation_payload(request: RunRequest, spec: ConfigSpec, device: str, run_dir: Path) -> dict[str, object]:
-        return {
-            "suite": str(request.suite.path),
-            "config": spec.name,
-            "kind": spec.kind,
-            "device": device,
-            "batch_size": request.batch_size,
-            "cache_dir": str(request.cache_dir.resolve()),
-            "use_cache": request.use_cache,
-            "timing_repeats": request.timing_repeats,
-            "run_dir": str(run_dir.resolve()),
-            "image_dir": str((run_dir / "images" / spec.name).resolve()),
-        }
+    def _isolated_job(self, request: RunRequest, spec: ConfigSpec, device: str, run_dir: Path) -> IsolatedJob:
+        return IsolatedJob(
+            suite=request.suite.path,
+            config=spec.name,
+            kind=spec.kind,
+            device=device,
+            cache_dir=request.cache_dir.resolve(),
+            run_dir=run_dir.resolve(),
+            image_dir=(run_dir / "images" / spec.name).resolve(),
+            kinds=self.kinds,
+            metrics=self.metric_classes,
+            use_cache=request.use_cache,
+            batch_size=request.batch_size,
+            timing_repeats=request.timing_repeats,
+        )
 
     @staticmethod
     def _references(source: ReferenceSource, result: RunResult, run_dir: Path, results_path: Path) -> ReferenceSet:

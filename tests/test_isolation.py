@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from harness.cli import main
+from harness.configs.precision import PrecisionKind
 
 BODY = """
 name = "iso"
@@ -37,3 +38,24 @@ def test_isolated_run_matches_in_process_and_survives_a_dying_worker(write_suite
         ).read_bytes()
         assert isolated[name]["memory"]["isolated_process_peak_rss_mb"] > 100
     assert isolated["dies"]["status"] == "error" and "exit code 9" in isolated["dies"]["message"]
+
+
+class RenamedPrecision(PrecisionKind):
+    """A kind no default registry has: only the caller's registry can give it to the worker."""
+
+    name = "renamed_precision"
+
+
+def test_the_worker_uses_the_callers_registries(write_suite, kinds, metrics, tmp_path):
+    from harness.runner import Runner, RunRequest
+    from harness.suite import load_suite
+
+    body = BODY.split("[configs.fp32]")[0] + '[configs.fp32]\n[configs.mine]\nkind = "renamed_precision"\n'
+    registry = {**kinds, RenamedPrecision.name: RenamedPrecision()}
+    suite = load_suite(write_suite(body, name="plug"), registry, metrics)
+    runner = Runner(registry, metrics)
+    runner.bless(RunRequest(suite))
+    output = runner.run(RunRequest(suite, out_dir=tmp_path / "r", isolate=True))
+    mine = output.result.config("mine")
+    assert mine.status == "ok", mine.message
+    assert mine.memory["isolated_process_peak_rss_mb"] > 100
