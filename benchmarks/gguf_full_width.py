@@ -56,33 +56,24 @@ def flux(blocks: tuple[int, int], device: str = "cpu"):
     torch.manual_seed(0)
     with torch.device(device):
         model = FluxTransformer2DModel(num_layers=blocks[0], num_single_layers=blocks[1], guidance_embeds=True)
-    if device != "meta":
-        with torch.no_grad():
-            for param in model.parameters():  # diffusers' default init leaves some layers at zero
-                param.normal_(0, 0.02)
-    return model
+    return model if device == "meta" else _random_weights(model)
 
 
-def sd35_large_width(device: str = "cpu"):
+def sd35_large_width():
     import torch
     from diffusers import SD3Transformer2DModel
 
+    from harness.pipelines.sd3 import SD35_LARGE_TRANSFORMER
+
     torch.manual_seed(0)
-    with torch.device(device):
-        model = SD3Transformer2DModel(
-            num_layers=1,
-            num_attention_heads=38,
-            attention_head_dim=64,
-            joint_attention_dim=4096,
-            caption_projection_dim=2432,
-            pooled_projection_dim=2048,
-            out_channels=16,
-            pos_embed_max_size=192,
-            qk_norm="rms_norm",
-            sample_size=128,
-        )
+    return _random_weights(SD3Transformer2DModel(**{**SD35_LARGE_TRANSFORMER, "num_layers": 1}))
+
+
+def _random_weights(model):
+    import torch
+
     with torch.no_grad():
-        for param in model.parameters():
+        for param in model.parameters():  # diffusers' default init leaves some layers at zero
             param.normal_(0, 0.02)
     return model
 

@@ -22,6 +22,24 @@ class SD3Family(LatentFamily):
         return {"max_sequence_length": 64}
 
 
+# The released SD3.5 Large transformer's configuration (38 MM-DiT blocks, 38 heads of 64 = 2432 wide), for
+# full-width layout tests and benchmarks on the meta device or with random weights; real models load their own.
+SD35_LARGE_TRANSFORMER: dict[str, Any] = {
+    "sample_size": 128,
+    "patch_size": 2,
+    "in_channels": 16,
+    "num_layers": 38,
+    "attention_head_dim": 64,
+    "num_attention_heads": 38,
+    "joint_attention_dim": 4096,
+    "caption_projection_dim": 2432,
+    "pooled_projection_dim": 2048,
+    "out_channels": 16,
+    "pos_embed_max_size": 192,
+    "qk_norm": "rms_norm",
+}
+
+
 def without_t5(pipe: Any) -> Any:
     """SD3 run without its T5 encoder (``text_encoder_3=None``), the documented memory saver.
 

@@ -16,6 +16,23 @@ from harness.pipelines.family import LatentFamily
 FP16_MAX = 65504.0
 
 
+# The released SDXL UNet's configuration (2.6B parameters), for full-width layout tests and benchmarks on the meta
+# device or with random weights; real models load their own.
+SDXL_UNET: dict[str, Any] = {
+    "sample_size": 128,
+    "block_out_channels": (320, 640, 1280),
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    "transformer_layers_per_block": (1, 2, 10),
+    "attention_head_dim": (5, 10, 20),
+    "cross_attention_dim": 2048,
+    "use_linear_projection": True,
+    "addition_embed_type": "text_time",
+    "addition_time_embed_dim": 256,
+    "projection_class_embeddings_input_dim": 2816,
+}
+
+
 class SDXLFamily(LatentFamily):
     """SDXL base: latents (N, 4, H/8, W/8) in the UNet's dtype; size conditioning from height and width."""
 

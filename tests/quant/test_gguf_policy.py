@@ -173,36 +173,16 @@ def full_width_shapes(architecture):
     """The original-layout tensor shapes of a full-width model of ``architecture``, in the harness's file order."""
     from diffusers import FluxTransformer2DModel, SD3Transformer2DModel, UNet2DConditionModel
 
+    from harness.pipelines.sd3 import SD35_LARGE_TRANSFORMER
+    from harness.pipelines.sdxl import SDXL_UNET
     from harness.quant.gguf_file import keyed_state
 
     with torch.device("meta"):
         module = {
             "flux": lambda: FluxTransformer2DModel(num_layers=1, num_single_layers=1, guidance_embeds=True),
-            "sd3": lambda: SD3Transformer2DModel(  # SD3.5 large's width: 38 heads of 64 = 2432
-                num_layers=1,
-                num_attention_heads=38,
-                attention_head_dim=64,
-                joint_attention_dim=4096,
-                caption_projection_dim=2432,
-                pooled_projection_dim=2048,
-                out_channels=16,
-                pos_embed_max_size=192,
-                qk_norm="rms_norm",
-                sample_size=128,
-            ),
+            "sd3": lambda: SD3Transformer2DModel(**{**SD35_LARGE_TRANSFORMER, "num_layers": 1}),  # 2432 wide
             "sd1": lambda: UNet2DConditionModel(cross_attention_dim=768),
-            "sdxl": lambda: UNet2DConditionModel(
-                block_out_channels=(320, 640, 1280),
-                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-                up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-                transformer_layers_per_block=(1, 2, 10),
-                cross_attention_dim=2048,
-                attention_head_dim=(5, 10, 20),
-                use_linear_projection=True,
-                addition_embed_type="text_time",
-                addition_time_embed_dim=256,
-                projection_class_embeddings_input_dim=2816,
-            ),
+            "sdxl": lambda: UNet2DConditionModel(**SDXL_UNET),
         }[architecture]()
     state, _ = keyed_state(module, "original")
     return {key.removeprefix("model.diffusion_model."): tuple(tensor.shape) for key, tensor in state.items()}
