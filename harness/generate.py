@@ -14,8 +14,8 @@ import os
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +294,39 @@ class ConfigGenerator:
             writer.submit(self._write, to_uint8(image), path, keys[job.key], health, round(seconds, 4))
             results.append(_sample(job, path, run_dir, round(seconds, 4), health.nonfinite_fraction, health.blank))
         return results
+
+
+@dataclass(frozen=True)
+class Workbench:
+    """What generating a suite's configurations needs, built in one place (run, bless, the isolated worker,
+    a kind's own preparation): the pipeline loader, the build context, the sample cache and the generator."""
+
+    suite: Suite
+    loader: BaseLoader
+    context: BuildContext
+    cache: SampleCache
+    generator: ConfigGenerator
+
+
+def workbench(
+    suite: Suite,
+    kinds: Mapping[str, ConfigKind],
+    device: str,
+    cache_dir: Path,
+    work_dir: Path,
+    use_cache: bool = True,
+    timing_repeats: int | None = 0,
+) -> Workbench:
+    """The loader, context, cache and generator of one run of ``suite`` on ``device``."""
+    loader = BaseLoader(suite)
+    cache = SampleCache(cache_dir, read=use_cache)
+    return Workbench(
+        suite=suite,
+        loader=loader,
+        context=make_context(suite, device, loader, cache_dir, work_dir),
+        cache=cache,
+        generator=ConfigGenerator(kinds, cache, suite, device, timing_repeats),
+    )
 
 
 def _sample(

@@ -50,22 +50,18 @@ class IsolatedJob:
 def _worker(channel: Any, job: IsolatedJob) -> None:
     """Child process: load the suite, generate one configuration, send back the result."""
     from harness import environment
-    from harness.cache import SampleCache
-    from harness.generate import BaseLoader, ConfigGenerator, make_context, plan
+    from harness.generate import plan, workbench
     from harness.suite import load_suite
 
     suite = load_suite(job.suite, job.kinds, job.metrics)
     environment.quiet_libraries()
-    loader = BaseLoader(suite)
-    context = make_context(suite, job.device, loader, job.cache_dir, job.run_dir)
+    bench = workbench(suite, job.kinds, job.device, job.cache_dir, job.run_dir, job.use_cache, job.timing_repeats)
     before = status_bytes("VmHWM") or 0  # imports; the configuration's own measurement resets the counter
     spec = suite.config(job.config)
-    cache = SampleCache(job.cache_dir, read=job.use_cache)
-    generator = ConfigGenerator(job.kinds, cache, suite, job.device, job.timing_repeats)
-    result = generator.generate(
+    result = bench.generator.generate(
         spec,
         plan(suite, spec.name),
-        context,
+        bench.context,
         job.image_dir,
         job.run_dir,
         job.batch_size,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -28,20 +29,20 @@ from rich.progress import (
 )
 
 from harness import distributed, environment, phases, references
-from harness.cache import SampleCache
 from harness.checks import coverage_warnings, exit_code, run_checks
 from harness.compare import compare_runs
 from harness.configs.base import ConfigKind, ConfigSpec
 from harness.errors import EXIT_INPUT, InputError
-from harness.generate import BaseLoader, ConfigGenerator, batches, make_context, plan
-from harness.isolation import IsolatedJob, run_isolated
+from harness.generate import Workbench, plan, workbench
+from harness.isolation import IsolatedJob
 from harness.memory import PeakMemory
 from harness.metrics.base import Metric, ScoringContext
 from harness.reference_source import LIVE, ReferenceFailure, ReferenceSource
 from harness.references import ReferenceSet
 from harness.report.console import make_console
 from harness.results import STATUS_OK, RunResult, read_results, write_results
-from harness.scoring import score_config, score_references
+from harness.scoring import ReferenceScoring, score_config, score_references
+from harness.strategies import GenerationStrategy, make_strategy
 from harness.suite import Suite
 
 
@@ -75,6 +76,30 @@ class RunOutput:
         return int(self.exit_code if self.exit_code is not None else self.result.exit_code or 0)
 
 
+@dataclass(frozen=True)
+class _RunPlan:
+    """What the plan phase decided, read by the later phases."""
+
+    request: RunRequest
+    selected: tuple[str, ...]
+    support: Mapping[str, str]  # run only because a selected configuration's gates compare with them: why
+    ranks: distributed.Ranks | None
+    main: bool
+    source: ReferenceSource
+    baseline: RunResult | None
+    scoring_context: ScoringContext  # collects counters and warnings while scoring
+    metrics: tuple[Metric, ...]
+    left_out: Mapping[str, str]
+    run_dir: Path
+    results_path: Path
+    described: Mapping[str, Any]
+    bench: Workbench
+    strategy: GenerationStrategy
+    startup_s: float
+    pipeline_load_s: float
+    setup_s: float
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -93,10 +118,6 @@ class Runner:
         self.metric_classes = metrics
         self.console = console or make_console(stderr=True)
 
-    @staticmethod
-    def _cache(request: RunRequest) -> SampleCache:
-        return SampleCache(request.cache_dir, read=request.use_cache)
-
     def _progress(self, enabled: bool = True) -> Progress:
         return Progress(
             TextColumn("[bold]{task.description:<18}"),
@@ -114,18 +135,16 @@ class Runner:
         suite = request.suite
         device = environment.resolve_device(request.device)
         environment.quiet_libraries()
-        loader = BaseLoader(suite)
         spec = suite.reference_config
         with tempfile.TemporaryDirectory(prefix="harness-bless-") as temporary:
             work = Path(temporary)
-            context = make_context(suite, device, loader, request.cache_dir, work)
-            generator = ConfigGenerator(self.kinds, self._cache(request), suite, device)
+            bench = workbench(suite, self.kinds, device, request.cache_dir, work, request.use_cache)
             with self._progress() as progress:
                 task = progress.add_task(f"bless {spec.name}", total=len(suite.samples()))
-                result = generator.generate(
+                result = bench.generator.generate(
                     spec,
                     plan(suite, spec.name),
-                    context,
+                    bench.context,
                     work / "images",
                     work,
                     request.batch_size,
@@ -139,11 +158,45 @@ class Runner:
                     f"reference images contain NaN/Inf or are blank: {', '.join(unhealthy)}; not blessing them"
                 )
             files = {s.key: work / str(s.image) for s in result.samples}
-            return references.bless(suite, files, loader().fingerprint, environment.describe(device), now())
+            return references.bless(suite, files, bench.loader().fingerprint, environment.describe(device), now())
 
     # ---- run --------------------------------------------------------------------------
     def run(self, request: RunRequest, on_config_done: Callable[[RunResult, Path], None] | None = None) -> RunOutput:
-        """Generate, score and check; returns the final result (also written to results.json)."""
+        """Generate, score and check; returns the final result (also written to results.json).
+
+        Five phases: plan (what runs, where, against what), generate (one strategy for every configuration),
+        score, judge (checks, baseline comparison, exit code) and finish (the final record).
+        """
+        plan_, result = self._plan(request)
+        try:
+            with self._progress(enabled=plan_.main) as progress:
+                result = self._generate(plan_, result, progress, on_config_done)
+                if not plan_.main:
+                    assert plan_.ranks is not None
+                    return RunOutput(result, plan_.run_dir, main=False, exit_code=plan_.ranks.broadcast(None))
+                result, reference, scoring_memory = self._score(plan_, result, progress)
+        except KeyboardInterrupt:
+            write_results(replace(result, state="interrupted", finished=now()), plan_.results_path)
+            raise
+        checks_start = time.perf_counter()
+        result = self._judge(plan_, result, reference)
+        result = replace(
+            result,
+            phases=phases.run_phases(
+                result.configs,
+                plan_.startup_s,
+                plan_.pipeline_load_s,
+                reference.seconds,
+                time.perf_counter() - checks_start,
+                scoring_memory=scoring_memory.report(),
+                setup_s=plan_.setup_s,
+            ),
+        )
+        return self._finish(plan_, result)
+
+    def _plan(self, request: RunRequest) -> tuple[_RunPlan, RunResult]:
+        """What runs, on which device, with which strategy, metrics and references; the run folder and its first
+        results.json."""
         suite = request.suite
         startup_s, run_start = phases.since_process_start(), time.perf_counter()
         selected, support = self._select(request)
@@ -172,120 +225,133 @@ class Runner:
             write_results(result, results_path)
             source.start(run_dir)
 
-        loader = BaseLoader(suite)
+        bench = workbench(
+            suite, self.kinds, device, request.cache_dir, run_dir, request.use_cache, request.timing_repeats
+        )
         if any(self.kinds[suite.config(name).kind].needs_pipeline for name in selected):
             try:
-                loaded = loader()
+                loaded = bench.loader()
                 source.check_pipeline(loaded.fingerprint)
                 result = replace(
                     result, environment={**result.environment, "pipeline_load_s": round(loaded.load_seconds, 3)}
                 )
             except RuntimeError:
                 pass  # recorded per configuration: each pipeline configuration errors with the load failure
-        context = make_context(suite, device, loader, request.cache_dir, run_dir)
-        cache = self._cache(request)
-        generator = ConfigGenerator(self.kinds, cache, suite, device, request.timing_repeats)
+        isolated = functools.partial(self._isolated_job, request, device=device, run_dir=run_dir)
+        strategy = make_strategy(bench, run_dir, request.batch_size, ranks, isolated if request.isolate else None)
         pipeline_load_s = float(result.environment.get("pipeline_load_s", 0.0))
-        setup_s = time.perf_counter() - run_start - pipeline_load_s  # references, metrics, device, imports
-        try:
-            with self._progress(enabled=main) as progress:
-                for name in selected:
-                    spec = suite.config(name)
-                    jobs = plan(suite, name)
-                    task = progress.add_task(name, total=len(jobs) if ranks is None else None)
-                    advance = functools.partial(progress.advance, task)
-                    image_dir = run_dir / "images" / name
-                    if request.isolate:
-                        config_result = run_isolated(self._isolated_job(request, spec, device, run_dir), advance)
-                    elif ranks is not None:
-                        size = generator.batch_size(spec, request.batch_size)
-                        part = generator.generate(
-                            spec, ranks.share(batches(jobs, size)), context, image_dir, run_dir, size, advance
-                        )
-                        parts = ranks.gather_parts(part, run_dir)
-                        config_result = distributed.merge_parts([job.key for job in jobs], parts)
-                    else:
-                        label = functools.partial(_relabel, progress, task, name)
-                        config_result = generator.generate(
-                            spec, jobs, context, image_dir, run_dir, request.batch_size, advance, label
-                        )
-                    result = result.with_config(config_result)
-                    if main:
-                        write_results(result, results_path)
-                    if on_config_done and main:
-                        on_config_done(result, run_dir)
-                if ranks is not None:
-                    hits = ranks.gather((cache.hits, cache.misses))
-                    cache.hits, cache.misses = sum(h for h, _ in hits), sum(m for _, m in hits)
-                if not main:
-                    assert ranks is not None
-                    code = ranks.broadcast(None)
-                    return RunOutput(result, run_dir, main=False, exit_code=code)
-                scoring = progress.add_task("scoring", total=len(metrics) * (len(selected) + 1))
+        return _RunPlan(
+            request=request,
+            selected=tuple(selected),
+            support=support,
+            ranks=ranks,
+            main=main,
+            source=source,
+            baseline=baseline,
+            scoring_context=scoring_context,
+            metrics=tuple(metrics),
+            left_out=left_out,
+            run_dir=run_dir,
+            results_path=results_path,
+            described=described,
+            bench=bench,
+            strategy=strategy,
+            startup_s=startup_s,
+            pipeline_load_s=pipeline_load_s,
+            setup_s=time.perf_counter() - run_start - pipeline_load_s,  # references, metrics, device, imports
+        ), result
 
-                def advance_scoring(n: float) -> None:
-                    progress.advance(scoring, n)
+    def _generate(
+        self,
+        plan_: _RunPlan,
+        result: RunResult,
+        progress: Progress,
+        on_config_done: Callable[[RunResult, Path], None] | None,
+    ) -> RunResult:
+        """Every selected configuration through the plan's strategy; results.json rewritten after each."""
+        suite = plan_.request.suite
+        for name in plan_.selected:
+            jobs = plan(suite, name)
+            task = progress.add_task(name, total=len(jobs) if plan_.ranks is None else None)
+            config_result = plan_.strategy.generate(
+                suite.config(name),
+                jobs,
+                plan_.run_dir / "images" / name,
+                functools.partial(progress.advance, task),
+                functools.partial(_relabel, progress, task, name),
+            )
+            result = result.with_config(config_result)
+            if plan_.main:
+                write_results(result, plan_.results_path)
+                if on_config_done:
+                    on_config_done(result, plan_.run_dir)
+        plan_.strategy.settle()
+        return result
 
-                refs = self._references(source, result, run_dir, results_path)
-                scoring_context.references_digest = refs.manifest.digest
-                with PeakMemory() as scoring_memory:  # bounded: images are scored in chunks
-                    reference = score_references(metrics, refs, advance_scoring, cache_dir=request.cache_dir)
-                    for config in result.configs:
-                        result = result.with_config(
-                            score_config(config, metrics, refs, reference, run_dir, advance_scoring)
-                        )
-        except KeyboardInterrupt:
-            write_results(replace(result, state="interrupted", finished=now()), results_path)
-            raise
-        result = replace(result, reference_scores=reference.scores, references=source.describe(refs))
-        checks_start = time.perf_counter()
-        result = self._finish_kinds(suite, result, run_dir)
-        blank_refs = list(reference.blank)
-        judged = [name for name in selected if name not in support]
+    def _score(
+        self, plan_: _RunPlan, result: RunResult, progress: Progress
+    ) -> tuple[RunResult, ReferenceScoring, PeakMemory]:
+        """The references' scores, every configuration's scores, then each kind's own step (ConfigKind.finish)."""
+        scoring = progress.add_task("scoring", total=len(plan_.metrics) * (len(plan_.selected) + 1))
+
+        def advance_scoring(n: float) -> None:
+            progress.advance(scoring, n)
+
+        refs = self._references(plan_.source, result, plan_.run_dir, plan_.results_path)
+        plan_.scoring_context.references_digest = refs.manifest.digest
+        metrics = list(plan_.metrics)
+        with PeakMemory() as scoring_memory:  # bounded: images are scored in chunks
+            reference = score_references(metrics, refs, advance_scoring, cache_dir=plan_.request.cache_dir)
+            for config in result.configs:
+                result = result.with_config(
+                    score_config(config, metrics, refs, reference, plan_.run_dir, advance_scoring)
+                )
+        result = replace(result, reference_scores=reference.scores, references=plan_.source.describe(refs))
+        return self._finish_kinds(plan_.request.suite, result, plan_.run_dir), reference, scoring_memory
+
+    def _judge(self, plan_: _RunPlan, result: RunResult, reference: ReferenceScoring) -> RunResult:
+        """Thresholds and controls, the baseline comparison, the exit code and the warnings."""
+        suite, request = plan_.request.suite, plan_.request
+        judged = [name for name in plan_.selected if name not in plan_.support]
         thresholds = {name: suite.thresholds_for(name) for name in judged}
         controls = [name for name in judged if suite.config(name).expect == "fail"]
-        outcomes = run_checks(result, thresholds, blank_refs, controls, left_out, support)
-        if baseline is not None:
-            comparison = compare_runs(result, baseline, suite.regression, str(request.baseline))
+        outcomes = run_checks(result, thresholds, list(reference.blank), controls, plan_.left_out, plan_.support)
+        if plan_.baseline is not None:
+            comparison = compare_runs(result, plan_.baseline, suite.regression, str(request.baseline))
             outcomes = (*outcomes, *comparison.outcomes())
             result = replace(result, comparison=comparison.to_dict())
         code = exit_code(outcomes)
         if any(c.error_type == "input" for c in result.configs):
             code = EXIT_INPUT  # a bad input file (e.g. a range file for another model) ends as an input error
-        result = replace(
+        cache, context = plan_.bench.cache, plan_.scoring_context
+        return replace(
             result,
             checks=outcomes,
-            counters={**scoring_context.counters, "sample_cache_hits": cache.hits, "sample_cache_misses": cache.misses},
+            counters={**context.counters, "sample_cache_hits": cache.hits, "sample_cache_misses": cache.misses},
             warnings=(
-                *source.warnings,
-                *source.environment_warnings(described),
+                *plan_.source.warnings,
+                *plan_.source.environment_warnings(plan_.described),
                 *coverage_warnings(outcomes, thresholds, controls),
                 *(
                     f"also ran {name!r}, not judged: {why} (name it with --config to judge it)"
-                    for name, why in support.items()
+                    for name, why in plan_.support.items()
                 ),
-                *scoring_context.warnings,
-            ),
-            phases=phases.run_phases(
-                result.configs,
-                startup_s,
-                pipeline_load_s,
-                reference.seconds,
-                time.perf_counter() - checks_start,
-                scoring_memory=scoring_memory.report(),
-                setup_s=setup_s,
+                *context.warnings,
             ),
             verdict="pass" if code == 0 else "fail",
             exit_code=code,
-            state="complete",
-            finished=now(),
         )
-        write_results(result, results_path)
-        if ranks is not None:
-            ranks.broadcast(code)
-        return RunOutput(result, run_dir)
 
-    def _isolated_job(self, request: RunRequest, spec: ConfigSpec, device: str, run_dir: Path) -> IsolatedJob:
+    @staticmethod
+    def _finish(plan_: _RunPlan, result: RunResult) -> RunOutput:
+        """The final results.json; the other ranks hear the exit code."""
+        result = replace(result, state="complete", finished=now())
+        write_results(result, plan_.results_path)
+        if plan_.ranks is not None:
+            plan_.ranks.broadcast(result.exit_code)
+        return RunOutput(result, plan_.run_dir)
+
+    def _isolated_job(self, request: RunRequest, spec: ConfigSpec, *, device: str, run_dir: Path) -> IsolatedJob:
         return IsolatedJob(
             suite=request.suite.path,
             config=spec.name,
