@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ranges_commands = ranges.add_subparsers(dest="ranges_command", required=True, metavar="ACTION")
     calibrate = ranges_commands.add_parser(
-        "calibrate", help="run an int8 configuration's calibration and write its range file"
+        "calibrate", help="run an int8 configuration's calibration and write its range file (= prepare)"
     )
     calibrate.add_argument("suite", type=Path)
     calibrate.add_argument("--config", required=True, metavar="NAME", help="an int8 configuration of the suite")
@@ -164,6 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--factor", type=float, required=True)
     show = ranges_commands.add_parser("show", help="check a range file and summarise it")
     show.add_argument("file", type=Path)
+
+    prepare = commands.add_parser(
+        "prepare",
+        help="a configuration's own preparation before runs (int8: calibrate and write its range file)",
+        description="Run the preparation step of one configuration's kind, which may write the suite's files "
+        "(a run never does): an int8 configuration calibrates and writes its range file.",
+        epilog="example: python -m harness prepare suites/int8_vae.toml --config int8_vae",
+    )
+    prepare.add_argument("suite", type=Path)
+    prepare.add_argument("--config", required=True, metavar="NAME", help="a configuration of the suite")
+    _common(prepare)
 
     export = commands.add_parser(
         "export-single-file",
@@ -333,31 +344,36 @@ def _ranges(args: argparse.Namespace, console: Console) -> int:
         write_ranges(scaled(read_ranges(args.source), args.factor), args.target)
         console.print(f"wrote {args.target} (ranges x {args.factor:g})", highlight=False)
         return EXIT_OK
+    return _prepare(args, console)
+
+
+def _prepare(args: argparse.Namespace, console: Console) -> int:
+    """A configuration kind's own preparation (ConfigKind.prepare): int8 calibrates and writes its range file."""
     from harness import environment
-    from harness.errors import Where
+    from harness.configs import base
+    from harness.errors import Where, unknown
     from harness.generate import BaseLoader, make_context
 
     suite, kinds, _ = _load(args.suite)
-    spec = suite.config(args.config) if args.config in {c.name for c in suite.configs} else None
-    if spec is None or spec.kind != "int8":
-        raise InputError(f"--config {args.config!r} is not an int8 configuration of {args.suite}")
-    # Only this configuration is checked: the others may name range files that this command is about to make.
-    if not spec.options.extra.calibrate:
-        kinds["int8"].check(spec.options, Where(suite.path, f"configs.{spec.name}"))
+    names = [c.name for c in suite.configs]
+    if args.config not in names:
+        raise InputError(unknown("configuration", args.config, names) + f" (from --config, in {args.suite})")
+    spec = suite.config(args.config)
     environment.quiet_libraries()
     request = _request(args, suite)
     device = environment.resolve_device(args.device)
     context = replace(
         make_context(suite, device, BaseLoader(suite), request.cache_dir, Path(".")), write_suite_files=True
     )
-    runtime = kinds["int8"].build(spec.options, context)
-    notes = runtime.notes.snapshot()
-    runtime.close()
-    console.print(
-        f"calibrated {notes['layers_quantized']} layers on {notes.get('calibration_samples', 0)} samples in "
-        f"{notes.get('calibration_s', 0):.1f} s -> {notes['range_file']}",
-        highlight=False,
-    )
+    # Only this configuration is checked: the others may name files that this command is about to make.
+    done = kinds[spec.kind].prepare(spec, context, Where(suite.path, f"configs.{spec.name}"))
+    if done is None:
+        preparing = sorted(name for name, kind in kinds.items() if type(kind).prepare is not base.ConfigKind.prepare)
+        raise InputError(
+            f"--config {args.config!r} is a {spec.kind!r} configuration: that kind has nothing to prepare "
+            f"(kinds that do: {', '.join(preparing) or 'none'})"
+        )
+    console.print(done, highlight=False)
     return EXIT_OK
 
 
@@ -476,6 +492,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "history": _history,
     "report": _report,
     "ranges": _ranges,
+    "prepare": _prepare,
     "export-single-file": _export,
     "ls": _ls,
 }

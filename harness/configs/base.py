@@ -109,6 +109,12 @@ class ConfigKind(ABC):
     def build(self, options: Any, context: BuildContext) -> Runtime:
         """Make the runtime. Exceptions here mark the configuration ``error``."""
 
+    def prepare(self, spec: ConfigSpec, context: BuildContext, where: Where) -> str | None:
+        """The kind's own preparation outside a run, ``python -m harness prepare`` (the int8 kind calibrates and
+        writes its range file); returns what was done for the console, ``None`` when the kind prepares nothing.
+        ``context.write_suite_files`` is true here: unlike a run, preparing may write the suite's files."""
+        return None
+
     def finish(
         self,
         spec: ConfigSpec,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness import tomlread
-from harness.configs.base import BuildContext, Notes
+from harness.configs.base import BuildContext, ConfigSpec, Notes
 from harness.configs.pipeline import DiffusersRuntime, PipelineKind, PipelineOptions
 from harness.errors import InputError, Where
 from harness.pipelines.family import Family
@@ -59,6 +59,18 @@ class Int8Kind(PipelineKind):
         "int8_matmul": "simulate (exact fake quantization in float) | real (integer matmuls with torch._int_mm on the device)",
         "sensitivity": "report each layer's output SQNR with only it quantized (default true)",
     }
+
+    def prepare(self, spec: ConfigSpec, context: BuildContext, where: Where) -> str | None:
+        """Calibrate and write the configuration's range file (``calibrate = false`` checks the file first)."""
+        if not spec.options.extra.calibrate:
+            self.check(spec.options, where)
+        runtime = self.build(spec.options, context)
+        notes = runtime.notes.snapshot()
+        runtime.close()
+        return (
+            f"calibrated {notes['layers_quantized']} layers on {notes.get('calibration_samples', 0)} samples in "
+            f"{notes.get('calibration_s', 0):.1f} s -> {notes['range_file']}"
+        )
 
     def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> Int8Options:
         components = tomlread.get_list(table, "components", str, where)

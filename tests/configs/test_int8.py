@@ -76,7 +76,7 @@ def test_a_run_calibrates_into_its_own_folder_and_only_ranges_calibrate_writes_t
     sensitivity = [row["sqnr_db"] for row in notes["sensitivity"]]
     assert len(sensitivity) == 20 and sensitivity == sorted(sensitivity)
     # The explicit command writes the file; runs after it widen its ranges in memory and leave it as it is.
-    assert main(["ranges", "calibrate", str(suites / "q.toml"), "--config", "vae8", "--device", "cpu"]) == 0
+    assert main(["prepare", str(suites / "q.toml"), "--config", "vae8", "--device", "cpu"]) == 0  # = ranges calibrate
     first = path.read_text()
     assert read_ranges(path) == ranges
     again, _ = run(write_suite, tmp_path, body, extra=["--no-cache"])
