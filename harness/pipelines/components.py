@@ -7,9 +7,29 @@ from typing import Any
 
 from harness.pipelines.tokenizers import byte_clip_tokenizer, byte_t5_tokenizer
 
+# The tiny SD-style UNets' layout (SD1.x and SDXL built-ins): two levels, 32 and 64 channels, 32x32 latents.
+TINY_UNET_LAYOUT: dict[str, Any] = {
+    "block_out_channels": (32, 64),
+    "layers_per_block": 2,
+    "sample_size": 32,
+    "in_channels": 4,
+    "out_channels": 4,
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+    "norm_num_groups": 32,
+}
 
-def tiny_clip(encoder: str, tokenizer_name: str, model_class: Any, projection_dim: int = 32) -> dict[str, Any]:
-    """A tiny CLIP text encoder (width 32, 2 layers) and its byte tokenizer, under the given component names."""
+
+def tiny_clip(
+    encoder: str,
+    tokenizer_name: str,
+    model_class: Any,
+    projection_dim: int = 32,
+    layers: int = 2,
+    hidden_act: str = "gelu",
+) -> dict[str, Any]:
+    """A tiny CLIP text encoder (width 32, ``layers`` layers) and its byte tokenizer, under the given component
+    names."""
     import torch
     from transformers import CLIPTextConfig
 
@@ -22,11 +42,11 @@ def tiny_clip(encoder: str, tokenizer_name: str, model_class: Any, projection_di
         hidden_size=32,
         intermediate_size=64,
         num_attention_heads=4,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         vocab_size=len(tokenizer),
         max_position_embeddings=77,
         projection_dim=projection_dim,
-        hidden_act="gelu",
+        hidden_act=hidden_act,
     )
     return {encoder: model_class(config), tokenizer_name: tokenizer}
 

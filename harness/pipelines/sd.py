@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from harness.pipelines.family import LatentFamily
-from harness.pipelines.tokenizers import byte_clip_tokenizer
 
 
 class StableDiffusionFamily(LatentFamily):
@@ -29,43 +28,21 @@ def build_tiny_sd(time_cond_proj_dim: int | None = None) -> Any:
     """
     import torch
     from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextModel
 
-    from harness.pipelines.components import tiny_vae
+    from harness.pipelines.components import TINY_UNET_LAYOUT, tiny_clip, tiny_vae
 
-    tokenizer = byte_clip_tokenizer(model_max_length=77)
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        **TINY_UNET_LAYOUT,
         cross_attention_dim=32,
         attention_head_dim=8,
-        norm_num_groups=32,
         time_cond_proj_dim=time_cond_proj_dim,
     )
     vae = tiny_vae(4)
-    torch.manual_seed(0)
-    text_config = CLIPTextConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        hidden_size=32,
-        intermediate_size=64,
-        layer_norm_eps=1e-05,
-        num_attention_heads=4,
-        num_hidden_layers=4,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=77,
-    )
-    text_encoder = CLIPTextModel(text_config)
-    return assemble_sd(
-        {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": sd15_scheduler()}
-    )
+    # CLIPTextModel has no projection: projection_dim stays transformers' default, as the config always said.
+    text = tiny_clip("text_encoder", "tokenizer", CLIPTextModel, projection_dim=512, layers=4, hidden_act="quick_gelu")
+    return assemble_sd({"unet": unet, "vae": vae, **text, "scheduler": sd15_scheduler()})
 
 
 def sd15_scheduler() -> Any:

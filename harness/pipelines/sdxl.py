@@ -76,17 +76,11 @@ def build_tiny_sdxl(overflowing_vae: bool = True) -> Any:
     from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    from harness.pipelines.components import tiny_clip, tiny_vae
+    from harness.pipelines.components import TINY_UNET_LAYOUT, tiny_clip, tiny_vae
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        **TINY_UNET_LAYOUT,
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
@@ -94,7 +88,6 @@ def build_tiny_sdxl(overflowing_vae: bool = True) -> Any:
         transformer_layers_per_block=(1, 2),
         projection_class_embeddings_input_dim=80,  # 6 size/crop numbers x 8 + the pooled text embedding (32)
         cross_attention_dim=64,  # both text encoders' widths, concatenated
-        norm_num_groups=32,
     )
     vae = tiny_vae(4, scaling_factor=0.13025, force_upcast=True)
     if overflowing_vae:
