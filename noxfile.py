@@ -74,9 +74,9 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff and mypy."""
     python = shared(session, "test,lint")
-    session.run(python, "-m", "ruff", "check", "harness", "tests", "noxfile.py", external=True)
-    session.run(python, "-m", "ruff", "format", "--check", "harness", "tests", "noxfile.py", external=True)
-    session.run(python, "-m", "mypy", "harness", external=True)
+    session.run(python, "-m", "ruff", "check", "harness", "training", "tests", "noxfile.py", external=True)
+    session.run(python, "-m", "ruff", "format", "--check", "harness", "training", "tests", "noxfile.py", external=True)
+    session.run(python, "-m", "mypy", "harness", "training", external=True)
 
 
 @nox.session(venv_backend="none")

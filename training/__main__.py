@@ -1,4 +1,4 @@
-"""``python -m harness.world train --out DIR`` (and ``render``, ``captions``)."""
+"""``python -m training train --out DIR`` (and ``render``, ``captions``)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import json
 import sys
 from pathlib import Path
 
-from harness.world.families.train import FamilyPlan
-from harness.world.train import Part, Plan, plan_from_json, run_part, train_all
+from training.families import FamilyPlan
+from training.world import Part, Plan, plan_from_json, run_part, train_all
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.world",
+        prog="python -m training",
         description="The shapes world: render scenes, list captions, train the generator and evaluator.",
-        epilog="example: python -m harness.world train --out harness/world/weights --device cuda",
+        epilog="example: python -m training train --out harness/world/weights --device cuda",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train VAE, generator, flawed generator and evaluator from seeds")
@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _families(args: argparse.Namespace) -> int:
-    from harness.world.families.train import plan_from_json as family_plan
-    from harness.world.families.train import train_arch, train_families
+    from training.families import plan_from_json as family_plan
+    from training.families import train_arch, train_families
 
     if args.command == "_family":
         plan = family_plan(args.plan)

@@ -1,6 +1,6 @@
 """Training the shapes world in the FLUX.1, SD3 and SDXL architectures.
 
-``python -m harness.world train-families --out DIR`` trains, from seeds: the 16-channel
+``python -m training train-families --out DIR`` trains, from seeds: the 16-channel
 VAE (FLUX and SD3 share it), then each architecture's denoiser and text encoders in
 its own process (on a GPU they share the device). Step counts are fitted to each
 part's time budget after 30 timed steps unless given (``--steps``); what ran is written
@@ -23,7 +23,7 @@ from typing import Any
 
 from harness.world.families import world_archs
 from harness.world.families.base import CAPTION_DROPOUT, WorldArch, build_vae16
-from harness.world.train import Part, _autocast, _loop, dataset, fit_vae
+from training.world import Part, _autocast, _loop, dataset, fit_vae
 
 EVALUATION_STEPS = 8  # what the family suites sample with
 
@@ -198,7 +198,7 @@ def train_families(plan: FamilyPlan, names: list[str], parallel: bool = True) ->
 
     def launch(name: str) -> None:
         if parallel:
-            command = [sys.executable, "-m", "harness.world", "_family", name, plan_to_json(plan)]
+            command = [sys.executable, "-m", "training", "_family", name, plan_to_json(plan)]
             processes[name] = subprocess.Popen(command, env=os.environ.copy())
         else:
             logs[name] = train_arch(plan, name)

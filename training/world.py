@@ -1,6 +1,6 @@
 """Training the shapes world: VAE, then generator, flawed generator and evaluator (in parallel on a GPU).
 
-``python -m harness.world train --out DIR`` runs everything from seeds. Every part is
+``python -m training train --out DIR`` runs everything from seeds. Every part is
 step-counted (``--*-steps``), with a wall-clock cap as a safety net; what actually ran
 (steps, seconds, losses) is written to ``DIR/train.json``.
 """
@@ -335,7 +335,7 @@ def train_all(plan: Plan, parallel: bool = True) -> dict[str, Any]:
     if parallel:
         processes = {
             part: subprocess.Popen(
-                [sys.executable, "-m", "harness.world", "_part", part, json.dumps(logs["plan"])], env=os.environ.copy()
+                [sys.executable, "-m", "training", "_part", part, json.dumps(logs["plan"])], env=os.environ.copy()
             )
             for part in parts
         }

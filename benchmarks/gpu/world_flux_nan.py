@@ -14,7 +14,7 @@ import torch
 from harness.world.assets import generator_dir, load_generator
 from harness.world.families import world_archs
 from harness.world.families.base import build_vae16
-from harness.world.train import dataset
+from training.world import dataset
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ def _folder(name: str, marker: str) -> Path:
     if not (folder / marker).is_file():
         raise InputError(
             f"the shapes-world weights are missing from {folder}: they ship with the package "
-            "(reinstall it, or retrain with `python -m harness.world train --out harness/world/weights`)"
+            "(reinstall it, or retrain with `python -m training train --out harness/world/weights`)"
         )
     return folder
 

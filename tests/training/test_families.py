@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from harness.world.families import train as family_train
 from harness.world.families import world_archs
 from harness.world.families.base import build_vae16, flux_shift, logit_normal_sigmas
-from harness.world.train import Part
+from training import families as family_train
+from training.world import Part
 
 
 @pytest.mark.parametrize("name", ["flux", "sd3", "sdxl"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.world import train
-from harness.world.train import Part, Plan, hard_negative
+from training import world as train
+from training.world import Part, Plan, hard_negative
 
 
 def test_generator_and_evaluator_losses_decrease(tmp_path, monkeypatch):
