@@ -326,11 +326,15 @@ def _read_metrics(
 def _resolve_metric_defaults(
     requests: tuple[MetricRequest, ...], pipeline: PipelineSource, metrics: Mapping[str, type[Metric]]
 ) -> tuple[MetricRequest, ...]:
-    """Options the suite leaves open, filled by each metric: the shapes world's evaluator for its pipelines, the tiny
-    built-ins otherwise."""
-    world = pipeline.kind == "builtin" and pipeline.location.startswith("shapes")
+    """Options the suite leaves open, filled by each metric for the pipeline's evaluator: a built-in's own (the shapes
+    world's trained CLIP for its pipelines), the tiny built-in otherwise."""
+    from harness.metrics.clip_model import BUILTIN_TINY
+    from harness.pipelines.builtin import builtin_pipelines
+
+    builtin = builtin_pipelines().get(pipeline.location) if pipeline.kind == "builtin" else None
+    evaluator = builtin.evaluator if builtin is not None else BUILTIN_TINY
     return tuple(
-        MetricRequest(request.name, metrics[request.name].resolve_defaults(request.options, world))
+        MetricRequest(request.name, metrics[request.name].resolve_defaults(request.options, evaluator))
         for request in requests
     )
 

@@ -6,8 +6,7 @@ from harness.metrics.base import Metric
 
 
 def default_metrics() -> dict[str, type[Metric]]:
-    """A fresh mapping of every metric class by name (pass it where it is needed)."""
-    from harness.metrics.adherence import Adherence
+    """A fresh mapping of every metric class by name, the core's and the plug-ins' (pass it where it is needed)."""
     from harness.metrics.clip_iqa import ClipIQA
     from harness.metrics.clip_score import ClipScore
     from harness.metrics.cmmd import CMMD
@@ -27,9 +26,10 @@ def default_metrics() -> dict[str, type[Metric]]:
         KID,
         CMMD,
         LPIPS,
-        Adherence,
         ClipIQA,
         HPSv2,
         ImageRewardMetric,
     ]
-    return {cls.name: cls for cls in classes}
+    from harness.plugins import plugin_metrics
+
+    return {cls.name: cls for cls in (*classes, *plugin_metrics())}

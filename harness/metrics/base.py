@@ -74,9 +74,9 @@ class Metric(ABC):
     default_tolerance: ClassVar[Mapping[str, float] | None] = None
 
     @classmethod
-    def resolve_defaults(cls, options: Mapping[str, Any], world: bool) -> dict[str, Any]:
-        """Options the suite left open, filled for its pipeline (``world``: the trained shapes world, whose own
-        evaluator is the default feature space and CLIP model; otherwise the tiny built-ins)."""
+    def resolve_defaults(cls, options: Mapping[str, Any], evaluator: str) -> dict[str, Any]:
+        """Options the suite left open, filled for its pipeline: ``evaluator`` is the CLIP model its metrics default
+        to (a plug-in's trained evaluator for its pipelines, such as the shapes world's; else the tiny built-in)."""
         return dict(options)
 
     def __init__(self, options: Mapping[str, Any] | None = None, context: ScoringContext | None = None):

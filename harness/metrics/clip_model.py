@@ -111,16 +111,10 @@ def parse_clip_options(table: Mapping[str, Any], where: Where, suite_dir: Path) 
 def check_clip(options: Mapping[str, Any]) -> None:
     """Raise an :class:`InputError` naming what to place where, without loading."""
     model, pretrained = options.get("model") or BUILTIN_TINY, options.get("pretrained")
-    if model.startswith("builtin:"):
-        if model == "builtin:shapes":
-            from harness.world.assets import evaluator_dir
-
-            evaluator_dir()
-        elif model != BUILTIN_TINY:
-            raise InputError(f"unknown built-in CLIP {model!r}; available: {BUILTIN_TINY}, builtin:shapes")
-        return
-    if model.startswith("local-dir:"):
-        folder = Path(model.removeprefix("local-dir:"))
+    if model.startswith(("builtin:", "local-dir:")):
+        if model == BUILTIN_TINY:
+            return
+        folder = _builtin_folder(model) if model.startswith("builtin:") else Path(model.removeprefix("local-dir:"))
         if not (folder / "open_clip_config.json").is_file():
             raise InputError(f"no open_clip model at {folder}: place open_clip_config.json and its weights there")
         return
@@ -171,10 +165,8 @@ def values_id(metric: str, options: Mapping[str, Any], device: str) -> str:
 
     model, pretrained = options.get("model") or BUILTIN_TINY, options.get("pretrained")
     files: list[Path] = []
-    if model == "builtin:shapes":
-        from harness.world.assets import evaluator_dir
-
-        files = sorted(evaluator_dir().iterdir())
+    if model.startswith("builtin:") and model != BUILTIN_TINY:
+        files = sorted(_builtin_folder(model).iterdir())
     elif model.startswith("local-dir:") and Path(model.removeprefix("local-dir:")).is_dir():
         files = sorted(Path(model.removeprefix("local-dir:")).iterdir())
     if pretrained and Path(pretrained).is_file():
@@ -203,15 +195,25 @@ def _load(model_name: str, pretrained: str | None) -> LoadedClip:
 
     if model_name == BUILTIN_TINY:
         return _tiny()
-    if model_name == "builtin:shapes":
-        from harness.world.assets import evaluator_dir
-
-        model_name = f"local-dir:{evaluator_dir()}"
+    if model_name.startswith("builtin:"):
+        model_name = f"local-dir:{_builtin_folder(model_name)}"
     model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
     model.eval()
     tokenizer = open_clip.get_tokenizer(model_name)
     context = int(getattr(tokenizer, "context_length", 77) or 77)
     return LoadedClip(model, preprocess, tokenizer, context, f"{model_name}:{pretrained}")
+
+
+def _builtin_folder(model: str) -> Path:
+    """The open_clip folder of a plug-in's built-in CLIP (the shapes world's ``builtin:shapes``)."""
+    from harness.plugins import plugin_clip_folders
+
+    folders = plugin_clip_folders()
+    if model not in folders:
+        from harness.errors import unknown
+
+        raise InputError(unknown("built-in CLIP", model, [BUILTIN_TINY, *folders]))
+    return folders[model]()
 
 
 def _tiny() -> LoadedClip:

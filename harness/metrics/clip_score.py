@@ -47,10 +47,10 @@ class ClipScore(ImageMetric):
         self._checked: set[str] = set()  # prompts whose length was checked
 
     @classmethod
-    def resolve_defaults(cls, options: Mapping[str, Any], world: bool) -> dict[str, Any]:
+    def resolve_defaults(cls, options: Mapping[str, Any], evaluator: str) -> dict[str, Any]:
         resolved = dict(options)
         if not resolved.get("model"):
-            resolved["model"] = "builtin:shapes" if world else "builtin:tiny"
+            resolved["model"] = evaluator
         return resolved
 
     @classmethod

@@ -60,8 +60,8 @@ class DistributionMetric(SetMetric):
         check_feature_options(options, where)
 
     @classmethod
-    def resolve_defaults(cls, options: Mapping[str, Any], world: bool) -> dict[str, Any]:
-        return resolve_defaults(dict(options), world)
+    def resolve_defaults(cls, options: Mapping[str, Any], evaluator: str) -> dict[str, Any]:
+        return resolve_defaults(dict(options), evaluator)
 
     def unavailable(self) -> str | None:
         from harness.errors import InputError

@@ -17,37 +17,18 @@ class Builtin:
     description: str
     family: Callable[[], Family]
     build: Callable[[], Any]
-
-
-def _shapes() -> Any:
-    from harness.world.assets import generator_dir, load_generator
-
-    return load_generator(generator_dir())
-
-
-def _shapes_flawed() -> Any:
-    from harness.world.assets import flawed_generator_dir, load_generator
-
-    return load_generator(flawed_generator_dir())
-
-
-def _world(arch: str) -> Callable[[], Any]:
-    def build() -> Any:
-        from harness.world.assets import load_world, world_dir
-
-        return load_world(world_dir(arch))
-
-    return build
+    evaluator: str = "builtin:tiny"  # the CLIP model (and feature space) metrics default to on this pipeline
 
 
 def builtin_pipelines() -> dict[str, Builtin]:
-    """Every built-in pipeline by name (a fresh mapping; pass it where it is needed)."""
+    """Every built-in pipeline by name, the core's and the plug-ins' (a fresh mapping; pass it where it is needed)."""
     from harness.pipelines.flux import FluxFamily, build_tiny_flux
     from harness.pipelines.pixart import PixArtFamily, build_tiny_pixart
     from harness.pipelines.sana import TinySanaFamily, build_tiny_sana
     from harness.pipelines.sd import StableDiffusionFamily, build_tiny_sd
     from harness.pipelines.sd3 import SD3Family, build_tiny_sd3
     from harness.pipelines.sdxl import SDXLFamily, build_tiny_sdxl
+    from harness.plugins import plugin_builtins
 
     entries = [
         Builtin(
@@ -89,37 +70,5 @@ def builtin_pipelines() -> dict[str, Builtin]:
             PixArtFamily,
             build_tiny_pixart,
         ),
-        Builtin(
-            "shapes",
-            "the trained shapes world: coloured shapes at named positions, 64 px (v-prediction, zero-terminal SNR)",
-            StableDiffusionFamily,
-            _shapes,
-        ),
-        Builtin(
-            "shapes-flawed",
-            "the shapes world trained with the SD1.5 recipe (epsilon, 'leading'): right colours and shapes, ignored positions",
-            StableDiffusionFamily,
-            _shapes_flawed,
-        ),
-        Builtin(
-            "shapes-flux",
-            "the shapes world trained as FLUX.1-dev: double/single-stream MM-DiT, CLIP + T5, 16-channel VAE, "
-            "flow matching with dynamic shift, distilled guidance",
-            FluxFamily,
-            _world("flux"),
-        ),
-        Builtin(
-            "shapes-sd3",
-            "the shapes world trained as SD3.5: MM-DiT with qk-norm, two CLIPs + T5, 16-channel VAE, flow matching (shift 3)",
-            SD3Family,
-            _world("sd3"),
-        ),
-        Builtin(
-            "shapes-sdxl",
-            "the shapes world trained as SDXL: UNet with text-time conditioning, two CLIPs, Euler (v-prediction, "
-            "zero terminal SNR); its VAE overflows float16 like SDXL's",
-            SDXLFamily,
-            _world("sdxl"),
-        ),
     ]
-    return {entry.name: entry for entry in entries}
+    return {entry.name: entry for entry in (*entries, *plugin_builtins())}

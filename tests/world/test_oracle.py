@@ -33,7 +33,7 @@ def test_not_a_world_caption():
 
 
 def test_adherence_values_are_cached_under_the_oracles_code():
-    from harness.metrics.adherence import Adherence
+    from harness.world.adherence import Adherence
 
     first, second = Adherence({}).values_id(), Adherence({}).values_id()
     assert first == second and first is not None and first.startswith("adherence|")

@@ -8,7 +8,7 @@ from typing import Any
 
 from harness import tomlread
 from harness.errors import InputError, Where
-from harness.metrics.clip_model import check_clip, parse_clip_options
+from harness.metrics.clip_model import BUILTIN_TINY, check_clip, parse_clip_options
 from harness.metrics.features.base import FeatureExtractor
 
 FEATURE_SPACES = ("tiny", "clip", "inception")
@@ -41,13 +41,15 @@ def parse_feature_options(table: Mapping[str, Any], where: Where, suite_dir: Pat
     return options
 
 
-def resolve_defaults(options: dict[str, Any], world: bool) -> dict[str, Any]:
-    """Unset feature space and CLIP model: the shapes world's evaluator for its pipelines, else the tiny ones."""
+def resolve_defaults(options: dict[str, Any], evaluator: str) -> dict[str, Any]:
+    """Unset feature space and CLIP model: a trained ``evaluator`` CLIP (a plug-in's, for its pipelines) as the
+    feature space, else the tiny features."""
     resolved = dict(options)
+    trained = evaluator != BUILTIN_TINY
     if resolved.get("features") is None:
-        resolved["features"] = "clip" if world else "tiny"
+        resolved["features"] = "clip" if trained else "tiny"
     if resolved["features"] == "clip" and not resolved.get("model"):
-        resolved["model"] = "builtin:shapes" if world else "builtin:tiny"
+        resolved["model"] = evaluator
     if resolved["features"] != "clip":
         resolved.pop("model", None)
         resolved.pop("pretrained", None)
