@@ -180,6 +180,17 @@ def evaluate(threshold: Threshold, config: ConfigResult, run: RunResult) -> Chec
     threshold = resolved
     if summary is None:
         return CheckOutcome(config.name, name, ERROR, f"{threshold.metric} was not computed", metric=threshold.metric)
+    if summary.scope == "set" and config.sequential.get("early"):
+        # A set metric is biased in n: only the full set is comparable with the bound (harness/sequential.py).
+        return CheckOutcome(
+            config.name,
+            name,
+            SKIPPED,
+            f"not judged: {threshold.metric} needs the full set of {config.sequential.get('planned')} samples; "
+            f"sequential sampling stopped at n={summary.n} ({config.sequential.get('stopped')})",
+            metric=threshold.metric,
+            n=summary.n,
+        )
     if not summary.reliable:
         # Gating on a number that cannot be trusted at this n would pass or fail by chance.
         return CheckOutcome(

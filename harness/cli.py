@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
         "else blessed; see docs/regression.md)",
     )
     run.add_argument(
+        "--sequential",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stop each configuration once every gate is decided by an always-valid interval, or on its first "
+        "NaN/blank image; results say how many samples ran and why it stopped (default: the suite's [sequential] "
+        "enabled, else off; see docs/sequential.md)",
+    )
+    run.add_argument(
         "--isolate",
         action="store_true",
         help="run each configuration in its own process, so its peak memory is its own (slower: imports and loads per configuration)",
@@ -257,6 +265,7 @@ def _request(args: argparse.Namespace, suite: Suite) -> RunRequest:
         baseline=getattr(args, "baseline", None),
         timing_repeats=_timing_repeats(args),
         references=getattr(args, "references", None),
+        sequential=getattr(args, "sequential", None),
     )
 
 

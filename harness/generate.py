@@ -28,7 +28,17 @@ from harness.errors import InputError, Where
 from harness.memory import PeakMemory
 from harness.pipelines.source import LoadedPipeline, load_pipeline, source_fingerprint
 from harness.results import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, ConfigResult, SampleResult
-from harness.samples import FileWriter, ImageHealth, SampleJob, inspect_float_image, io_threads, save_png, to_uint8
+from harness.samples import (
+    FileWriter,
+    ImageHealth,
+    SampleJob,
+    inspect_float_image,
+    io_threads,
+    load_png,
+    save_png,
+    to_uint8,
+)
+from harness.sequential import Monitor
 from harness.suite import Suite
 from harness.timing import BatchClock, measured, summarize_timings, timing_passes
 
@@ -144,10 +154,13 @@ class ConfigGenerator:
         batch_size: int | None,
         advance: Callable[[int], None],
         status: Callable[[str], None] | None = None,
+        monitor: Monitor | None = None,
     ) -> ConfigResult:
         """Every sample of one configuration, from the cache or generated; never raises for the configuration.
 
         ``status`` hears what is going on besides generating (building, timing passes), for a progress label.
+        ``monitor`` (sequential sampling) sees every sample in ``jobs`` order, cached ones first, and may stop
+        generation early; the result then holds the samples generated so far and the monitor's record.
         """
         say = status or (lambda _text: None)
         kind = self.kinds[spec.kind]
@@ -176,10 +189,21 @@ class ConfigGenerator:
                 done[job.key] = _sample(job, path, run_dir, hit.seconds, hit.nonfinite_fraction, hit.blank, cached=True)
         advance(len(done))
         missing = [job for job in jobs if job.key not in done]
+        if monitor is not None:
+            cached = [job for job in jobs if job.key in done]
+            monitor.observe(
+                cached,
+                [load_png(run_dir / str(done[job.key].image)) for job in cached],
+                [ImageHealth(done[job.key].nonfinite_fraction, done[job.key].blank) for job in cached],
+            )
+            if monitor.stop():
+                advance(len(missing))
+                missing = []
+            base = replace(base, sequential=monitor.record())
         timing: dict[str, float] = {"batch_size": size, "cache_hits": len(done), "cache_misses": len(missing)}
         if not missing:
             record = (self.cache.get_config(config_key) if self.cache else None) or {}
-            ordered = tuple(done[job.key] for job in jobs)
+            ordered = tuple(done[job.key] for job in jobs if job.key in done)
             notes = {
                 **record.get("notes", {}),
                 "from_cache": "every sample came from the sample cache; nothing was generated",
@@ -207,16 +231,23 @@ class ConfigGenerator:
                 for batch in batches(missing, size):
                     images = clock.time(functools.partial(runtime.generate, batch), len(batch))
                     seconds = clock.timings[-1].image_s
-                    generated.extend(self._store(batch, images, seconds, image_dir, run_dir, keys, writer))
+                    stored = self._store(batch, images, seconds, image_dir, run_dir, keys, writer)
+                    generated.extend(sample for sample, _, _ in stored)
                     advance(len(batch))
+                    if monitor is not None:
+                        monitor.observe(batch, [pixels for _, pixels, _ in stored], [h for _, _, h in stored])
+                        if monitor.stop():
+                            advance(len(missing) - len(generated))
+                            break
                 writer.drain()
+                ran = [job for job in missing if job.key in {s.key for s in generated}]
                 timing["generate_s"] = round(time.perf_counter() - generate_start, 4)
                 timing["per_image_s"] = round(timing["generate_s"] / max(1, len(generated)), 4)
                 repeats_start = time.perf_counter()
-                passes = timing_passes(self.timing_repeats, len(measured(clock.timings)), len(batches(missing, size)))
+                passes = timing_passes(self.timing_repeats, len(measured(clock.timings)), len(batches(ran, size)))
                 for repeat in range(1, passes + 1):
                     say(f"(timing pass {repeat}/{passes})")
-                    for batch in batches(missing, size):
+                    for batch in batches(ran, size):
                         clock.time(functools.partial(runtime.generate, batch), len(batch), repeat)
                 if passes:
                     timing["repeats_s"] = round(time.perf_counter() - repeats_start, 4)
@@ -229,7 +260,7 @@ class ConfigGenerator:
             if self.cache:
                 self.cache.put_config(config_key, {"notes": notes})
             done.update({s.key: s for s in generated})
-            ordered = tuple(done[job.key] for job in jobs)
+            ordered = tuple(done[job.key] for job in jobs if job.key in done)
             return replace(
                 base,
                 samples=ordered,
@@ -237,6 +268,7 @@ class ConfigGenerator:
                 memory=memory,
                 notes=notes,
                 batches=tuple(clock.timings),
+                sequential=monitor.record() if monitor is not None else {},
             )
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -256,6 +288,7 @@ class ConfigGenerator:
                 memory=peak.report(),
                 notes=notes,
                 batches=tuple(clock.timings) if clock is not None else (),
+                sequential=monitor.record() if monitor is not None else {},
             )
         finally:
             writer.close()
@@ -278,7 +311,8 @@ class ConfigGenerator:
         run_dir: Path,
         keys: dict[str, str],
         writer: FileWriter,
-    ) -> list[SampleResult]:
+    ) -> list[tuple[SampleResult, np.ndarray, ImageHealth]]:
+        """Each sample's record, with its 8-bit pixels (as written) and health."""
         if len(images) != len(jobs):
             raise RuntimeError(f"the runtime returned {len(images)} images for {len(jobs)} samples")
         gen = self.suite.generation
@@ -291,8 +325,10 @@ class ConfigGenerator:
                 )
             health = inspect_float_image(image)
             path = image_dir / f"{job.key}.png"
-            writer.submit(self._write, to_uint8(image), path, keys[job.key], health, round(seconds, 4))
-            results.append(_sample(job, path, run_dir, round(seconds, 4), health.nonfinite_fraction, health.blank))
+            pixels = to_uint8(image)
+            writer.submit(self._write, pixels, path, keys[job.key], health, round(seconds, 4))
+            sample = _sample(job, path, run_dir, round(seconds, 4), health.nonfinite_fraction, health.blank)
+            results.append((sample, pixels, health))
         return results
 
 

@@ -42,8 +42,9 @@ from harness.references import ReferenceSet
 from harness.report.console import make_console
 from harness.results import STATUS_OK, RunResult, read_results, write_results
 from harness.scoring import ReferenceScoring, score_config, score_references
+from harness.sequential import ReferenceView, Sequential, in_plan_order, sample_order
 from harness.strategies import GenerationStrategy, make_strategy
-from harness.suite import Suite
+from harness.suite import REFERENCE_ALIAS, Suite
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class RunRequest:
     baseline: Path | None = None
     timing_repeats: int | None = 0  # extra timed passes per configuration; None: what the speed gate needs
     references: str | None = None  # blessed | live; None: the suite's reference_images
+    sequential: bool | None = None  # stop configurations once decided; None: the suite's [sequential] enabled
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class _RunPlan:
     described: Mapping[str, Any]
     bench: Workbench
     strategy: GenerationStrategy
+    refs: _References
+    sequential: Sequential | None  # None: every configuration runs to full n
     startup_s: float
     pipeline_load_s: float
     setup_s: float
@@ -240,6 +244,12 @@ class Runner:
         isolated = functools.partial(self._isolated_job, request, device=device, run_dir=run_dir)
         strategy = make_strategy(bench, run_dir, request.batch_size, ranks, isolated if request.isolate else None)
         pipeline_load_s = float(result.environment.get("pipeline_load_s", 0.0))
+        refs = _References(source, run_dir, results_path, tuple(metrics), request.cache_dir)
+        sequential, why_off = self._sequential(request, ranks, selected, refs, described, metrics)
+        if why_off:
+            scoring_context.warn(why_off)
+        if sequential is not None and suite.reference in selected:  # live references: the reference comes first
+            selected = [suite.reference, *(name for name in selected if name != suite.reference)]
         return _RunPlan(
             request=request,
             selected=tuple(selected),
@@ -256,6 +266,8 @@ class Runner:
             described=described,
             bench=bench,
             strategy=strategy,
+            refs=refs,
+            sequential=sequential,
             startup_s=startup_s,
             pipeline_load_s=pipeline_load_s,
             setup_s=time.perf_counter() - run_start - pipeline_load_s,  # references, metrics, device, imports
@@ -273,13 +285,20 @@ class Runner:
         for name in plan_.selected:
             jobs = plan(suite, name)
             task = progress.add_task(name, total=len(jobs) if plan_.ranks is None else None)
+            plan_.refs.result = result  # live references: what the reference configuration generated
+            spec = suite.config(name)
+            size = plan_.bench.generator.batch_size(spec, plan_.request.batch_size)
+            monitor = plan_.sequential.monitor(spec, len(jobs), size) if plan_.sequential is not None else None
             config_result = plan_.strategy.generate(
-                suite.config(name),
-                jobs,
+                spec,
+                sample_order(jobs) if monitor is not None else jobs,
                 plan_.run_dir / "images" / name,
                 functools.partial(progress.advance, task),
                 functools.partial(_relabel, progress, task, name),
+                monitor,
             )
+            if monitor is not None:
+                config_result = in_plan_order(config_result, jobs)
             result = result.with_config(config_result)
             if plan_.main:
                 write_results(result, plan_.results_path)
@@ -297,11 +316,12 @@ class Runner:
         def advance_scoring(n: float) -> None:
             progress.advance(scoring, n)
 
-        refs = self._references(plan_.source, result, plan_.run_dir, plan_.results_path)
+        plan_.refs.result = result
+        refs = plan_.refs.resolve()
         plan_.scoring_context.references_digest = refs.manifest.digest
         metrics = list(plan_.metrics)
         with PeakMemory() as scoring_memory:  # bounded: images are scored in chunks
-            reference = score_references(metrics, refs, advance_scoring, cache_dir=plan_.request.cache_dir)
+            reference = plan_.refs.scoring(advance_scoring)
             for config in result.configs:
                 result = result.with_config(
                     score_config(config, metrics, refs, reference, plan_.run_dir, advance_scoring)
@@ -367,13 +387,40 @@ class Runner:
             timing_repeats=request.timing_repeats,
         )
 
-    @staticmethod
-    def _references(source: ReferenceSource, result: RunResult, run_dir: Path, results_path: Path) -> ReferenceSet:
-        try:
-            return source.resolve(result, run_dir, result.environment)
-        except ReferenceFailure as error:
-            write_results(replace(result, state="failed", warnings=(str(error),), finished=now()), results_path)
-            raise
+    def _sequential(
+        self,
+        request: RunRequest,
+        ranks: distributed.Ranks | None,
+        selected: list[str],
+        refs: _References,
+        described: Mapping[str, Any],
+        metrics: list[Metric],
+    ) -> tuple[Sequential | None, str]:
+        """The run's sequential sampling, or ``None`` and why it is off where the suite or command asked for it."""
+        suite = request.suite
+        wanted = suite.sequential.enabled if request.sequential is None else request.sequential
+        if not wanted:
+            return None, ""
+        off = (
+            "--isolate"
+            if request.isolate
+            else "a multi-process launch"
+            if ranks is not None
+            else "--baseline (its regression gates pair every sample with the baseline's)"
+            if request.baseline is not None
+            else ""
+        )
+        if off:
+            return None, f"sequential sampling is off with {off}: every configuration ran to full n"
+        targets = {t.vs for name in selected for t in suite.thresholds_for(name) if t.vs and t.vs != REFERENCE_ALIAS}
+        return Sequential(
+            suite,
+            suite.sequential,
+            {metric.name: metric for metric in metrics},
+            str(described.get("device_class", "")),
+            refs.view,
+            exempt={suite.reference, *targets},
+        ), ""
 
     def _finish_kinds(self, suite: Suite, result: RunResult, run_dir: Path) -> RunResult:
         """Each kind's own step after scoring (ConfigKind.finish), for the configurations that ran."""
@@ -416,6 +463,42 @@ class Runner:
             else:
                 metrics.append(metric)
         return metrics, left_out
+
+
+@dataclass
+class _References:
+    """The run's references, resolved once: when sequential sampling first needs them, or when scoring starts."""
+
+    source: ReferenceSource
+    run_dir: Path
+    results_path: Path
+    metrics: tuple[Metric, ...]
+    cache_dir: Path
+    result: RunResult | None = None  # the run so far (live references are the reference configuration's images)
+    _set: ReferenceSet | None = None
+    _scoring: ReferenceScoring | None = None
+
+    def resolve(self) -> ReferenceSet:
+        if self._set is None:
+            assert self.result is not None
+            try:
+                self._set = self.source.resolve(self.result, self.run_dir, self.result.environment)
+            except ReferenceFailure as error:
+                failed = replace(self.result, state="failed", warnings=(str(error),), finished=now())
+                write_results(failed, self.results_path)
+                raise
+        return self._set
+
+    def scoring(self, on_progress: Callable[[float], None] | None = None) -> ReferenceScoring:
+        if self._scoring is None:
+            self._scoring = score_references(self.metrics, self.resolve(), on_progress, cache_dir=self.cache_dir)
+        elif on_progress is not None:
+            on_progress(len(self.metrics))
+        return self._scoring
+
+    def view(self) -> ReferenceView:
+        refs, scoring = self.resolve(), self.scoring()
+        return ReferenceView(refs.image, scoring.scores, frozenset(scoring.blank))
 
 
 def _relabel(progress: Progress, task: TaskID, name: str, text: str) -> None:

@@ -17,6 +17,7 @@ from harness.generate import Workbench, batches
 from harness.isolation import IsolatedJob, run_isolated
 from harness.results import ConfigResult
 from harness.samples import SampleJob
+from harness.sequential import Monitor
 
 Advance = Callable[[int], None]
 Label = Callable[[str], None]
@@ -32,9 +33,16 @@ class GenerationStrategy(ABC):
 
     @abstractmethod
     def generate(
-        self, spec: ConfigSpec, jobs: Sequence[SampleJob], image_dir: Path, advance: Advance, label: Label
+        self,
+        spec: ConfigSpec,
+        jobs: Sequence[SampleJob],
+        image_dir: Path,
+        advance: Advance,
+        label: Label,
+        monitor: Monitor | None = None,
     ) -> ConfigResult:
-        """The configuration's result for ``jobs``."""
+        """The configuration's result for ``jobs``; ``monitor`` (sequential sampling, in-process only) may stop it
+        early."""
 
     def settle(self) -> None:
         """After the last configuration: whatever the strategy must gather (the ranks' cache counters)."""
@@ -45,11 +53,17 @@ class InProcess(GenerationStrategy):
     """In this process, sharing the loaded pipeline with the other configurations (the default)."""
 
     def generate(
-        self, spec: ConfigSpec, jobs: Sequence[SampleJob], image_dir: Path, advance: Advance, label: Label
+        self,
+        spec: ConfigSpec,
+        jobs: Sequence[SampleJob],
+        image_dir: Path,
+        advance: Advance,
+        label: Label,
+        monitor: Monitor | None = None,
     ) -> ConfigResult:
         bench = self.bench
         return bench.generator.generate(
-            spec, jobs, bench.context, image_dir, self.run_dir, self.batch_size, advance, label
+            spec, jobs, bench.context, image_dir, self.run_dir, self.batch_size, advance, label, monitor
         )
 
 
@@ -63,7 +77,13 @@ class Isolated(GenerationStrategy):
         self.job = job
 
     def generate(
-        self, spec: ConfigSpec, jobs: Sequence[SampleJob], image_dir: Path, advance: Advance, label: Label
+        self,
+        spec: ConfigSpec,
+        jobs: Sequence[SampleJob],
+        image_dir: Path,
+        advance: Advance,
+        label: Label,
+        monitor: Monitor | None = None,
     ) -> ConfigResult:
         return run_isolated(self.job(spec), advance)
 
@@ -76,7 +96,13 @@ class MultiRank(GenerationStrategy):
         self.ranks = ranks
 
     def generate(
-        self, spec: ConfigSpec, jobs: Sequence[SampleJob], image_dir: Path, advance: Advance, label: Label
+        self,
+        spec: ConfigSpec,
+        jobs: Sequence[SampleJob],
+        image_dir: Path,
+        advance: Advance,
+        label: Label,
+        monitor: Monitor | None = None,
     ) -> ConfigResult:
         bench, ranks = self.bench, self.ranks
         size = bench.generator.batch_size(spec, self.batch_size)

@@ -22,6 +22,7 @@ from harness.metrics.base import Metric
 from harness.performance import UNITS
 from harness.pipelines.source import PipelineSource, check_available, parse_source
 from harness.samples import Generation as Generation  # suites are read into it; it lives below configs/
+from harness.sequential import SequentialOptions, parse_sequential
 from harness.thresholds import Threshold, parse_thresholds
 from harness.tolerance import default_tolerances, parse_tolerances
 
@@ -51,6 +52,8 @@ TOP_KEYS = {
     "thresholds": "suite-wide thresholds per metric, e.g. psnr = { min = 30 }",
     "configs": "table of named configurations",
     "regression": "tolerances against a baseline run (run --baseline), e.g. psnr = { max_drop = 0.5 }; defaults apply",
+    "sequential": "stop each configuration once its gates are decided: { enabled = true, first = 8, growth = 2, "
+    "alpha = 0.05 } (docs/sequential.md)",
 }
 CONFIG_COMMON_KEYS = {
     "kind": "configuration kind (default precision)",
@@ -87,6 +90,7 @@ class Suite:
     description: str = ""
     regression: Mapping[str, Any] = field(default_factory=dict)
     reference_images: str = "blessed"  # blessed | live (harness.reference_source)
+    sequential: SequentialOptions = field(default_factory=SequentialOptions)
 
     @property
     def directory(self) -> Path:
@@ -159,6 +163,7 @@ class Suite:
             "metrics": {m.name: dict(m.options) for m in self.metrics},
             "thresholds": {k: [t.to_dict() for t in v] for k, v in self.thresholds.items()},
             "regression": {k: jsonable(v) for k, v in self.regression.items()},
+            "sequential": self.sequential.to_dict(),
         }
 
 
@@ -249,6 +254,7 @@ def load_suite(path: Path, kinds: Mapping[str, ConfigKind], metrics: Mapping[str
         references_dir=references_dir,
         regression=regression,
         reference_images=reference_images or "blessed",
+        sequential=parse_sequential(data.get("sequential"), where.child("sequential")),
     )
 
 

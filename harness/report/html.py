@@ -19,7 +19,15 @@ import numpy as np
 
 from harness import reference_source
 from harness.phases import describe as describe_phases
-from harness.report.model import STATUS_MARK, config_rows, failing_checks, fmt, headline, metric_names
+from harness.report.model import (
+    STATUS_MARK,
+    config_rows,
+    failing_checks,
+    fmt,
+    headline,
+    metric_names,
+    sequential_headline,
+)
 from harness.report.plots import (
     difference_heatmap,
     distributions,
@@ -235,6 +243,7 @@ def render_html(result: RunResult, run_dir: Path) -> str:
         result=result,
         suite=result.suite,
         headline=headline(result),
+        sequential=sequential_headline(result),
         phases_text=describe_phases(result.phases),
         references_text=reference_source.describe(result.references),
         passed=result.exit_code == 0,

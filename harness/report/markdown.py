@@ -7,7 +7,7 @@ from typing import Any
 
 from harness import reference_source
 from harness.phases import describe as describe_phases
-from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names
+from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names, sequential_headline
 from harness.results import RunResult
 
 ICON = {"pass": "✅", "fail": "❌", "error": "💥", "skipped": "⏭️", "xfail": "🧪", "ok": "✅"}
@@ -99,6 +99,14 @@ def render_markdown(result: RunResult) -> str:
             lines.append(f"- {ICON[check.status]} `{check.config}` {_escape(check.check)}: {_escape(check.reason)}")
     if result.comparison:
         lines += comparison_markdown(result.comparison)
+    sequential = sequential_headline(result)
+    if sequential:
+        lines += ["", "### Sequential sampling", "", sequential[0].upper() + sequential[1:], ""]
+        lines += [
+            f"- `{row.name}`: {row.samples_text} samples, {_escape(row.stop_text)}"
+            for row in config_rows(result)
+            if row.sequential
+        ]
     equivalences = [(row.name, row.equivalence) for row in config_rows(result) if row.equivalence]
     if equivalences:
         lines += ["", "### Same images as the plain configuration", ""]

@@ -65,6 +65,7 @@ class ConfigRow:
     measured: bool = True  # False when served from the sample cache: no time or memory of this run
     timed_batches: int = 0
     gpu_resident_mb: float | None = None
+    sequential: Mapping[str, Any] = field(default_factory=dict)  # the sequential sampling record; {} when off
 
     @property
     def time_text(self) -> str:
@@ -94,6 +95,18 @@ class ConfigRow:
         if found["identical"]:
             return f"identical to {found['target']} (n={found['samples_compared']})"
         return f"max pixel diff {found['max_pixel_diff']} vs {found['target']} ({found['samples_differing']}/{found['samples_compared']} differ)"
+
+    @property
+    def samples_text(self) -> str:
+        """``8 of 12`` for a configuration sequential sampling stopped early; ``12`` otherwise."""
+        record = self.sequential
+        if not record:
+            return ""
+        return f"{record['generated']} of {record['planned']}" if record.get("early") else str(record["generated"])
+
+    @property
+    def stop_text(self) -> str:
+        return str(self.sequential.get("stopped", "")) if self.sequential else ""
 
     @property
     def passed(self) -> int:
@@ -170,6 +183,7 @@ def config_rows(result: RunResult) -> list[ConfigRow]:
                 measured=config.measured,
                 timed_batches=int(config.timing.get("timed_batches", 0)),
                 gpu_resident_mb=config.memory.get("gpu_resident_mb"),
+                sequential=config.sequential,
             )
         )
     return rows
@@ -220,3 +234,19 @@ def speed_not_judged(result: RunResult) -> str:
     why = reason.split(";")[0].split(" (")[0]
     hint = f"; {BASELINE_TIMING_HINT}" if BASELINE_TIMING_HINT in reason else ""
     return f"speed not judged for {len(unjudged)}/{len(by_config)} configurations ({why}){hint}"
+
+
+def sequential_headline(result: RunResult) -> str:
+    """``72 of 108 images generated (67% of fixed n); 2 of 9 configurations stopped early`` when the run used
+    sequential sampling; empty otherwise."""
+    records = [(c, c.sequential) for c in result.configs if c.sequential]
+    if not records:
+        return ""
+    generated = sum(len(c.samples) for c in result.configs)
+    planned = sum(int(r["planned"]) if r else len(c.samples) for c, r in ((c, c.sequential) for c in result.configs))
+    early = sum(1 for _, r in records if r.get("early"))
+    share = 100.0 * generated / planned if planned else 100.0
+    return (
+        f"sequential sampling: {generated} of {planned} images generated ({share:.0f}% of fixed n); "
+        f"{early} of {len(records)} watched configurations stopped early"
+    )
