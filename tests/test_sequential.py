@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from harness.errors import InputError, Where
+from harness.samples import SampleJob
 from harness.sequential import (
     FAILED,
     PASSED,
@@ -18,7 +19,6 @@ from harness.sequential import (
     parse_sequential,
     sample_order,
 )
-from harness.samples import SampleJob
 from harness.thresholds import Threshold
 from tests.helpers import bless_and_run, configs_by_name
 
@@ -172,7 +172,7 @@ def test_a_run_stops_each_configuration_once_decided(write_suite, tmp_path):
     # NaN stops at once: one batch of one image.
     nan = configs["nan_vae"]["sequential"]
     assert nan["generated"] == 1 and nan["stopped"].startswith("fail fast")
-    assert [s["key"] for s in configs["nan_vae"]["samples"]][0] in {s["key"] for s in configs["fp32"]["samples"]}
+    assert next(s["key"] for s in configs["nan_vae"]["samples"]) in {s["key"] for s in configs["fp32"]["samples"]}
     checks = {(c["config"], c["check"]): c for c in results["checks"]}
     assert checks[("nan_vae", "images are finite and not blank")]["status"] == "xfail"
     bf16 = configs["bf16"]["sequential"]
