@@ -48,14 +48,17 @@ FAMILY_SUITES = (
     "suites/sd3_precision.toml",
     "suites/sdxl_vae_fp16.toml",
     "suites/shapes_faults.toml",
+    "suites/video.toml",
+    "suites/video_ltx.toml",
 )
 
 
 @nox.session(venv_backend="none")
 def families(session: nox.Session) -> None:
-    """The trained worlds' family suites (FLUX.1, SD3, SDXL, SD1.x): every shipped type passes, every fault fails.
+    """The trained worlds' family suites (FLUX.1, SD3, SDXL, SD1.x) and the video suites (Wan, LTX): every shipped
+    type passes, every fault fails.
 
-    About 3 minutes on 2 cores. `nox -s families -- --config q4_k` passes arguments to each `harness run`.
+    About 4 minutes on 2 cores. `nox -s families -- --config q4_k` passes arguments to each `harness run`.
     """
     python = shared(session)
     env = {**OFFLINE, **{k: v for k, v in os.environ.items() if k.startswith("HF_")}}

@@ -236,3 +236,48 @@ def device_ballast_200mib(pipe: Any) -> Any:
     device = next(denoiser_of(pipe).parameters()).device
     pipe._harness_ballast = torch.ones(200 * MIB, dtype=torch.uint8, device=device)
     return pipe
+
+
+FLICKER = 0.02  # in the VAE's [-1, 1] output: 1% of the range, about 2.5 8-bit levels
+
+
+def frame_flicker(pipe: Any) -> Any:
+    """Clips only: every other decoded frame 1% brighter, the rest 1% darker. Each frame stays close to its
+    reference (about 40 dB), but the clip flickers: damage to temporal coherence alone."""
+    import torch
+
+    def offsets(frames: int, dtype: Any, device: Any) -> Any:
+        signs = torch.ones(frames, dtype=dtype, device=device)
+        signs[1::2] = -1.0
+        return FLICKER * signs
+
+    return _shift_decoded_frames(pipe, offsets)
+
+
+COLOUR_SHIFT = 0.12  # in the VAE's [-1, 1] output: 6% of the range, about 15 8-bit levels
+
+
+def decoded_colour_shift(pipe: Any) -> Any:
+    """Every decoded frame 6% brighter, as a wrong VAE scaling or shift factor washes out a clip: each frame is
+    far from its reference, but the error never changes from frame to frame (a static error; temporal error 0)."""
+    import torch
+
+    return _shift_decoded_frames(pipe, lambda frames, dtype, device: torch.full((frames,), COLOUR_SHIFT, dtype=dtype))
+
+
+def _shift_decoded_frames(pipe: Any, offsets: Any) -> Any:
+    """Add ``offsets(frames, dtype, device)`` to each decoded frame of the VAE's (N, C, F, H, W) output."""
+    decode = pipe.vae.decode
+
+    def shifted_decode(*args: Any, **kwargs: Any) -> Any:
+        output = decode(*args, **kwargs)
+        sample = output[0] if isinstance(output, tuple) else output.sample
+        shift = offsets(sample.shape[2], sample.dtype, sample.device).to(sample.device)
+        shifted = sample + shift.view(1, 1, -1, 1, 1)
+        if isinstance(output, tuple):
+            return (shifted, *output[1:])
+        output.sample = shifted
+        return output
+
+    pipe.vae.decode = shifted_decode
+    return pipe

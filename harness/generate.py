@@ -315,13 +315,13 @@ class ConfigGenerator:
         """Each sample's record, with its 8-bit pixels (as written) and health."""
         if len(images) != len(jobs):
             raise RuntimeError(f"the runtime returned {len(images)} images for {len(jobs)} samples")
-        gen = self.suite.generation
-        expected = (gen.height, gen.width, 3)
+        expected = self.suite.generation.image_shape
         results = []
         for job, image in zip(jobs, images, strict=True):
             if tuple(image.shape) != expected:
                 raise RuntimeError(
-                    f"sample {job.key}: image of shape {tuple(image.shape)}, expected {expected} (HxWx3)"
+                    f"sample {job.key}: image of shape {tuple(image.shape)}, expected {expected} (HxWx3; a clip's "
+                    "frames stacked top to bottom)"
                 )
             health = inspect_float_image(image)
             path = image_dir / f"{job.key}.png"

@@ -28,6 +28,12 @@ class Generation:
     guidance: float = 7.5
     negative_prompt: str = ""
     batch_size: int | None = None
+    frames: int = 1  # > 1: a video suite; each sample is a clip, stored as its frames stacked top to bottom
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """The stored sample's shape: one frame, or a clip's frames stacked vertically (a film strip)."""
+        return (self.height * self.frames, self.width, 3)
 
 
 @dataclass(frozen=True)

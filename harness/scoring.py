@@ -46,6 +46,22 @@ class ReferenceScoring:
     seconds: float
 
 
+CHUNK_PIXELS = CHUNK * 512 * 512  # a chunk holds what 32 images of 512 px hold: clips make smaller chunks
+
+
+def chunk_for(path: Path, chunk: int = CHUNK) -> int:
+    """Samples per chunk for images like the one at ``path`` (read from its header): ``chunk``, fewer for samples
+    larger than 512 x 512 (a clip of 81 frames at 480 x 832 is scored one at a time), so memory stays bounded."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as handle:
+            width, height = handle.size
+    except OSError:
+        return chunk
+    return max(1, min(chunk, CHUNK_PIXELS // max(1, width * height)))
+
+
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[first : first + size] for first in range(0, len(items), size)]
 
@@ -101,7 +117,7 @@ def score_references(
         for image_metric in compute:
             scores[image_metric.name] = {}
         parts: dict[str, list[np.ndarray]] = {m.name: [] for m in extract}
-        groups = _chunks(keys, chunk)
+        groups = _chunks(keys, chunk_for(references.path(keys[0]), chunk) if keys else chunk)
         loads = [[functools.partial(references.image, key) for key in group] for group in groups]
         for group, images in zip(groups, read_chunks(loads, io_threads(READ_THREADS)), strict=True):
             flags.update((key, float(is_blank(image))) for key, image in zip(group, images, strict=True))
@@ -158,7 +174,7 @@ def score_config(
     def load(sample: SampleResult) -> tuple[np.ndarray, np.ndarray | None]:
         return load_png(run_dir / str(sample.image)), references.image(sample.key) if pairs else None
 
-    groups = _chunks(samples, chunk)
+    groups = _chunks(samples, chunk_for(run_dir / str(samples[0].image), chunk) if samples else chunk)
     reader = read_chunks([[functools.partial(load, s) for s in group] for group in groups], io_threads(READ_THREADS))
     for group in groups:
         start = time.perf_counter()

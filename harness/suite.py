@@ -34,7 +34,7 @@ TOP_KEYS = {
     "description": "free text shown in reports",
     "pipeline": "builtin:NAME | hub:org/name | ./local/diffusers/folder | ./checkpoint.safetensors",
     "pipeline_config": "for a single-file checkpoint: a local diffusers folder with the component configs",
-    "family": "pipeline family override: sd | sdxl | sd3 | flux | pixart | sana | generic",
+    "family": "pipeline family override: sd | sdxl | sd3 | flux | pixart | sana | wan | ltx | generic",
     "reference": "name of the configuration whose images are blessed as references",
     "prompts": "list of prompts",
     "prompts_file": "a text file, one prompt per line ('#' starts a comment)",
@@ -43,6 +43,7 @@ TOP_KEYS = {
     "width": "image width in pixels, a multiple of 8 (default 512)",
     "height": "image height in pixels, a multiple of 8 (default 512)",
     "guidance": "classifier-free guidance scale (default 7.5)",
+    "frames": "frames per sample for video families (wan, ltx; default 1): each sample is a clip",
     "negative_prompt": "negative prompt for every sample (default none)",
     "batch_size": "samples per pipeline call (default: automatic)",
     "references": "folder of blessed reference images (default ../reference_images/<name> from the suite)",
@@ -196,7 +197,9 @@ def load_suite(path: Path, kinds: Mapping[str, ConfigKind], metrics: Mapping[str
         raise where.error("seeds", "seeds must be >= 0")
     generation = _read_generation(data, where)
 
-    metric_requests = _resolve_metric_defaults(_read_metrics(data, where, metrics, suite_dir), pipeline, metrics)
+    metric_requests = _resolve_metric_defaults(
+        _read_metrics(data, where, metrics, suite_dir), pipeline, metrics, generation.frames
+    )
     metric_names = tuple(request.name for request in metric_requests)
     thresholds = parse_thresholds(
         tomlread.get_table(data, "thresholds", where) or {}, where.child("thresholds"), metric_names
@@ -298,6 +301,10 @@ def _read_generation(data: Mapping[str, Any], where: Where) -> Generation:
     guidance = tomlread.get(data, "guidance", float, where, defaults.guidance)
     negative = tomlread.get(data, "negative_prompt", str, where, "")
     batch_size = tomlread.get(data, "batch_size", int, where)
+    frames = tomlread.get(data, "frames", int, where, defaults.frames)
+    assert frames is not None
+    if frames < 1:
+        raise where.error("frames", f"must be >= 1, got {frames}")
     assert steps is not None and width is not None and height is not None and guidance is not None
     if steps < 1:
         raise where.error("steps", f"must be >= 1, got {steps}")
@@ -306,7 +313,7 @@ def _read_generation(data: Mapping[str, Any], where: Where) -> Generation:
             raise where.error(key, f"must be a positive multiple of 8, got {value}")
     if batch_size is not None and batch_size < 1:
         raise where.error("batch_size", f"must be >= 1, got {batch_size}")
-    return Generation(steps, width, height, guidance, negative or "", batch_size)
+    return Generation(steps, width, height, guidance, negative or "", batch_size, frames)
 
 
 def _read_metrics(
@@ -330,19 +337,22 @@ def _read_metrics(
 
 
 def _resolve_metric_defaults(
-    requests: tuple[MetricRequest, ...], pipeline: PipelineSource, metrics: Mapping[str, type[Metric]]
+    requests: tuple[MetricRequest, ...], pipeline: PipelineSource, metrics: Mapping[str, type[Metric]], frames: int
 ) -> tuple[MetricRequest, ...]:
     """Options the suite leaves open, filled by each metric for the pipeline's evaluator: a built-in's own (the shapes
-    world's trained CLIP for its pipelines), the tiny built-in otherwise."""
+    world's trained CLIP for its pipelines), the tiny built-in otherwise; clip metrics get the suite's frames."""
     from harness.metrics.clip_model import BUILTIN_TINY
     from harness.pipelines.builtin import builtin_pipelines
 
     builtin = builtin_pipelines().get(pipeline.location) if pipeline.kind == "builtin" else None
     evaluator = builtin.evaluator if builtin is not None else BUILTIN_TINY
-    return tuple(
-        MetricRequest(request.name, metrics[request.name].resolve_defaults(request.options, evaluator))
-        for request in requests
-    )
+    resolved = []
+    for request in requests:
+        options = metrics[request.name].resolve_defaults(request.options, evaluator)
+        if getattr(metrics[request.name], "clips", False):
+            options.setdefault("frames", frames)
+        resolved.append(MetricRequest(request.name, options))
+    return tuple(resolved)
 
 
 def _read_config(

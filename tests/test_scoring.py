@@ -234,3 +234,19 @@ def test_metrics_compute_with_tf32_off_and_the_setting_comes_back(tmp_path):
         assert torch.backends.cudnn.allow_tf32
     finally:
         torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_chunks_shrink_for_large_samples_so_memory_stays_bounded(tmp_path):
+    """A long clip (frames stacked top to bottom) is many images' worth of pixels: fewer samples per chunk."""
+    from PIL import Image
+
+    from harness.scoring import CHUNK, chunk_for
+
+    sizes = {"image": (64, 64), "clip": (32, 32 * 9), "large": (1024, 1024), "long_clip": (832, 480 * 81)}
+    chunks = {}
+    for name, size in sizes.items():
+        path = tmp_path / f"{name}.png"
+        Image.new("RGB", size).save(path)
+        chunks[name] = chunk_for(path)
+    assert chunks == {"image": CHUNK, "clip": CHUNK, "large": 8, "long_clip": 1}
+    assert chunk_for(tmp_path / "missing.png") == CHUNK

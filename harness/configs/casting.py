@@ -140,8 +140,13 @@ def _make_cast_hook(label: str, dtype: Any, log: CastLog) -> Any:
         if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dim() >= 2 and value.dtype != dtype:
             log.record(label, dtype_name(value.dtype), dtype_name(dtype))
             return value.to(dtype)
-        if isinstance(value, tuple | list):
-            return type(value)(cast(v) for v in value)
+        if isinstance(value, list):
+            # in place: a list argument may be a cache the module fills for its caller (the Wan video VAE's
+            # causal feat_cache); a copy would lose what it writes (3 frames decoded instead of 9)
+            value[:] = [cast(v) for v in value]
+            return value
+        if isinstance(value, tuple):
+            return tuple(cast(v) for v in value)
         return value
 
     def hook(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:

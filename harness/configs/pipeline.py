@@ -21,7 +21,7 @@ from harness.configs.base import BuildContext, ConfigKind, Notes, Runtime
 from harness.configs.casting import DTYPE_NAMES, CastLog, Precision, apply_precision
 from harness.configs.cpu_half import accumulate_in_float32
 from harness.configs.transform import apply_transform, parse_transform, resolve_transform
-from harness.errors import Where
+from harness.errors import InputError, Where
 from harness.pipelines.family import Family
 from harness.samples import SampleJob
 
@@ -171,10 +171,17 @@ class DiffusersRuntime(Runtime):
         if latents is not None:
             kwargs["latents"] = latents.to(self.device)
         kwargs.update(self.family.call_kwargs())
+        if self.family.video:
+            kwargs.update(self.family.frame_kwargs(gen.frames))
+        elif gen.frames > 1:
+            raise InputError(
+                f"frames = {gen.frames}: the {self.family.name!r} family makes images; clips need a video family "
+                "(wan, ltx)"
+            )
         # no_grad, not inference_mode: some quantized tensor types (quanto's packed int4) reject inference tensors
         with torch.no_grad():
             output = self.pipe(**kwargs)
-        images = np.asarray(output.images, dtype=np.float32)
+        images = self.family.images(output)
         if self.log.lines():
             self.notes["boundary_casts"] = self.log.lines()
         return [images[i] for i in range(len(jobs))]

@@ -17,6 +17,15 @@ def default_metrics() -> dict[str, type[Metric]]:
     from harness.metrics.lpips import LPIPS
     from harness.metrics.psnr import PSNR
     from harness.metrics.ssim import SSIM
+    from harness.metrics.temporal import TemporalError
+    from harness.metrics.video import (
+        FrameLPIPS,
+        FrameLPIPSWorst,
+        FramePSNR,
+        FramePSNRWorst,
+        FrameSSIM,
+        FrameSSIMWorst,
+    )
 
     classes: list[type[Metric]] = [
         PSNR,
@@ -29,6 +38,13 @@ def default_metrics() -> dict[str, type[Metric]]:
         ClipIQA,
         HPSv2,
         ImageRewardMetric,
+        FramePSNR,
+        FramePSNRWorst,
+        FrameSSIM,
+        FrameSSIMWorst,
+        FrameLPIPS,
+        FrameLPIPSWorst,
+        TemporalError,
     ]
     from harness.plugins import plugin_metrics
 

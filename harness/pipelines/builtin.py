@@ -23,11 +23,13 @@ class Builtin:
 def builtin_pipelines() -> dict[str, Builtin]:
     """Every built-in pipeline by name, the core's and the plug-ins' (a fresh mapping; pass it where it is needed)."""
     from harness.pipelines.flux import FluxFamily, build_tiny_flux
+    from harness.pipelines.ltx import TinyLTXFamily, build_tiny_ltx
     from harness.pipelines.pixart import PixArtFamily, build_tiny_pixart
     from harness.pipelines.sana import TinySanaFamily, build_tiny_sana
     from harness.pipelines.sd import StableDiffusionFamily, build_tiny_sd
     from harness.pipelines.sd3 import SD3Family, build_tiny_sd3
     from harness.pipelines.sdxl import SDXLFamily, build_tiny_sdxl
+    from harness.pipelines.wan import TinyWanFamily, build_tiny_wan
     from harness.plugins import plugin_builtins
 
     entries = [
@@ -69,6 +71,18 @@ def builtin_pipelines() -> dict[str, Builtin]:
             "random tiny PixArt-Sigma (DiT 2 blocks of width 256, adaLN-single, T5 64, 64 px)",
             PixArtFamily,
             build_tiny_pixart,
+        ),
+        Builtin(
+            "tiny-wan",
+            "random tiny Wan 2.1 text-to-video (3D DiT 2 blocks of width 24, 16-channel causal VAE, T5 32; 4k+1 frames)",
+            TinyWanFamily,
+            build_tiny_wan,
+        ),
+        Builtin(
+            "tiny-ltx",
+            "random tiny LTX-Video (3D DiT 1 block of width 32, 8-channel video VAE, T5 32; 8k+1 frames)",
+            TinyLTXFamily,
+            build_tiny_ltx,
         ),
     ]
     return {entry.name: entry for entry in (*entries, *plugin_builtins())}

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
 if TYPE_CHECKING:
     import torch
 
@@ -24,6 +26,7 @@ class Family:
     pipeline_class: ClassVar[str] = "DiffusionPipeline"
     denoiser: ClassVar[str] = "transformer"
     single_file: ClassVar[bool] = False  # whether diffusers loads the whole pipeline from one original checkpoint
+    video: ClassVar[bool] = False  # a text-to-video family: each sample is a clip (the suite's ``frames``)
 
     def call_kwargs(self) -> dict[str, Any]:
         """Extra keyword arguments for ``pipe(...)``."""
@@ -32,6 +35,14 @@ class Family:
     def initial_latents(self, pipe: Any, seeds: Sequence[int], height: int, width: int) -> torch.Tensor | None:
         """Starting noise for a batch, one CPU generator per sample; ``None`` lets the pipeline draw it."""
         return None
+
+    def frame_kwargs(self, frames: int) -> dict[str, Any]:
+        """Call arguments for clips of ``frames`` frames (video families)."""
+        return {}
+
+    def images(self, output: Any) -> np.ndarray:
+        """The pipeline output as float images, (N, H, W, 3) in [0, 1]."""
+        return np.asarray(output.images, dtype=np.float32)
 
     def denoiser_module(self, pipe: Any) -> Any:
         return getattr(pipe, self.denoiser, None) or getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
@@ -65,3 +76,21 @@ class LatentFamily(Family):
         if self.latents_follow_denoiser_dtype:
             noise = noise.to(denoiser.dtype)
         return noise
+
+
+class VideoFamily(Family):
+    """A text-to-video family: the pipeline takes ``num_frames`` and returns ``frames`` (N, F, H, W, 3); each clip is
+    kept as its frames stacked top to bottom (N, F x H, W, 3), so caching, health checks and storage treat a clip
+    as one image, and the frame metrics (``harness/metrics/video.py``) cut it back into frames."""
+
+    video: ClassVar[bool] = True
+
+    def frame_kwargs(self, frames: int) -> dict[str, Any]:
+        return {"num_frames": frames}
+
+    def images(self, output: Any) -> np.ndarray:
+        clips = np.asarray(output.frames, dtype=np.float32)
+        if clips.ndim != 5 or clips.shape[-1] != 3:
+            raise RuntimeError(f"a video pipeline returned frames of shape {clips.shape}, expected (N, F, H, W, 3)")
+        count, frames, height, width, _ = clips.shape
+        return clips.reshape(count, frames * height, width, 3)

@@ -20,11 +20,13 @@ from harness.errors import Where, unknown
 from harness.pipelines.builtin import builtin_pipelines
 from harness.pipelines.family import Family
 from harness.pipelines.flux import FluxFamily
+from harness.pipelines.ltx import LTXFamily
 from harness.pipelines.pixart import PixArtFamily
 from harness.pipelines.sana import SanaFamily
 from harness.pipelines.sd import StableDiffusionFamily
 from harness.pipelines.sd3 import SD3Family
 from harness.pipelines.sdxl import SDXLFamily
+from harness.pipelines.wan import WanFamily
 
 SOURCE_KINDS = ("builtin", "hub", "local", "single_file")
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
@@ -34,7 +36,17 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 def families() -> dict[str, type[Family]]:
     """The known pipeline families by name."""
-    known = (StableDiffusionFamily, SDXLFamily, SD3Family, FluxFamily, PixArtFamily, SanaFamily, Family)
+    known = (
+        StableDiffusionFamily,
+        SDXLFamily,
+        SD3Family,
+        FluxFamily,
+        PixArtFamily,
+        SanaFamily,
+        WanFamily,
+        LTXFamily,
+        Family,
+    )
     return {family.name: family for family in known}
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from harness import reference_source
 from harness.phases import describe as describe_phases
+from harness.report.clips import animated_preview, clip_frames_of, frame_chart, key_frames
 from harness.report.model import (
     STATUS_MARK,
     config_rows,
@@ -71,6 +72,7 @@ class Tile:
     heatmap: str
     caption: str
     flags: str
+    frames: str = ""  # clips: the first, middle and last frames side by side
 
 
 VERDICT_ORDER = {"fail": 0, "error": 0, "xfail": 1}  # the gallery shows what failed first, then the controls
@@ -132,23 +134,29 @@ def _gallery(
     # the GIL, so rows are made on a few threads
     workers = min(io_threads(), max(1, len(rows)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-report") as pool:
-        return list(pool.map(lambda samples: _gallery_row(samples, run_dir, metric), rows.values()))
+        frames = clip_frames_of(result)
+        return list(pool.map(lambda samples: _gallery_row(samples, run_dir, metric, frames), rows.values()))
 
 
-def _gallery_row(samples: list[tuple[str, SampleResult]], run_dir: Path, metric: str | None) -> dict[str, Any]:
-    """One prompt/seed: the reference's thumbnail, and each configuration's with its heatmap against it."""
+def _gallery_row(
+    samples: list[tuple[str, SampleResult]], run_dir: Path, metric: str | None, frames: int = 1
+) -> dict[str, Any]:
+    """One prompt/seed: the reference's thumbnail, and each configuration's with its heatmap against it. Clips
+    play as animated previews, with their first/middle/last frames and those frames' heatmaps."""
     first = samples[0][1]
     row: dict[str, Any] = {"key": first.key, "prompt": first.prompt, "seed": first.seed, "reference": None, "tiles": []}
     reference_path = run_dir / "images" / "reference" / f"{first.key}.png"
     reference = load_png(reference_path) if reference_path.is_file() else None
     if reference is not None:
-        thumb = data_uri_png(png_bytes(reference, THUMBNAIL_PX))
-        row["reference"] = Tile("reference", thumb, f"images/reference/{first.key}.png", "", "", "")
+        thumb = animated_preview(reference, frames) if frames > 1 else data_uri_png(png_bytes(reference, THUMBNAIL_PX))
+        still = data_uri_png(png_bytes(key_frames(reference, frames))) if frames > 1 else ""
+        row["reference"] = Tile("reference", thumb, f"images/reference/{first.key}.png", "", "", "", still)
     for name, sample in samples:
         image = load_png(run_dir / str(sample.image))
         heatmap = ""
         if reference is not None and reference.shape == image.shape:
-            heatmap = data_uri_png(png_bytes(difference_heatmap(image, reference, THUMBNAIL_PX)))
+            pair = (key_frames(image, frames), key_frames(reference, frames)) if frames > 1 else (image, reference)
+            heatmap = data_uri_png(png_bytes(difference_heatmap(*pair, THUMBNAIL_PX if frames == 1 else None)))
         value = sample.metrics.get(metric) if metric else None
         caption = f"{metric} {fmt(value)}" if value is not None else ""
         flags = []
@@ -156,8 +164,11 @@ def _gallery_row(samples: list[tuple[str, SampleResult]], run_dir: Path, metric:
             flags.append(f"NaN/Inf {sample.nonfinite_fraction:.0%}")
         if sample.blank:
             flags.append("blank")
-        thumb = data_uri_png(png_bytes(image, THUMBNAIL_PX))
-        row["tiles"].append(Tile(name, thumb, str(sample.image), heatmap, caption, ", ".join(flags)))
+        if frames > 1:
+            thumb, still = animated_preview(image, frames), data_uri_png(png_bytes(key_frames(image, frames)))
+        else:
+            thumb, still = data_uri_png(png_bytes(image, THUMBNAIL_PX)), ""
+        row["tiles"].append(Tile(name, thumb, str(sample.image), heatmap, caption, ", ".join(flags), still))
     return row
 
 
@@ -226,7 +237,12 @@ def render_html(result: RunResult, run_dir: Path) -> str:
 
     env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["fmt"] = fmt
-    charts = {**quality_vs_cost(result), **quality_vs_size(result), **distributions(result)}
+    charts = {
+        **quality_vs_cost(result),
+        **quality_vs_size(result),
+        **distributions(result),
+        **frame_chart(result, run_dir),
+    }
     rows = config_rows(result)
     verdicts = {row.name: row.verdict for row in rows}
     controls = {name for name, verdict in verdicts.items() if verdict == "xfail"}

@@ -92,3 +92,26 @@ def test_keep_in_fp32_modules_stay_float32():
     kept = cast_component(block, "float16")
     assert kept == ["norm"] and block.norm.weight.dtype == torch.float32 and block.proj.weight.dtype == torch.float16
     assert cast_component(Block(), "float32") == []
+
+
+def test_boundary_casts_keep_list_arguments_the_same_object():
+    """A list argument may be a cache the module fills for its caller (the Wan VAE's feat_cache): casting its
+    tensors must not replace the list (a copy lost what the decoder wrote: 3 frames decoded instead of 9)."""
+    import torch
+
+    from harness.configs.casting import CastLog, install_boundary_casts
+
+    class Cached(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.ones(2, dtype=torch.bfloat16))
+
+        def forward(self, x, cache):
+            cache.append(x.dtype)
+            return x
+
+    module = Cached()
+    install_boundary_casts({"vae": module}, CastLog())
+    cache = [torch.zeros(2, 2)]
+    module(torch.zeros(2, 2), cache)
+    assert cache[0].dtype == torch.bfloat16 and cache[-1] == torch.bfloat16
