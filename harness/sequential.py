@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -347,7 +347,5 @@ class Sequential:
 
 def in_plan_order(result: Any, jobs: Sequence[SampleJob]) -> Any:
     """A configuration's result with its samples back in the suite's (prompt-major) order."""
-    from dataclasses import replace
-
     position = {job.key: index for index, job in enumerate(jobs)}
     return replace(result, samples=tuple(sorted(result.samples, key=lambda s: position.get(s.key, len(position)))))

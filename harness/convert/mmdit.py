@@ -193,4 +193,8 @@ def transformer_to_original(module: Any, state: Mapping[str, Any] | None = None)
                 f"(FLUX.1's); this transformer is {inner} wide, so an original-layout file of it would not load back"
             )
         return flux_to_original(state)
-    raise UnmappedKeys(f"no original key layout for {kind} (FLUX.1 and SD3.x transformers have one)")
+    if kind == "WanTransformer3DModel":
+        from harness.convert.wan import wan_to_original
+
+        return wan_to_original(state)
+    raise UnmappedKeys(f"no original key layout for {kind} (FLUX.1, SD3.x and Wan transformers have one)")

@@ -74,7 +74,7 @@ def builtin_pipelines() -> dict[str, Builtin]:
         ),
         Builtin(
             "tiny-wan",
-            "random tiny Wan 2.1 text-to-video (3D DiT 2 blocks of width 24, 16-channel causal VAE, T5 32; 4k+1 frames)",
+            "random tiny Wan 2.1 text-to-video (3D DiT 2 blocks of width 64, 16-channel causal VAE, T5 32; 4k+1 frames)",
             TinyWanFamily,
             build_tiny_wan,
         ),

@@ -25,8 +25,10 @@ class TinyWanFamily(WanFamily):
 
 
 def build_tiny_wan() -> Any:
-    """A deterministic tiny Wan 2.1 pipeline (2 blocks of width 24, 16-channel causal VAE, T5 32): 32 px clips of
-    4k + 1 frames in a fraction of a second on a CPU."""
+    """A deterministic tiny Wan 2.1 pipeline (2 blocks of width 64, 16-channel causal VAE, T5 32): 32 px clips of
+    4k + 1 frames in a fraction of a second on a CPU. Width 64: attention and FFN weights have more than 1024
+    elements and rows of 32-element blocks, so GGUF's legacy types quantize them (the community's rules leave
+    smaller tensors in float)."""
     import torch
     from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
     from transformers import T5EncoderModel
@@ -40,13 +42,13 @@ def build_tiny_wan() -> Any:
     torch.manual_seed(0)
     transformer = WanTransformer3DModel(
         patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
+        num_attention_heads=4,
+        attention_head_dim=16,
         in_channels=16,
         out_channels=16,
         text_dim=32,
         freq_dim=256,
-        ffn_dim=32,
+        ffn_dim=128,
         num_layers=2,
         cross_attn_norm=True,
         qk_norm="rms_norm_across_heads",

@@ -41,7 +41,7 @@ LAYOUTS = ("diffusers", "original")
 BLOCK = 32
 ARCH = "harness-diffusers"  # diffusers' key names: a layout no community loader reads by architecture
 # general.architecture of original-layout files, as ComfyUI-GGUF's loader (IMG_ARCH_LIST) and its convert.py name them
-ORIGINAL_ARCH = {"FluxTransformer2DModel": "flux", "SD3Transformer2DModel": "sd3"}
+ORIGINAL_ARCH = {"FluxTransformer2DModel": "flux", "SD3Transformer2DModel": "sd3", "WanTransformer3DModel": "wan"}
 # llama.cpp's file type for a uniform K-quant: the _S mix is all base type but a few tensors
 UNIFORM_FILE_TYPE = {"Q3_K": "Q3_K_S", "Q4_K": "Q4_K_S", "Q5_K": "Q5_K_S", "F16": "F16", "F32": "F32"}
 

@@ -91,6 +91,15 @@ KEEP_FLOAT = {
     ),
 }
 KEEP_FLOAT["sd1"] = KEEP_FLOAT["sdxl"]
+KEEP_FLOAT["wan"] = (
+    "modulation.",
+    "patch_embedding.",
+    "text_embedding.",
+    "time_projection.",
+    "time_embedding.",
+    "img_emb.",
+    "head.",
+)
 KEEP_FLOAT_EXACT = {
     "sd3": ("proj_out.weight", "pos_embed"),
     "sdxl": ("input_blocks.0.0.weight", "out.2.weight"),
