@@ -10,7 +10,6 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -358,31 +357,10 @@ def _ranges(args: argparse.Namespace, console: Console) -> int:
 
 def _prepare(args: argparse.Namespace, console: Console) -> int:
     """A configuration kind's own preparation (ConfigKind.prepare): int8 calibrates and writes its range file."""
-    from harness import environment
-    from harness.configs import base
-    from harness.errors import Where, unknown
-    from harness.generate import BaseLoader, make_context
+    from harness.prepare import prepare_config
 
     suite, kinds, _ = _load(args.suite)
-    names = [c.name for c in suite.configs]
-    if args.config not in names:
-        raise InputError(unknown("configuration", args.config, names) + f" (from --config, in {args.suite})")
-    spec = suite.config(args.config)
-    environment.quiet_libraries()
-    request = _request(args, suite)
-    device = environment.resolve_device(args.device)
-    context = replace(
-        make_context(suite, device, BaseLoader(suite), request.cache_dir, Path(".")), write_suite_files=True
-    )
-    # Only this configuration is checked: the others may name files that this command is about to make.
-    done = kinds[spec.kind].prepare(spec, context, Where(suite.path, f"configs.{spec.name}"))
-    if done is None:
-        preparing = sorted(name for name, kind in kinds.items() if type(kind).prepare is not base.ConfigKind.prepare)
-        raise InputError(
-            f"--config {args.config!r} is a {spec.kind!r} configuration: that kind has nothing to prepare "
-            f"(kinds that do: {', '.join(preparing) or 'none'})"
-        )
-    console.print(done, highlight=False)
+    console.print(prepare_config(suite, kinds, args.config, args.device, args.cache_dir), highlight=False)
     return EXIT_OK
 
 

@@ -19,18 +19,24 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness import references
 from harness.errors import InputError
 from harness.references import Manifest, ReferenceImage, ReferenceSet
-from harness.results import STATUS_OK, RunResult
+from harness.results import STATUS_OK, RunResult, now, write_results
 from harness.samples import sample_key, sha256_file
 from harness.suite import Suite
+
+if TYPE_CHECKING:
+    from harness.metrics.base import Metric
+    from harness.scoring import ReferenceScoring
+    from harness.sequential import ReferenceView
 
 BLESSED, LIVE = "blessed", "live"
 MODES = (BLESSED, LIVE)
@@ -200,3 +206,47 @@ def describe(record: Mapping[str, Any]) -> str:
 
 def _db(value: Any) -> str:
     return "inf" if value is None or not math.isfinite(float(value)) else f"{float(value):.1f} dB"
+
+
+@dataclass
+class RunReferences:
+    """The run's references, resolved once: when sequential sampling first needs them, or when scoring starts."""
+
+    source: ReferenceSource
+    run_dir: Path
+    results_path: Path
+    metrics: tuple[Metric, ...]
+    cache_dir: Path
+    result: RunResult | None = None  # the run so far (live references are the reference configuration's images)
+    _set: ReferenceSet | None = None
+    _scoring: ReferenceScoring | None = None
+
+    def resolve(self) -> ReferenceSet:
+        """The reference images (the blessed set, or the live reference configuration's); a failure is recorded in
+        results.json before it is raised."""
+        if self._set is None:
+            assert self.result is not None
+            try:
+                self._set = self.source.resolve(self.result, self.run_dir, self.result.environment)
+            except ReferenceFailure as error:
+                failed = replace(self.result, state="failed", warnings=(str(error),), finished=now())
+                write_results(failed, self.results_path)
+                raise
+        return self._set
+
+    def scoring(self, on_progress: Callable[[float], None] | None = None) -> ReferenceScoring:
+        """What the reference set contributes to scoring (image-metric values, set features, blank keys), once."""
+        from harness.scoring import score_references
+
+        if self._scoring is None:
+            self._scoring = score_references(self.metrics, self.resolve(), on_progress, cache_dir=self.cache_dir)
+        elif on_progress is not None:
+            on_progress(len(self.metrics))
+        return self._scoring
+
+    def view(self) -> ReferenceView:
+        """What sequential sampling reads of the references."""
+        from harness.sequential import ReferenceView
+
+        refs, scoring = self.resolve(), self.scoring()
+        return ReferenceView(refs.image, scoring.scores, frozenset(scoring.blank))

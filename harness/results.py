@@ -250,3 +250,10 @@ def paired_values(
         mine.append(own)
         theirs.append(partner)
     return np.asarray(mine), np.asarray(theirs), keys
+
+
+def now() -> str:
+    """A results.json timestamp: UTC, to the second."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")

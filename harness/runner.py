@@ -37,14 +37,13 @@ from harness.generate import Workbench, plan, workbench
 from harness.isolation import IsolatedJob
 from harness.memory import PeakMemory
 from harness.metrics.base import Metric, ScoringContext
-from harness.reference_source import LIVE, ReferenceFailure, ReferenceSource
-from harness.references import ReferenceSet
+from harness.reference_source import LIVE, ReferenceSource, RunReferences
 from harness.report.console import make_console
-from harness.results import STATUS_OK, RunResult, read_results, write_results
-from harness.scoring import ReferenceScoring, score_config, score_references
-from harness.sequential import ReferenceView, Sequential, in_plan_order, sample_order
+from harness.results import STATUS_OK, RunResult, now, read_results, write_results
+from harness.scoring import ReferenceScoring, score_config
+from harness.sequential import Sequential, in_plan_order, sample_order
 from harness.strategies import GenerationStrategy, make_strategy
-from harness.suite import REFERENCE_ALIAS, Suite
+from harness.suite import Suite
 
 
 @dataclass(frozen=True)
@@ -97,15 +96,11 @@ class _RunPlan:
     described: Mapping[str, Any]
     bench: Workbench
     strategy: GenerationStrategy
-    refs: _References
+    refs: RunReferences
     sequential: Sequential | None  # None: every configuration runs to full n
     startup_s: float
     pipeline_load_s: float
     setup_s: float
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def new_run_id() -> str:
@@ -244,7 +239,7 @@ class Runner:
         isolated = functools.partial(self._isolated_job, request, device=device, run_dir=run_dir)
         strategy = make_strategy(bench, run_dir, request.batch_size, ranks, isolated if request.isolate else None)
         pipeline_load_s = float(result.environment.get("pipeline_load_s", 0.0))
-        refs = _References(source, run_dir, results_path, tuple(metrics), request.cache_dir)
+        refs = RunReferences(source, run_dir, results_path, tuple(metrics), request.cache_dir)
         sequential, why_off = self._sequential(request, ranks, selected, refs, described, metrics)
         if why_off:
             scoring_context.warn(why_off)
@@ -392,7 +387,7 @@ class Runner:
         request: RunRequest,
         ranks: distributed.Ranks | None,
         selected: list[str],
-        refs: _References,
+        refs: RunReferences,
         described: Mapping[str, Any],
         metrics: list[Metric],
     ) -> tuple[Sequential | None, str]:
@@ -401,26 +396,15 @@ class Runner:
         wanted = suite.sequential.enabled if request.sequential is None else request.sequential
         if not wanted:
             return None, ""
-        off = (
-            "--isolate"
-            if request.isolate
-            else "a multi-process launch"
-            if ranks is not None
-            else "--baseline (its regression gates pair every sample with the baseline's)"
-            if request.baseline is not None
-            else ""
-        )
-        if off:
-            return None, f"sequential sampling is off with {off}: every configuration ran to full n"
-        targets = {t.vs for name in selected for t in suite.thresholds_for(name) if t.vs and t.vs != REFERENCE_ALIAS}
-        return Sequential(
-            suite,
-            suite.sequential,
-            {metric.name: metric for metric in metrics},
-            str(described.get("device_class", "")),
-            refs.view,
-            exempt={suite.reference, *targets},
-        ), ""
+        off = {
+            "--isolate": request.isolate,
+            "a multi-process launch": ranks is not None,
+            "--baseline (its regression gates pair every sample with the baseline's)": request.baseline is not None,
+        }
+        for why, applies in off.items():
+            if applies:
+                return None, f"sequential sampling is off with {why}: every configuration ran to full n"
+        return Sequential.for_run(suite, selected, metrics, str(described.get("device_class", "")), refs.view), ""
 
     def _finish_kinds(self, suite: Suite, result: RunResult, run_dir: Path) -> RunResult:
         """Each kind's own step after scoring (ConfigKind.finish), for the configurations that ran."""
@@ -463,42 +447,6 @@ class Runner:
             else:
                 metrics.append(metric)
         return metrics, left_out
-
-
-@dataclass
-class _References:
-    """The run's references, resolved once: when sequential sampling first needs them, or when scoring starts."""
-
-    source: ReferenceSource
-    run_dir: Path
-    results_path: Path
-    metrics: tuple[Metric, ...]
-    cache_dir: Path
-    result: RunResult | None = None  # the run so far (live references are the reference configuration's images)
-    _set: ReferenceSet | None = None
-    _scoring: ReferenceScoring | None = None
-
-    def resolve(self) -> ReferenceSet:
-        if self._set is None:
-            assert self.result is not None
-            try:
-                self._set = self.source.resolve(self.result, self.run_dir, self.result.environment)
-            except ReferenceFailure as error:
-                failed = replace(self.result, state="failed", warnings=(str(error),), finished=now())
-                write_results(failed, self.results_path)
-                raise
-        return self._set
-
-    def scoring(self, on_progress: Callable[[float], None] | None = None) -> ReferenceScoring:
-        if self._scoring is None:
-            self._scoring = score_references(self.metrics, self.resolve(), on_progress, cache_dir=self.cache_dir)
-        elif on_progress is not None:
-            on_progress(len(self.metrics))
-        return self._scoring
-
-    def view(self) -> ReferenceView:
-        refs, scoring = self.resolve(), self.scoring()
-        return ReferenceView(refs.image, scoring.scores, frozenset(scoring.blank))
 
 
 def _relabel(progress: Progress, task: TaskID, name: str, text: str) -> None:

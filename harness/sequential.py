@@ -334,6 +334,21 @@ class Sequential:
     reference: Callable[[], ReferenceView]
     exempt: frozenset[str] | set[str] = frozenset()  # the reference, and configurations others compare with
 
+    @classmethod
+    def for_run(
+        cls,
+        suite: Any,
+        selected: Sequence[str],
+        metrics: Sequence[Metric],
+        device_class: str,
+        reference: Callable[[], ReferenceView],
+    ) -> Sequential:
+        """The suite's sequential sampling for the ``selected`` configurations: the reference and every
+        configuration a selected one's gates compare with (``vs``) run whole."""
+        targets = {t.vs for name in selected for t in suite.thresholds_for(name) if t.vs and t.vs != "reference"}
+        metrics_by_name = {metric.name: metric for metric in metrics}
+        return cls(suite, suite.sequential, metrics_by_name, device_class, reference, {suite.reference, *targets})
+
     def monitor(self, spec: Any, total: int, batch: int) -> Monitor | None:
         if spec.name in self.exempt:
             return None

@@ -1,0 +1,21 @@
+"""A configuration kind's own preparation step (ConfigKind.prepare) outside a run."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.configs import default_kinds
+from harness.errors import InputError
+from harness.metrics import default_metrics
+from harness.prepare import prepare_config
+from harness.suite import load_suite
+
+
+def test_a_kind_without_a_preparation_step_is_an_input_error(write_suite, tmp_path):
+    suite = load_suite(write_suite(), default_kinds(), default_metrics())
+    with pytest.raises(
+        InputError, match=r"'precision' configuration: that kind has nothing to prepare \(kinds that do: int8\)"
+    ):
+        prepare_config(suite, default_kinds(), "bf16", "cpu", tmp_path / "cache")
+    with pytest.raises(InputError, match="Unknown configuration 'bf61'. Did you mean: bf16?"):
+        prepare_config(suite, default_kinds(), "bf61", "cpu", tmp_path / "cache")
