@@ -42,7 +42,7 @@ from harness.report.console import make_console
 from harness.results import STATUS_OK, RunResult, now, read_results, write_results
 from harness.scoring import ReferenceScoring, score_config
 from harness.sequential import Sequential, in_plan_order, sample_order
-from harness.strategies import GenerationStrategy, make_strategy
+from harness.strategies import GenerationCall, GenerationStrategy, make_strategy
 from harness.suite import Suite
 
 
@@ -285,12 +285,14 @@ class Runner:
             size = plan_.bench.generator.batch_size(spec, plan_.request.batch_size)
             monitor = plan_.sequential.monitor(spec, len(jobs), size) if plan_.sequential is not None else None
             config_result = plan_.strategy.generate(
-                spec,
-                sample_order(jobs) if monitor is not None else jobs,
-                plan_.run_dir / "images" / name,
-                functools.partial(progress.advance, task),
-                functools.partial(_relabel, progress, task, name),
-                monitor,
+                GenerationCall(
+                    spec,
+                    sample_order(jobs) if monitor is not None else jobs,
+                    plan_.run_dir / "images" / name,
+                    functools.partial(progress.advance, task),
+                    functools.partial(_relabel, progress, task, name),
+                    monitor,
+                )
             )
             if monitor is not None:
                 config_result = in_plan_order(config_result, jobs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import distributed
@@ -23,6 +24,19 @@ Advance = Callable[[int], None]
 Label = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class GenerationCall:
+    """One configuration to generate: its jobs (in the order to generate them), where its images go, progress
+    callbacks, and sequential sampling's monitor (``None``: every job)."""
+
+    spec: ConfigSpec
+    jobs: Sequence[SampleJob]
+    image_dir: Path
+    advance: Advance
+    label: Label
+    monitor: Monitor | None = None
+
+
 class GenerationStrategy(ABC):
     """Generates one configuration's sample jobs into ``image_dir``."""
 
@@ -32,17 +46,9 @@ class GenerationStrategy(ABC):
         self.batch_size = batch_size
 
     @abstractmethod
-    def generate(
-        self,
-        spec: ConfigSpec,
-        jobs: Sequence[SampleJob],
-        image_dir: Path,
-        advance: Advance,
-        label: Label,
-        monitor: Monitor | None = None,
-    ) -> ConfigResult:
-        """The configuration's result for ``jobs``; ``monitor`` (sequential sampling, in-process only) may stop it
-        early."""
+    def generate(self, call: GenerationCall) -> ConfigResult:
+        """The configuration's result for ``call.jobs``; ``call.monitor`` (sequential sampling, in-process only) may
+        stop it early."""
 
     def settle(self) -> None:
         """After the last configuration: whatever the strategy must gather (the ranks' cache counters)."""
@@ -52,18 +58,10 @@ class GenerationStrategy(ABC):
 class InProcess(GenerationStrategy):
     """In this process, sharing the loaded pipeline with the other configurations (the default)."""
 
-    def generate(
-        self,
-        spec: ConfigSpec,
-        jobs: Sequence[SampleJob],
-        image_dir: Path,
-        advance: Advance,
-        label: Label,
-        monitor: Monitor | None = None,
-    ) -> ConfigResult:
-        bench = self.bench
+    def generate(self, call: GenerationCall) -> ConfigResult:
+        bench, c = self.bench, call
         return bench.generator.generate(
-            spec, jobs, bench.context, image_dir, self.run_dir, self.batch_size, advance, label, monitor
+            c.spec, c.jobs, bench.context, c.image_dir, self.run_dir, self.batch_size, c.advance, c.label, c.monitor
         )
 
 
@@ -76,16 +74,8 @@ class Isolated(GenerationStrategy):
         super().__init__(bench, run_dir, batch_size)
         self.job = job
 
-    def generate(
-        self,
-        spec: ConfigSpec,
-        jobs: Sequence[SampleJob],
-        image_dir: Path,
-        advance: Advance,
-        label: Label,
-        monitor: Monitor | None = None,
-    ) -> ConfigResult:
-        return run_isolated(self.job(spec), advance)
+    def generate(self, call: GenerationCall) -> ConfigResult:
+        return run_isolated(self.job(call.spec), call.advance)
 
 
 class MultiRank(GenerationStrategy):
@@ -95,20 +85,12 @@ class MultiRank(GenerationStrategy):
         super().__init__(bench, run_dir, batch_size)
         self.ranks = ranks
 
-    def generate(
-        self,
-        spec: ConfigSpec,
-        jobs: Sequence[SampleJob],
-        image_dir: Path,
-        advance: Advance,
-        label: Label,
-        monitor: Monitor | None = None,
-    ) -> ConfigResult:
-        bench, ranks = self.bench, self.ranks
-        size = bench.generator.batch_size(spec, self.batch_size)
-        mine = ranks.share(batches(jobs, size))
-        part = bench.generator.generate(spec, mine, bench.context, image_dir, self.run_dir, size, advance)
-        return distributed.merge_parts([job.key for job in jobs], ranks.gather_parts(part, self.run_dir))
+    def generate(self, call: GenerationCall) -> ConfigResult:
+        bench, ranks, c = self.bench, self.ranks, call
+        size = bench.generator.batch_size(c.spec, self.batch_size)
+        mine = ranks.share(batches(c.jobs, size))
+        part = bench.generator.generate(c.spec, mine, bench.context, c.image_dir, self.run_dir, size, c.advance)
+        return distributed.merge_parts([job.key for job in c.jobs], ranks.gather_parts(part, self.run_dir))
 
     def settle(self) -> None:
         cache = self.bench.cache
