@@ -240,7 +240,7 @@ class ConfigGenerator:
                             advance(len(missing) - len(generated))
                             break
                 writer.drain()
-                ran = [job for job in missing if job.key in {s.key for s in generated}]
+                ran = missing[: len(generated)]  # generated in order; a sequential stop cuts the tail
                 timing["generate_s"] = round(time.perf_counter() - generate_start, 4)
                 timing["per_image_s"] = round(timing["generate_s"] / max(1, len(generated)), 4)
                 repeats_start = time.perf_counter()

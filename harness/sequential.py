@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,11 @@ from harness.metrics.base import ImageMetric, Metric, PairMetric
 from harness.metrics.tensors import Pairs, exact_float32
 from harness.samples import ImageHealth, SampleJob
 from harness.thresholds import Threshold
+
+if TYPE_CHECKING:  # the suite module reads SequentialOptions from here
+    from harness.configs.base import ConfigSpec
+    from harness.results import ConfigResult
+    from harness.suite import Suite
 
 PASSED, FAILED = "pass", "fail"
 KEYS = {
@@ -105,7 +110,8 @@ def confidence_sequence(values: np.ndarray, alpha: float, n_star: float) -> tupl
     log_alpha = -2.0 * math.log(alpha)
     rho2 = (log_alpha + math.log(log_alpha + 1.0)) / max(n_star, 1.0)
     radius = sd * math.sqrt(2.0 * (n * rho2 + 1.0) / (n * n * rho2) * math.log(math.sqrt(n * rho2 + 1.0) / alpha))
-    return mean - radius * small_sample_factor(n, alpha), mean + radius * small_sample_factor(n, alpha)
+    radius *= small_sample_factor(n, alpha)
+    return mean - radius, mean + radius
 
 
 def small_sample_factor(n: int, alpha: float) -> float:
@@ -138,7 +144,6 @@ def decide(
         return Decision(None, "no finite values yet")
     if threshold.stat == "median":
         return Decision(None, "median gates wait for full n")
-    checks: list[tuple[str, float, float, float]] = []  # (label, bound, low, high) of the quantity bounded
     if threshold.stat == "worst":
         if relative:
             worst_drop, worst_rise = float(-values.min()), float(values.max())
@@ -147,9 +152,8 @@ def decide(
             worst = float(values.min() if higher_is_better else values.max())
             quantities = {"value": (worst, worst)}
         # the worst only moves away from the passing side: it can fail early, never pass early
-        for label, bound, low, _high in _bounded(threshold, quantities, relative):
-            past = low > bound if label in ("max", "drop", "rise") else low < bound
-            if past:
+        for label, bound, low, high in _bounded(threshold, quantities, relative):
+            if _past(label, bound, low, high):
                 return Decision(FAILED, f"worst {label} {low:.4g} already past {bound:g}")
         return Decision(None, "worst gates pass only at full n")
     low, high = confidence_sequence(values, alpha, n_star)
@@ -160,12 +164,22 @@ def decide(
     checks = _bounded(threshold, quantities, relative)
     of = " of the paired change" if relative else ""
     interval = f"always-valid {100 * (1 - alpha):.0f}% interval{of} {low:.4g} to {high:.4g}, n={values.size}"
-    failed = [label for label, bound, lo, hi in checks if (lo > bound if label != "min" else hi < bound)]
+    failed = [label for label, bound, lo, hi in checks if _past(label, bound, lo, hi)]
     if failed:
         return Decision(FAILED, f"{interval}: wholly past the {failed[0]} bound")
-    if all((hi < bound if label != "min" else lo > bound) for label, bound, lo, hi in checks):
+    if all(_within(label, bound, lo, hi) for label, bound, lo, hi in checks):
         return Decision(PASSED, f"{interval}: wholly within bounds")
     return Decision(None, f"{interval}: contains a bound")
+
+
+def _past(label: str, bound: float, low: float, high: float) -> bool:
+    """The whole interval [low, high] of the bounded quantity is on the failing side of a ``label`` bound."""
+    return high < bound if label == "min" else low > bound
+
+
+def _within(label: str, bound: float, low: float, high: float) -> bool:
+    """The whole interval is on the passing side."""
+    return low > bound if label == "min" else high < bound
 
 
 def _bounded(
@@ -327,7 +341,7 @@ def sample_order(jobs: Sequence[SampleJob], seed: int = 0) -> list[SampleJob]:
 class Sequential:
     """A run's sequential sampling: one :class:`Monitor` per configuration, except those that must run whole."""
 
-    suite: Any  # harness.suite.Suite (not imported: the suite module reads SequentialOptions from here)
+    suite: Suite
     options: SequentialOptions
     metrics: Mapping[str, Metric]
     device_class: str
@@ -337,7 +351,7 @@ class Sequential:
     @classmethod
     def for_run(
         cls,
-        suite: Any,
+        suite: Suite,
         selected: Sequence[str],
         metrics: Sequence[Metric],
         device_class: str,
@@ -345,11 +359,11 @@ class Sequential:
     ) -> Sequential:
         """The suite's sequential sampling for the ``selected`` configurations: the reference and every
         configuration a selected one's gates compare with (``vs``) run whole."""
-        targets = {t.vs for name in selected for t in suite.thresholds_for(name) if t.vs and t.vs != "reference"}
+        targets = {t.compared_config for name in selected for t in suite.thresholds_for(name) if t.compared_config}
         metrics_by_name = {metric.name: metric for metric in metrics}
         return cls(suite, suite.sequential, metrics_by_name, device_class, reference, {suite.reference, *targets})
 
-    def monitor(self, spec: Any, total: int, batch: int) -> Monitor | None:
+    def monitor(self, spec: ConfigSpec, total: int, batch: int) -> Monitor | None:
         if spec.name in self.exempt:
             return None
         thresholds = [
@@ -360,7 +374,7 @@ class Sequential:
         return Monitor(spec.name, thresholds, self.metrics, self.reference, self.options, total, batch)
 
 
-def in_plan_order(result: Any, jobs: Sequence[SampleJob]) -> Any:
+def in_plan_order(result: ConfigResult, jobs: Sequence[SampleJob]) -> ConfigResult:
     """A configuration's result with its samples back in the suite's (prompt-major) order."""
     position = {job.key: index for index, job in enumerate(jobs)}
     return replace(result, samples=tuple(sorted(result.samples, key=lambda s: position.get(s.key, len(position)))))

@@ -23,11 +23,11 @@ from harness.performance import UNITS
 from harness.pipelines.source import PipelineSource, check_available, parse_source
 from harness.samples import Generation as Generation  # suites are read into it; it lives below configs/
 from harness.sequential import SequentialOptions, parse_sequential
+from harness.thresholds import REFERENCE_ALIAS as REFERENCE_ALIAS  # where checks and suites have always read it
 from harness.thresholds import Threshold, parse_thresholds
 from harness.tolerance import default_tolerances, parse_tolerances
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-REFERENCE_ALIAS = "reference"
 
 TOP_KEYS = {
     "name": "suite name (default: the file name); used in report and reference paths",
@@ -120,8 +120,8 @@ class Suite:
         while frontier:
             name = frontier.pop(0)
             for threshold in self.thresholds_for(name):
-                target = threshold.vs
-                if target and target != REFERENCE_ALIAS and target not in names and target not in needed:
+                target = threshold.compared_config
+                if target and target not in names and target not in needed:
                     needed[target] = f"the {threshold.metric} gate of {name!r} compares with it"
                     frontier.append(target)
         return needed
@@ -302,10 +302,10 @@ def _read_generation(data: Mapping[str, Any], where: Where) -> Generation:
     negative = tomlread.get(data, "negative_prompt", str, where, "")
     batch_size = tomlread.get(data, "batch_size", int, where)
     frames = tomlread.get(data, "frames", int, where, defaults.frames)
+    assert steps is not None and width is not None and height is not None and guidance is not None
     assert frames is not None
     if frames < 1:
         raise where.error("frames", f"must be >= 1, got {frames}")
-    assert steps is not None and width is not None and height is not None and guidance is not None
     if steps < 1:
         raise where.error("steps", f"must be >= 1, got {steps}")
     for key, value in (("width", width), ("height", height)):

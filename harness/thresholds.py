@@ -19,6 +19,7 @@ STATS = ("mean", "median", "worst")
 BASES = ("estimate", "interval")
 _KEYS = ("min", "max", "max_drop", "max_rise", "vs", "stat", "basis", "expected", "factor")
 DEFAULT_DEVICE = "default"
+REFERENCE_ALIAS = "reference"  # vs = "reference": the blessed reference images, as when vs is unset
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ class Threshold:
     @property
     def relative(self) -> bool:
         return self.max_drop is not None or self.max_rise is not None
+
+    @property
+    def compared_config(self) -> str | None:
+        """The configuration whose images this gate compares with; ``None`` for the reference images."""
+        return None if self.vs in (None, REFERENCE_ALIAS) else self.vs
 
     def on_device(self, device_class: str) -> Threshold | None:
         """The bound for this device class (``expected x factor`` made a min or max); ``None``: no expected value."""
