@@ -222,6 +222,9 @@ class Monitor:
     options: SequentialOptions
     total: int
     batch: int
+    # a negative control stops only once every gate is decided: its job is to show each gate firing, and a gate
+    # left undecided by an early stop (a set metric) would go unseen by the coverage check
+    control: bool = False
     looks: list[int] = field(init=False)
     values: dict[str, dict[str, float]] = field(init=False, default_factory=dict)
     seen: list[str] = field(init=False, default_factory=list)
@@ -237,7 +240,7 @@ class Monitor:
 
     def _watchable(self, threshold: Threshold) -> bool:
         metric = self.metrics.get(threshold.metric)
-        return isinstance(metric, PairMetric | ImageMetric) and (threshold.vs is None or not threshold.relative)
+        return isinstance(metric, PairMetric | ImageMetric) and threshold.compared_config is None
 
     def observe(self, jobs: Sequence[SampleJob], images: Sequence[np.ndarray], health: Sequence[ImageHealth]) -> None:
         """Score a batch (uint8 HxWx3 images, as stored) with the gated per-sample metrics."""
@@ -266,7 +269,7 @@ class Monitor:
         """Why to stop now (empty: go on). Health stops at once; gates are judged at the looks."""
         if self.stopped:
             return self.stopped
-        if self.unhealthy:
+        if self.unhealthy and not self.control:
             self.stopped = f"fail fast: {len(self.unhealthy)} image(s) NaN/Inf or blank ({self.unhealthy[0]})"
             return self.stopped
         due = False
@@ -284,9 +287,11 @@ class Monitor:
             decisions[threshold.describe()] = self._decide(threshold, refs)
         self.history.append({"n": len(self.seen), "gates": {name: d.status or "open" for name, d in decisions.items()}})
         failed = [name for name, d in decisions.items() if d.status == FAILED]
-        if failed:
+        if failed and not self.control:
             return f"failed beyond doubt at n={len(self.seen)}: {failed[0]} ({decisions[failed[0]].why})"
-        if decisions and all(d.status == PASSED for d in decisions.values()):
+        if decisions and all(d.status is not None for d in decisions.values()):
+            if failed:
+                return f"every gate decided at n={len(self.seen)}, {len(failed)} failed beyond doubt: {failed[0]}"
             return f"every gate passed beyond doubt at n={len(self.seen)}"
         return ""
 
@@ -371,7 +376,8 @@ class Sequential:
             for threshold in self.suite.thresholds_for(spec.name)
             if (resolved := threshold.on_device(self.device_class)) is not None
         ]
-        return Monitor(spec.name, thresholds, self.metrics, self.reference, self.options, total, batch)
+        control = spec.expect == "fail"
+        return Monitor(spec.name, thresholds, self.metrics, self.reference, self.options, total, batch, control)
 
 
 def in_plan_order(result: ConfigResult, jobs: Sequence[SampleJob]) -> ConfigResult:

@@ -170,15 +170,13 @@ def test_a_run_stops_each_configuration_once_decided(write_suite, tmp_path):
     # A set metric is never decided early: the configuration gating it runs to full n.
     kid = configs["same_with_kid"]["sequential"]
     assert kid["generated"] == 8 and not kid["early"] and "kid rise" in kid["stopped"]
-    # NaN stops at once: one batch of one image.
-    nan = configs["nan_vae"]["sequential"]
-    assert nan["generated"] == 1 and nan["stopped"].startswith("fail fast")
-    assert next(s["key"] for s in configs["nan_vae"]["samples"]) in {s["key"] for s in configs["fp32"]["samples"]}
+    # Negative controls stop once every gate is decided (here the one PSNR gate, failed), not at a first failure.
     checks = {(c["config"], c["check"]): c for c in results["checks"]}
+    for name in ("nan_vae", "bf16"):
+        record = configs[name]["sequential"]
+        assert record["generated"] < 8 and record["stopped"].startswith("every gate decided"), record
+        assert checks[(name, "psnr >= 60")]["status"] == "xfail"
     assert checks[("nan_vae", "images are finite and not blank")]["status"] == "xfail"
-    bf16 = configs["bf16"]["sequential"]
-    assert bf16["generated"] < 8 and bf16["stopped"].startswith("failed beyond doubt")
-    assert checks[("bf16", "psnr >= 60")]["status"] == "xfail"
     # Samples stay in the suite's order, whatever order they were generated in.
     keys = [s["key"] for s in configs["same"]["samples"]]
     order = [s["key"] for s in configs["fp32"]["samples"]]
@@ -197,3 +195,60 @@ def test_off_by_default_and_with_a_flag(write_suite, tmp_path):
     on = ["run", str(path), "--out", str(tmp_path / "on"), "--device", "cpu", "--config", "same", "--sequential"]
     assert main([*on, "--no-cache"]) == 0  # cached samples are free: a monitor sees them all at once
     assert configs_by_name(read_results(tmp_path / "on"))["same"]["sequential"]["generated"] == 2
+
+
+def monitor_for(thresholds, control=False):
+    from harness.metrics.base import ImageMetric
+    from harness.sequential import Monitor, ReferenceView
+
+    class Level(ImageMetric):
+        name, unit, higher_is_better, summary = "level", "", True, "mean pixel value"
+
+        def score_images(self, images, prompts):
+            return [float(image.mean()) for image in images]
+
+    class SetLike:
+        scope = "set"
+
+    view = ReferenceView(image=lambda key: np.zeros((2, 2, 3), np.uint8), scores={}, blank=frozenset())
+    metrics = {"level": Level(), "fid": SetLike()}
+    options = SequentialOptions(enabled=True, first=2)
+    return Monitor("c", thresholds, metrics, lambda: view, options, total=8, batch=1, control=control)
+
+
+def feed(monitor, values, healthy=True):
+    from harness.samples import ImageHealth
+
+    for index, value in enumerate(values):
+        job = SampleJob("c", index, "p", index)
+        image = np.full((2, 2, 3), value, np.uint8)
+        monitor.observe([job], [image], [ImageHealth(0.0 if healthy else 1.0, False)])
+        if monitor.stop():
+            return index + 1
+    return len(values)
+
+
+def test_a_nan_image_stops_a_configuration_at_once_but_not_a_negative_control():
+    gate = [Threshold("level", min=10.0)]
+    assert feed(monitor_for(gate), [0] * 8, healthy=False) == 1
+    control = monitor_for(gate, control=True)
+    assert feed(control, [0] * 8, healthy=False) == 2  # its one gate decided (failed) at the first look
+    assert control.stopped.startswith("every gate decided at n=2")
+
+
+def test_a_negative_control_with_a_set_metric_gate_runs_whole():
+    """Its FID gate is judged only at full n: stopping at the level gate's failure would hide whether FID fires."""
+    gates = [Threshold("level", min=10.0), Threshold("fid", max_rise=5.0, vs="fp32")]
+    control = monitor_for(gates, control=True)
+    assert feed(control, [0] * 8) == 8 and control.stopped == ""
+    plain = monitor_for(gates)
+    assert feed(plain, [0] * 8) == 2 and plain.stopped.startswith("failed beyond doubt")
+
+
+def test_vs_reference_is_the_reference_images():
+    from harness.sequential import Monitor
+
+    both = [Threshold("level", max_drop=1.0), Threshold("level", max_drop=1.0, vs="reference")]
+    monitor = monitor_for(both)
+    assert isinstance(monitor, Monitor) and all(monitor._watchable(t) for t in both)
+    assert not monitor._watchable(Threshold("level", max_drop=1.0, vs="fp16"))
