@@ -105,7 +105,11 @@ def timestep_embedding_zeroed(pipe: Any) -> Any:
     import torch
 
     denoiser = denoiser_of(pipe)
-    names = ("time_embedding.linear_1", "time_text_embed.timestep_embedder.linear_1")
+    names = (
+        "time_embedding.linear_1",
+        "time_text_embed.timestep_embedder.linear_1",
+        "condition_embedder.time_embedder.linear_1",  # Wan
+    )
     layer = next((module for name, module in denoiser.named_modules() if name in names), None)
     if layer is None:
         raise ValueError(f"the denoiser has none of {names}")

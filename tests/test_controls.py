@@ -100,3 +100,12 @@ def test_text_embeddings_x4_multiplies_what_the_denoiser_is_given(family):
     controls.text_embeddings_x4(pipe)
     for plain, amplified in zip(before, encoded()):
         np.testing.assert_allclose(amplified.numpy(), 4 * plain.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_timestep_embedding_control_finds_wans_layer():
+    from harness.controls import timestep_embedding_zeroed
+    from harness.pipelines.wan import build_tiny_wan
+
+    pipe = timestep_embedding_zeroed(build_tiny_wan())
+    layer = pipe.transformer.condition_embedder.time_embedder.linear_1
+    assert not layer.weight.any() and not layer.bias.any()
