@@ -25,6 +25,7 @@ from harness import tomlread
 from harness.configs.base import BuildContext, ConfigSpec
 from harness.configs.pipeline import PipelineKind, PipelineOptions
 from harness.errors import Where
+from harness.offloading import apply_group_offload, disk_hazards
 from harness.results import STATUS_OK, ConfigResult
 
 MODES = ("group_block", "group_leaf", "sequential_cpu", "model_cpu")
@@ -107,12 +108,15 @@ class StreamingKind(PipelineKind):
         }
         if extra.mode == "group_block":
             kwargs["num_blocks_per_group"] = extra.blocks_per_group
+        folder = None
         if extra.offload == "disk":
             folder = tempfile.mkdtemp(prefix="harness-offload-", dir=_ensure(context.cache_dir / "offload"))
-            kwargs["offload_to_disk_path"] = folder
             notes["streaming"]["disk_path"] = folder
             notes.on_close.append(lambda: shutil.rmtree(folder, ignore_errors=True))
-        pipe.enable_group_offload(**kwargs)
+            hazards = disk_hazards(pipe, leaf_level=extra.mode == "group_leaf")
+            if hazards:
+                notes["streaming"]["disk_hazards"] = hazards
+        apply_group_offload(pipe, folder, **kwargs)
         return pipe
 
     def finish(
@@ -146,6 +150,9 @@ class StreamingKind(PipelineKind):
             }
         else:
             found = equivalence(result, target, run_dir)
+            hazards = result.notes.get("streaming", {}).get("disk_hazards")
+            if hazards and not found["identical"]:
+                found["known_causes"] = hazards
         return replace(result, notes={**result.notes, "equivalence": found})
 
 

@@ -94,7 +94,9 @@ class ConfigRow:
             return found["note"]
         if found["identical"]:
             return f"identical to {found['target']} (n={found['samples_compared']})"
-        return f"max pixel diff {found['max_pixel_diff']} vs {found['target']} ({found['samples_differing']}/{found['samples_compared']} differ)"
+        text = f"max pixel diff {found['max_pixel_diff']} vs {found['target']} ({found['samples_differing']}/{found['samples_compared']} differ)"
+        causes = found.get("known_causes")
+        return f"{text}; known causes in diffusers' disk offloading: {'; '.join(causes)}" if causes else text
 
     @property
     def samples_text(self) -> str:
