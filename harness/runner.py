@@ -406,7 +406,8 @@ class Runner:
         for why, applies in off.items():
             if applies:
                 return None, f"sequential sampling is off with {why}: every configuration ran to full n"
-        return Sequential.for_run(suite, selected, metrics, str(described.get("device_class", "")), refs.view), ""
+        device_class = str(described.get("device_class", ""))
+        return Sequential.for_run(suite, selected, metrics, device_class, refs.view, refs.source.live), ""
 
     def _finish_kinds(self, suite: Suite, result: RunResult, run_dir: Path) -> RunResult:
         """Each kind's own step after scoring (ConfigKind.finish), for the configurations that ran."""

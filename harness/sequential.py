@@ -351,7 +351,7 @@ class Sequential:
     metrics: Mapping[str, Metric]
     device_class: str
     reference: Callable[[], ReferenceView]
-    exempt: frozenset[str] | set[str] = frozenset()  # the reference, and configurations others compare with
+    exempt: frozenset[str] | set[str] = frozenset()  # configurations others compare with, and a live reference
 
     @classmethod
     def for_run(
@@ -361,12 +361,16 @@ class Sequential:
         metrics: Sequence[Metric],
         device_class: str,
         reference: Callable[[], ReferenceView],
+        live_reference: bool = False,
     ) -> Sequential:
-        """The suite's sequential sampling for the ``selected`` configurations: the reference and every
-        configuration a selected one's gates compare with (``vs``) run whole."""
+        """The suite's sequential sampling for the ``selected`` configurations: every configuration a selected
+        one's gates compare with (``vs``) runs whole, and so does the reference configuration where its images are
+        the run's references (``live``). Against blessed references it is judged like any other configuration."""
         targets = {t.compared_config for name in selected for t in suite.thresholds_for(name) if t.compared_config}
+        if live_reference:
+            targets.add(suite.reference)
         metrics_by_name = {metric.name: metric for metric in metrics}
-        return cls(suite, suite.sequential, metrics_by_name, device_class, reference, {suite.reference, *targets})
+        return cls(suite, suite.sequential, metrics_by_name, device_class, reference, targets)
 
     def monitor(self, spec: ConfigSpec, total: int, batch: int) -> Monitor | None:
         if spec.name in self.exempt:

@@ -164,7 +164,7 @@ def test_a_run_stops_each_configuration_once_decided(write_suite, tmp_path):
     code, results = bless_and_run(path, tmp_path / "run", "--device", "cpu", "--no-cache")
     assert code == 0, results["checks"]
     configs = configs_by_name(results)
-    assert configs["fp32"]["sequential"] == {} and len(configs["fp32"]["samples"]) == 8  # the reference runs whole
+    assert configs["fp32"]["sequential"] == {} and len(configs["fp32"]["samples"]) == 8  # same_with_kid compares with it
     same = configs["same"]["sequential"]
     assert (same["generated"], same["early"]) == (2, True) and same["stopped"].startswith("every gate passed")
     # A set metric is never decided early: the configuration gating it runs to full n.
@@ -183,6 +183,25 @@ def test_a_run_stops_each_configuration_once_decided(write_suite, tmp_path):
     assert keys == [key for key in order if key in keys]
     summary = (tmp_path / "run" / "summary.md").read_text()
     assert "### Sequential sampling" in summary and "`same`: 2 of 8 samples" in summary
+
+
+def test_the_reference_runs_whole_only_where_its_images_are_the_references(write_suite, tmp_path):
+    """Against blessed references the reference configuration is judged like any other and stops once decided; with
+    live references every other configuration is judged against its images, so it runs whole."""
+    body = SUITE.split("[configs.same_with_kid]")[0]
+    path = write_suite(body, name="seq")
+    code, results = bless_and_run(path, tmp_path / "blessed", "--device", "cpu", "--no-cache")
+    assert code == 0
+    reference = configs_by_name(results)["fp32"]["sequential"]
+    assert (reference["generated"], reference["early"]) == (2, True), reference
+    from harness.cli import main
+    from tests.helpers import read_results
+
+    live = ["run", str(path), "--out", str(tmp_path / "live"), "--device", "cpu", "--no-cache", "--references", "live"]
+    assert main(live) == 0
+    configs = configs_by_name(read_results(tmp_path / "live"))
+    assert configs["fp32"]["sequential"] == {} and len(configs["fp32"]["samples"]) == 8
+    assert configs["same"]["sequential"]["generated"] == 2
 
 
 def test_off_by_default_and_with_a_flag(write_suite, tmp_path):

@@ -13,7 +13,7 @@ if ! test -f /tmp/refs/gpu_sd15_1000/manifest.json; then
   python3 -m harness bless $suite --cache-dir /tmp/cseq > /tmp/bless.log 2>&1
   echo "bless exit $? in $(python3 -c "import time; print(round(time.time() - $start, 1))") s"
 fi
-i=$(ls -d /tmp/seq-* 2>/dev/null | wc -l)
+i=$(ls -d /tmp/seq-*/ 2>/dev/null | wc -l)
 for mode in "$@"; do
   i=$((i + 1))
   start=$(date +%s.%N)
