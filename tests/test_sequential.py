@@ -164,7 +164,9 @@ def test_a_run_stops_each_configuration_once_decided(write_suite, tmp_path):
     code, results = bless_and_run(path, tmp_path / "run", "--device", "cpu", "--no-cache")
     assert code == 0, results["checks"]
     configs = configs_by_name(results)
-    assert configs["fp32"]["sequential"] == {} and len(configs["fp32"]["samples"]) == 8  # same_with_kid compares with it
+    assert (
+        configs["fp32"]["sequential"] == {} and len(configs["fp32"]["samples"]) == 8
+    )  # same_with_kid compares with it
     same = configs["same"]["sequential"]
     assert (same["generated"], same["early"]) == (2, True) and same["stopped"].startswith("every gate passed")
     # A set metric is never decided early: the configuration gating it runs to full n.
