@@ -243,7 +243,7 @@ class Runner:
         sequential, why_off = self._sequential(request, ranks, selected, refs, described, metrics)
         if why_off:
             scoring_context.warn(why_off)
-        if sequential is not None and suite.reference in selected:  # live references: the reference comes first
+        if sequential is not None and source.live and suite.reference in selected:  # its images judge the rest
             selected = [suite.reference, *(name for name in selected if name != suite.reference)]
         return _RunPlan(
             request=request,
