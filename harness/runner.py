@@ -320,8 +320,9 @@ class Runner:
         with PeakMemory() as scoring_memory:  # bounded: images are scored in chunks
             reference = plan_.refs.scoring(advance_scoring)
             for config in result.configs:
+                known = plan_.sequential.scored(config.name) if plan_.sequential is not None else {}
                 result = result.with_config(
-                    score_config(config, metrics, refs, reference, plan_.run_dir, advance_scoring)
+                    score_config(config, metrics, refs, reference, plan_.run_dir, advance_scoring, known=known)
                 )
         result = replace(result, reference_scores=reference.scores, references=plan_.source.describe(refs))
         return self._finish_kinds(plan_.request.suite, result, plan_.run_dir), reference, scoring_memory

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -151,11 +151,15 @@ def score_config(
     run_dir: Path,
     on_progress: Callable[[float], None] | None = None,
     chunk: int = CHUNK,
+    known: Mapping[str, Mapping[str, float]] | None = None,
 ) -> ConfigResult:
     """Add per-sample metric values and summaries to a configuration that generated images.
 
     Images are read and scored ``chunk`` samples at a time, every metric on each chunk, so
     memory stays bounded at any sample count; set metrics keep only features per image.
+    ``known`` (metric, then sample key) holds values computed already (sequential sampling's
+    monitor): a per-sample metric known for every sample is taken from it, not computed again,
+    and where nothing is left to compute the images are not read.
     """
     if result.status != STATUS_OK or not result.samples:
         return result
@@ -163,10 +167,18 @@ def score_config(
     if unknown:
         raise TypeError(f"metric {unknown[0]} has an unknown scope")
     samples = [s for s in result.samples if s.image]
-    per_sample_metrics = [m for m in metrics if isinstance(m, PairMetric | ImageMetric)]
+    known = known or {}
+    every_key = [s.key for s in samples]
+    reused = {
+        m.name
+        for m in metrics
+        if isinstance(m, PairMetric | ImageMetric) and all(key in known.get(m.name, {}) for key in every_key)
+    }
+    per_sample_metrics = [m for m in metrics if isinstance(m, PairMetric | ImageMetric) and m.name not in reused]
     set_metrics = [m for m in metrics if isinstance(m, SetMetric)]
-    pairs = any(isinstance(m, PairMetric) for m in metrics)
+    pairs = any(isinstance(m, PairMetric) for m in per_sample_metrics)
     values: dict[str, list[float]] = {m.name: [] for m in per_sample_metrics}
+    values.update({name: [known[name][key] for key in every_key] for name in reused})
     parts: dict[str, list[np.ndarray]] = {m.name: [] for m in set_metrics}
     seconds: dict[str, float] = {m.name: 0.0 for m in metrics}
     waited = 0.0
@@ -174,7 +186,8 @@ def score_config(
     def load(sample: SampleResult) -> tuple[np.ndarray, np.ndarray | None]:
         return load_png(run_dir / str(sample.image)), references.image(sample.key) if pairs else None
 
-    groups = _chunks(samples, chunk_for(run_dir / str(samples[0].image), chunk) if samples else chunk)
+    to_read = samples if per_sample_metrics or set_metrics else []
+    groups = _chunks(to_read, chunk_for(run_dir / str(samples[0].image), chunk) if to_read else chunk)
     reader = read_chunks([[functools.partial(load, s) for s in group] for group in groups], io_threads(READ_THREADS))
     for group in groups:
         start = time.perf_counter()
@@ -199,7 +212,9 @@ def score_config(
         for set_metric in set_metrics:  # shared features: the time is split between the metrics
             seconds[set_metric.name] += (time.perf_counter() - start) / len(set_metrics)
         if on_progress:
-            on_progress(len(metrics) * len(group) / len(samples))
+            on_progress((len(per_sample_metrics) + len(set_metrics)) * len(group) / len(samples))
+    if on_progress and reused:
+        on_progress(len(reused))
     per_sample: dict[str, dict[str, float]] = {s.key: dict(s.metrics) for s in samples}
     summaries: list[MetricSummary] = []
     for metric in metrics:

@@ -352,6 +352,7 @@ class Sequential:
     device_class: str
     reference: Callable[[], ReferenceView]
     exempt: frozenset[str] | set[str] = frozenset()  # configurations others compare with, and a live reference
+    monitors: dict[str, Monitor] = field(default_factory=dict)  # by configuration, as handed out
 
     @classmethod
     def for_run(
@@ -381,7 +382,15 @@ class Sequential:
             if (resolved := threshold.on_device(self.device_class)) is not None
         ]
         control = spec.expect == "fail"
-        return Monitor(spec.name, thresholds, self.metrics, self.reference, self.options, total, batch, control)
+        monitor = Monitor(spec.name, thresholds, self.metrics, self.reference, self.options, total, batch, control)
+        self.monitors[spec.name] = monitor
+        return monitor
+
+    def scored(self, config: str) -> Mapping[str, Mapping[str, float]]:
+        """The per-sample values a configuration's monitor computed (metric, then sample key): scoring reuses them,
+        so the values recorded are the ones its stop was decided on."""
+        monitor = self.monitors.get(config)
+        return monitor.values if monitor is not None else {}
 
 
 def in_plan_order(result: ConfigResult, jobs: Sequence[SampleJob]) -> ConfigResult:

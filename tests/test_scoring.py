@@ -250,3 +250,42 @@ def test_chunks_shrink_for_large_samples_so_memory_stays_bounded(tmp_path):
         chunks[name] = chunk_for(path)
     assert chunks == {"image": CHUNK, "clip": CHUNK, "large": 8, "long_clip": 1}
     assert chunk_for(tmp_path / "missing.png") == CHUNK
+
+
+class CountingLevel(MeanLevel):
+    """MeanLevel that counts the images it scores."""
+
+    name: ClassVar[str] = "counting_level"
+    scored: ClassVar[list[int]] = []
+
+    def score_images(self, images, prompts):
+        self.scored.append(len(images))
+        return super().score_images(images, prompts)
+
+
+def test_values_known_for_every_sample_are_taken_not_computed(tmp_path):
+    """Sequential sampling's monitor hands its per-sample values to scoring: a metric known for every sample is not
+    computed again (and with nothing left to compute no image is read); one known for only some samples is."""
+    references, result, run_dir, _, _ = _world(tmp_path, 5)
+    metrics, _ = _metrics(tmp_path)
+    psnr = metrics[0]
+    counting = CountingLevel({}, None)
+    reference = score_references([psnr, counting], references)
+    keys = [s.key for s in result.samples]
+    known = {"counting_level": {key: 1000.0 + i for i, key in enumerate(keys)}}
+    CountingLevel.scored.clear()
+    scored = score_config(result, [psnr, counting], references, reference, run_dir, known=known)
+    assert CountingLevel.scored == []
+    assert [s.metrics["counting_level"] for s in scored.samples] == [1000.0 + i for i in range(5)]
+    assert {s.metric: s.mean for s in scored.summaries}["counting_level"] == 1002.0
+    assert scored.samples[0].metrics["psnr"] < 100  # computed: psnr was not known
+
+    for path in (run_dir / "images" / "cfg").iterdir():  # nothing left to compute: the images are not read
+        path.unlink()
+    alone = score_config(result, [counting], references, reference, run_dir, known=known)
+    assert [s.metrics["counting_level"] for s in alone.samples] == [1000.0 + i for i in range(5)]
+    assert alone.timing["score_images_read_s"] == 0
+
+    partial = {"counting_level": dict(list(known["counting_level"].items())[:4])}
+    with pytest.raises(FileNotFoundError):  # one sample unknown: the metric is computed, so the images are read
+        score_config(result, [counting], references, reference, run_dir, known=partial)

@@ -185,6 +185,17 @@ def test_a_run_stops_each_configuration_once_decided(write_suite, tmp_path):
     assert keys == [key for key in order if key in keys]
     summary = (tmp_path / "run" / "summary.md").read_text()
     assert "### Sequential sampling" in summary and "`same`: 2 of 8 samples" in summary
+    # The per-sample values recorded are the monitor's (not computed again), and equal a fixed-n run's.
+    from harness.cli import main
+    from tests.helpers import read_results
+
+    fixed = ["run", str(path), "--out", str(tmp_path / "fixed"), "--device", "cpu", "--config", "bf16"]
+    assert main([*fixed, "--no-cache", "--no-sequential"]) == 0
+    whole = {
+        s["key"]: s["metrics"]["psnr"] for s in configs_by_name(read_results(tmp_path / "fixed"))["bf16"]["samples"]
+    }
+    early = {s["key"]: s["metrics"]["psnr"] for s in configs["bf16"]["samples"]}
+    assert len(early) < len(whole) and all(math.isclose(early[k], whole[k], rel_tol=1e-6) for k in early)
 
 
 def test_the_reference_runs_whole_only_where_its_images_are_the_references(write_suite, tmp_path):
