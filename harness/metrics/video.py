@@ -47,6 +47,14 @@ class FramewiseMetric(PairMetric):
     option_keys: ClassVar[Mapping[str, str]] = FRAMES_KEY
     clips: ClassVar[bool] = True  # the suite fills in ``frames``
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass naming its ``inner`` metric takes that metric's unit, direction, tolerance and options."""
+        super().__init_subclass__(**kwargs)
+        if "inner" in cls.__dict__:
+            cls.unit, cls.higher_is_better = cls.inner.unit, cls.inner.higher_is_better
+            cls.default_tolerance = cls.inner.default_tolerance
+            cls.option_keys = {**cls.inner.option_keys, **FRAMES_KEY}
+
     def __init__(self, options: Mapping[str, Any] | None = None, context: Any = None):
         super().__init__(options, context)
         own = {k: v for k, v in self.options.items() if k != "frames"}
@@ -87,9 +95,6 @@ class FramewiseMetric(PairMetric):
 class FramePSNR(FramewiseMetric):
     name: ClassVar[str] = "frame_psnr"
     inner = PSNR
-    unit: ClassVar[str] = "dB"
-    higher_is_better: ClassVar[bool] = True
-    default_tolerance: ClassVar[Mapping[str, float] | None] = PSNR.default_tolerance
     summary: ClassVar[str] = "clips: PSNR of each frame vs the reference clip's, mean over frames"
 
 
@@ -102,9 +107,6 @@ class FramePSNRWorst(FramePSNR):
 class FrameSSIM(FramewiseMetric):
     name: ClassVar[str] = "frame_ssim"
     inner = SSIM
-    unit: ClassVar[str] = ""
-    higher_is_better: ClassVar[bool] = True
-    default_tolerance: ClassVar[Mapping[str, float] | None] = SSIM.default_tolerance
     summary: ClassVar[str] = "clips: SSIM of each frame vs the reference clip's, mean over frames"
 
 
@@ -117,10 +119,6 @@ class FrameSSIMWorst(FrameSSIM):
 class FrameLPIPS(FramewiseMetric):
     name: ClassVar[str] = "frame_lpips"
     inner = LPIPS
-    unit: ClassVar[str] = ""
-    higher_is_better: ClassVar[bool] = False
-    default_tolerance: ClassVar[Mapping[str, float] | None] = LPIPS.default_tolerance
-    option_keys: ClassVar[Mapping[str, str]] = {**LPIPS.option_keys, **FRAMES_KEY}
     summary: ClassVar[str] = (
         "clips: LPIPS of each frame vs the reference clip's, mean over frames (vllm-omni's video gate)"
     )
