@@ -24,12 +24,7 @@ import os
 from collections import defaultdict
 from typing import Any
 
-
-def modules_of(pipe: Any) -> dict[str, Any]:
-    """The pipeline's components that are torch modules, by name."""
-    import torch
-
-    return {name: part for name, part in pipe.components.items() if isinstance(part, torch.nn.Module)}
+from harness.configs.casting import module_components
 
 
 def apply_group_offload(pipe: Any, disk_root: str | None, **kwargs: Any) -> dict[str, str]:
@@ -38,7 +33,7 @@ def apply_group_offload(pipe: Any, disk_root: str | None, **kwargs: Any) -> dict
     from diffusers.hooks import apply_group_offloading
 
     folders: dict[str, str] = {}
-    for name, module in modules_of(pipe).items():
+    for name, module in module_components(pipe).items():
         if disk_root is not None:
             folders[name] = os.path.join(disk_root, name)
             kwargs = {**kwargs, "offload_to_disk_path": folders[name]}
@@ -60,7 +55,7 @@ def tied_parameters(module: Any) -> list[tuple[str, ...]]:
 def disk_hazards(pipe: Any, leaf_level: bool) -> list[str]:
     """The known ways diffusers' disk offloading gives wrong values on this pipeline (module docstring)."""
     found = []
-    for name, module in modules_of(pipe).items():
+    for name, module in module_components(pipe).items():
         if leaf_level:
             for names in tied_parameters(module):
                 found.append(
