@@ -66,7 +66,8 @@ def test_named_hazards_are_the_causes(tmp_path):
     assert disk_hazards(flux, leaf_level=False) == []
     plain = _images(flux)
     apply_group_offload(flux, str(tmp_path / "a"), offload_type="leaf_level", **CPU)
-    assert np.abs(_images(flux) - plain).max() > 1e-3
+    # the released tensor's memory is uninitialised: off by a few levels here, all NaN on another machine
+    assert not np.allclose(_images(flux), plain, atol=1e-3)
 
     untied = builtin_pipelines()["tiny-flux"].build()
     t5 = untied.text_encoder_2
