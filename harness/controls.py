@@ -124,7 +124,8 @@ def wrong_sampler_shift(pipe: Any) -> Any:
     """The sampler's schedule changed as a careless conversion or runtime changes it.
 
     Flow matching: a resolution-dependent shift (FLUX.1) ignored, so the config's static
-    shift (FLUX.1-dev's 3.0) applies; a static shift (SD3's 3.0) replaced by 1.0.
+    shift (FLUX.1-dev's 3.0) applies; a static shift (SD3's 3.0, or Wan's UniPC ``flow_shift``)
+    replaced by 1.0, the default of a scheduler built without its config.
     DDPM-family samplers (SD, SDXL): "trailing" and "leading" timestep spacing swapped.
     """
     config = dict(pipe.scheduler.config)
@@ -132,6 +133,8 @@ def wrong_sampler_shift(pipe: Any) -> Any:
         changes: dict[str, Any] = {"use_dynamic_shifting": False}
     elif "shift" in config:
         changes = {"shift": 1.0 if float(config["shift"]) != 1.0 else 3.0}
+    elif config.get("use_flow_sigmas") and "flow_shift" in config:
+        changes = {"flow_shift": 1.0 if float(config["flow_shift"]) != 1.0 else 3.0}
     elif "timestep_spacing" in config:
         changes = {"timestep_spacing": "leading" if config["timestep_spacing"] == "trailing" else "trailing"}
     else:

@@ -66,6 +66,14 @@ def test_wrong_sampler_shift_changes_the_schedule_the_way_conversions_do():
     leading.set_timesteps(8)
     assert leading.config.timestep_spacing == "leading"
     assert float(trailing.timesteps[0]) == 999 and float(leading.timesteps[0]) < 999
+    from diffusers import UniPCMultistepScheduler
+
+    wan = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
+    unshifted = controls.wrong_sampler_shift(Pipe(wan)).scheduler
+    assert unshifted.config.flow_shift == 1.0 and unshifted.config.timestep_spacing == wan.config.timestep_spacing
+    wan.set_timesteps(8)
+    unshifted.set_timesteps(8)
+    assert float(unshifted.sigmas[1]) < float(wan.sigmas[1])  # shift 3 keeps more noise early in the schedule
 
 
 @pytest.mark.parametrize(("family", "ratio"), [("sdxl", 0.18215 / 0.13025), ("sd3", 1.5305 / 0.3611)])
