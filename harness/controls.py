@@ -129,12 +129,12 @@ def wrong_sampler_shift(pipe: Any) -> Any:
     DDPM-family samplers (SD, SDXL): "trailing" and "leading" timestep spacing swapped.
     """
     config = dict(pipe.scheduler.config)
+    # FlowMatchEuler's static shift is ``shift``; UniPC's, with flow sigmas, is ``flow_shift``
+    shift = "shift" if "shift" in config else "flow_shift" if config.get("use_flow_sigmas") else None
     if config.get("use_dynamic_shifting"):
         changes: dict[str, Any] = {"use_dynamic_shifting": False}
-    elif "shift" in config:
-        changes = {"shift": 1.0 if float(config["shift"]) != 1.0 else 3.0}
-    elif config.get("use_flow_sigmas") and "flow_shift" in config:
-        changes = {"flow_shift": 1.0 if float(config["flow_shift"]) != 1.0 else 3.0}
+    elif shift is not None and shift in config:
+        changes = {shift: 1.0 if float(config[shift]) != 1.0 else 3.0}
     elif "timestep_spacing" in config:
         changes = {"timestep_spacing": "leading" if config["timestep_spacing"] == "trailing" else "trailing"}
     else:

@@ -48,7 +48,7 @@ def test_timestep_embedding_zeroed_zeroes_one_layer(family):
 
 
 def test_wrong_sampler_shift_changes_the_schedule_the_way_conversions_do():
-    from diffusers import EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler
+    from diffusers import EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
 
     from harness.world.families.flux import SCHEDULER
 
@@ -66,8 +66,6 @@ def test_wrong_sampler_shift_changes_the_schedule_the_way_conversions_do():
     leading.set_timesteps(8)
     assert leading.config.timestep_spacing == "leading"
     assert float(trailing.timesteps[0]) == 999 and float(leading.timesteps[0]) < 999
-    from diffusers import UniPCMultistepScheduler
-
     wan = UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0)
     unshifted = controls.wrong_sampler_shift(Pipe(wan)).scheduler
     assert unshifted.config.flow_shift == 1.0 and unshifted.config.timestep_spacing == wan.config.timestep_spacing
