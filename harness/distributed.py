@@ -80,6 +80,16 @@ class Ranks:
     def barrier(self) -> None:
         self.state.wait_for_everyone()
 
+    def conclude(self, exit_code: int | None) -> int:
+        """The run's last collective: rank 0's exit code to every rank, then the process group destroyed.
+
+        Destroyed here, while the interpreter is whole: left to interpreter shutdown, gloo's worker threads can
+        abort a rank ("terminate called without an active exception", SIGABRT) after a run that succeeded.
+        """
+        code = self.broadcast(exit_code)
+        self.state.destroy_process_group()
+        return int(code)
+
 
 def detect(requested_device: str) -> Ranks | None:
     """The multi-process state when launched with WORLD_SIZE > 1, else ``None``."""

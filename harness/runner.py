@@ -172,7 +172,7 @@ class Runner:
                 result = self._generate(plan_, result, progress, on_config_done)
                 if not plan_.main:
                     assert plan_.ranks is not None
-                    return RunOutput(result, plan_.run_dir, main=False, exit_code=plan_.ranks.broadcast(None))
+                    return RunOutput(result, plan_.run_dir, main=False, exit_code=plan_.ranks.conclude(None))
                 result, reference, scoring_memory = self._score(plan_, result, progress)
         except KeyboardInterrupt:
             write_results(replace(result, state="interrupted", finished=now()), plan_.results_path)
@@ -366,7 +366,7 @@ class Runner:
         result = replace(result, state="complete", finished=now())
         write_results(result, plan_.results_path)
         if plan_.ranks is not None:
-            plan_.ranks.broadcast(result.exit_code)
+            plan_.ranks.conclude(result.exit_code)
         return RunOutput(result, plan_.run_dir)
 
     def _isolated_job(self, request: RunRequest, spec: ConfigSpec, *, device: str, run_dir: Path) -> IsolatedJob:
