@@ -87,7 +87,7 @@ def roundtrip(file_types: list[str], folder: Path) -> int:
 
     from harness.atomic import save_config
     from harness.convert.ldm import component_to_ldm
-    from harness.quant.gguf_file import open_gguf, write_gguf
+    from harness.kinds.gguf.file import open_gguf, write_gguf
 
     failures = 0
     rows = []
@@ -194,11 +194,11 @@ def write_one(model: str, label: str, path: Path) -> dict:
     """
     import numpy as np
 
+    from harness.kinds.gguf import ggml_types
+    from harness.kinds.gguf.file import Header, keyed_state, planned_types, write_tensors
+    from harness.kinds.gguf.file import file_type as llama_file_type
+    from harness.kinds.gguf.ggml_types import default_workers
     from harness.memory import status_bytes
-    from harness.quant import ggml_types
-    from harness.quant.ggml_types import default_workers
-    from harness.quant.gguf_file import Header, keyed_state, planned_types, write_tensors
-    from harness.quant.gguf_file import file_type as llama_file_type
 
     blocks = {"blocks": (1, 1), "flux-dev": (19, 38)}[model]
     meta = flux(blocks, device="meta")
@@ -233,7 +233,7 @@ def write_one(model: str, label: str, path: Path) -> dict:
 
 
 def throughput(model: str, file_types: list[str], repeats: int, folder: Path, out: Path | None) -> None:
-    from harness.quant.ggml_types import default_workers
+    from harness.kinds.gguf.ggml_types import default_workers
 
     unknown = [
         t for t in file_types if t.partition("@")[0] not in COMMUNITY or t.partition("@")[2] not in ("", "whole")

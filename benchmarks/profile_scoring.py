@@ -14,14 +14,14 @@ import pstats
 import time
 from pathlib import Path
 
-from harness import references
-from harness.configs import default_kinds
 from harness.environment import resolve_device
+from harness.kinds import default_kinds
 from harness.metrics import default_metrics
 from harness.metrics.base import ScoringContext
+from harness.plan.suite import load_suite
+from harness.references import store as references
 from harness.results import read_results
-from harness.scoring import score_config, score_references
-from harness.suite import load_suite
+from harness.score.scoring import score_config, score_references
 
 
 def main() -> None:

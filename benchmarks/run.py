@@ -53,13 +53,13 @@ def bench_suite(repeats: int) -> None:
 def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> None:
     import torch
 
-    from harness.configs import default_kinds
-    from harness.configs.casting import CastLog, apply_precision
-    from harness.configs.pipeline import copy_pipeline
     from harness.environment import quiet_libraries, resolve_device
-    from harness.generate import BaseLoader, ConfigGenerator, make_context, plan
+    from harness.generate.generator import BaseLoader, ConfigGenerator, make_context, plan
+    from harness.kinds import default_kinds
+    from harness.kinds.casting import CastLog, apply_precision
+    from harness.kinds.pipeline import copy_pipeline
     from harness.metrics import default_metrics
-    from harness.suite import load_suite
+    from harness.plan.suite import load_suite
 
     quiet_libraries()
     device = resolve_device(device)
@@ -179,11 +179,11 @@ def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> N
 
 def bench_run(suite_path: Path, repeats: int) -> None:
     """Scoring and reports on top of generation (needs blessed references)."""
-    from harness.configs import default_kinds
+    from harness.kinds import default_kinds
     from harness.metrics import default_metrics
+    from harness.plan.suite import load_suite
     from harness.report import write_reports
     from harness.runner import Runner, RunRequest
-    from harness.suite import load_suite
 
     kinds, metrics = default_kinds(), default_metrics()
     suite = load_suite(suite_path, kinds, metrics)

@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.sequential import SequentialOptions, small_sample_factor
+from harness.judge.sequential import SequentialOptions, small_sample_factor
 
 Draw = Callable[[np.random.Generator, tuple[int, int]], np.ndarray]
 
@@ -46,7 +46,7 @@ EFFECTS = (-2.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0)
 
 def confidence_sequences(values: np.ndarray, looks: list[int], alpha: float, n_star: float) -> list[np.ndarray]:
     """(low, high) of the always-valid interval at each look, for every path at once (same maths as
-    harness.sequential.confidence_sequence, vectorised)."""
+    harness.judge.sequential.confidence_sequence, vectorised)."""
     log_alpha = -2.0 * math.log(alpha)
     rho2 = (log_alpha + math.log(log_alpha + 1.0)) / n_star
     out = []

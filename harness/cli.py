@@ -19,10 +19,10 @@ from harness.errors import EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError
 from harness.report.console import make_console
 
 if TYPE_CHECKING:
-    from harness.configs.base import ConfigKind
+    from harness.kinds.base import ConfigKind
     from harness.metrics.base import Metric
+    from harness.plan.suite import Suite
     from harness.runner import RunRequest
-    from harness.suite import Suite
 
 EPILOG = """\
 examples:
@@ -225,9 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load(path: Path) -> tuple[Suite, dict[str, ConfigKind], dict[str, type[Metric]]]:
-    from harness.configs import default_kinds
+    from harness.kinds import default_kinds
     from harness.metrics import default_metrics
-    from harness.suite import load_suite
+    from harness.plan.suite import load_suite
 
     kinds = default_kinds()
     metrics = default_metrics()
@@ -235,7 +235,7 @@ def _load(path: Path) -> tuple[Suite, dict[str, ConfigKind], dict[str, type[Metr
 
 
 def _validate(args: argparse.Namespace, console: Console) -> int:
-    from harness.suite import check_suite
+    from harness.plan.suite import check_suite
 
     for path in args.suites:
         suite, kinds, metrics = _load(path)
@@ -277,8 +277,8 @@ def _timing_repeats(args: argparse.Namespace) -> int | None:
 
 
 def _bless(args: argparse.Namespace, console: Console) -> int:
+    from harness.plan.suite import check_suite
     from harness.runner import BlessError, Runner
-    from harness.suite import check_suite
 
     suite, kinds, metrics = _load(args.suite)
     check_suite(suite, kinds, metrics)
@@ -296,12 +296,12 @@ def _bless(args: argparse.Namespace, console: Console) -> int:
 
 def _run(args: argparse.Namespace, console: Console) -> int:
     from harness.phases import with_report_time
-    from harness.reference_source import ReferenceFailure
+    from harness.plan.suite import check_suite
+    from harness.references.source import ReferenceFailure
     from harness.report import write_reports
     from harness.report.console import print_summary
     from harness.results import write_results
     from harness.runner import Runner
-    from harness.suite import check_suite
 
     suite, kinds, metrics = _load(args.suite)
     check_suite(suite, kinds, metrics)
@@ -336,7 +336,7 @@ def _report(args: argparse.Namespace, console: Console) -> int:
 
 
 def _ranges(args: argparse.Namespace, console: Console) -> int:
-    from harness.quant.ranges import read_ranges, scaled, write_ranges
+    from harness.kinds.int8.ranges import read_ranges, scaled, write_ranges
 
     if args.ranges_command == "show":
         ranges = read_ranges(args.file)
@@ -365,8 +365,8 @@ def _prepare(args: argparse.Namespace, console: Console) -> int:
 
 
 def _compare(args: argparse.Namespace, console: Console) -> int:
-    from harness.compare import Tolerance, compare_runs
     from harness.errors import Where
+    from harness.judge.compare import Tolerance, compare_runs
     from harness.report.compare import print_comparison, write_comparison
     from harness.results import read_results
 
@@ -375,7 +375,7 @@ def _compare(args: argparse.Namespace, console: Console) -> int:
         suite, _, _ = _load(args.suite)
         tolerances = dict(suite.regression)
     else:  # the tolerances the current run's suite declared (results.json keeps them), else the defaults
-        from harness.compare import parse_tolerances
+        from harness.judge.compare import parse_tolerances
 
         stored = current.suite.get("regression") or {}
         tolerances = {name: Tolerance.from_dict(data) for name, data in stored.items()}
@@ -391,7 +391,7 @@ def _compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def _history(args: argparse.Namespace, console: Console) -> int:
-    from harness.history import collect, render_history
+    from harness.report.history import collect, render_history
 
     points = collect(args.folder)
     out = args.out or (args.folder / "history.html")
@@ -428,7 +428,7 @@ def _ls(args: argparse.Namespace, console: Console) -> int:
 
     table = Table(show_header=True, header_style="bold")
     if args.what == "kinds":
-        from harness.configs import default_kinds
+        from harness.kinds import default_kinds
 
         table.add_column("kind")
         table.add_column("what it runs")

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from harness.configs.base import ConfigKind
 from harness.errors import InputError, Where, unknown
-from harness.suite import Suite
+from harness.kinds.base import ConfigKind
+from harness.plan.suite import Suite
 
 
 def prepare_config(suite: Suite, kinds: Mapping[str, ConfigKind], name: str, device: str, cache_dir: Path) -> str:
@@ -17,7 +17,7 @@ def prepare_config(suite: Suite, kinds: Mapping[str, ConfigKind], name: str, dev
     Only this configuration is checked: the others may name files that this command is about to make.
     """
     from harness import environment
-    from harness.generate import BaseLoader, make_context
+    from harness.generate.generator import BaseLoader, make_context
 
     names = [spec.name for spec in suite.configs]
     if name not in names:

@@ -79,7 +79,7 @@ class ConfigResult:
     memory: Mapping[str, Any] = field(default_factory=dict)
     notes: Mapping[str, Any] = field(default_factory=dict)
     batches: tuple[BatchTiming, ...] = ()  # one entry per timed generation call: the unit of speed verdicts
-    # sequential sampling (harness/sequential.py): samples planned and generated, why it stopped, the looks; {} when off
+    # sequential sampling (harness/judge/sequential.py): samples planned and generated, why it stopped, the looks; {} when off
     sequential: Mapping[str, Any] = field(default_factory=dict)
 
     @property

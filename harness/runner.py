@@ -28,22 +28,24 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from harness import distributed, environment, phases, references
-from harness.checks import coverage_warnings, exit_code, run_checks
-from harness.compare import compare_runs
-from harness.configs.base import ConfigKind, ConfigSpec
+from harness import environment, phases
 from harness.errors import EXIT_INPUT, InputError
-from harness.generate import Workbench, plan, workbench
-from harness.isolation import IsolatedJob
+from harness.generate import distributed
+from harness.generate.generator import Workbench, plan, workbench
+from harness.generate.isolation import IsolatedJob
+from harness.generate.strategies import GenerationCall, GenerationStrategy, make_strategy
+from harness.judge.checks import coverage_warnings, exit_code, run_checks
+from harness.judge.compare import compare_runs
+from harness.judge.sequential import Sequential, in_plan_order, sample_order
+from harness.kinds.base import ConfigKind, ConfigSpec
 from harness.memory import PeakMemory
 from harness.metrics.base import Metric, ScoringContext
-from harness.reference_source import LIVE, ReferenceSource, RunReferences
+from harness.plan.suite import Suite
+from harness.references import store as references
+from harness.references.source import LIVE, ReferenceSource, RunReferences
 from harness.report.console import make_console
 from harness.results import STATUS_OK, RunResult, now, read_results, write_results
-from harness.scoring import ReferenceScoring, score_config
-from harness.sequential import Sequential, in_plan_order, sample_order
-from harness.strategies import GenerationCall, GenerationStrategy, make_strategy
-from harness.suite import Suite
+from harness.score.scoring import ReferenceScoring, score_config
 
 
 @dataclass(frozen=True)

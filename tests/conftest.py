@@ -59,7 +59,7 @@ def write_suite(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def kinds():
-    from harness.configs import default_kinds
+    from harness.kinds import default_kinds
 
     return default_kinds()
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from harness.cli import main
 
+REPO = Path(__file__).resolve().parent.parent  # the checkout: suites/, reference_images/, docs/
+
 # A two-sample tiny suite with an fp32 reference; a test appends its configurations.
 KIND_SUITE_HEAD = """
 name = "{name}"

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from harness import atomic
+from harness.kinds.gguf.file import open_gguf, write_gguf
 from harness.metrics.features import extractor_for
 from harness.metrics.features.base import FeatureCache
-from harness.quant.gguf_file import open_gguf, write_gguf
 
 
 def at_once(count: int, work) -> list[BaseException]:

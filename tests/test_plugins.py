@@ -63,7 +63,7 @@ def installed_plugin(monkeypatch, tmp_path):
 
 
 def test_an_installed_plugin_adds_pipelines_metrics_and_evaluators(installed_plugin, write_suite, tmp_path):
-    from harness.suite import load_suite
+    from harness.plan.suite import load_suite
 
     assert "tiny-sd-plugged" in builtin_pipelines() and "shapes" in builtin_pipelines()
     metrics = default_metrics()
@@ -73,7 +73,7 @@ def test_an_installed_plugin_adds_pipelines_metrics_and_evaluators(installed_plu
         "seeds = [0]\nsteps = 2\nwidth = 32\nheight = 32\n\n[metrics]\nclip_score = {}\nfid = {}\nbrightness = {}\n\n"
         '[configs.fp32]\ndtype = "float32"\n'
     )
-    from harness.configs import default_kinds
+    from harness.kinds import default_kinds
 
     suite = load_suite(write_suite(body, name="p"), default_kinds(), metrics)
     options = {request.name: request.options for request in suite.metrics}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.configs import default_kinds
 from harness.errors import InputError
+from harness.kinds import default_kinds
 from harness.metrics import default_metrics
+from harness.plan.suite import load_suite
 from harness.prepare import prepare_config
-from harness.suite import load_suite
 
 
 def test_a_kind_without_a_preparation_step_is_an_input_error(write_suite, tmp_path):

@@ -231,8 +231,8 @@ def test_config_subset_and_unknown_config(write_suite, tmp_path, capsys):
 
 
 def test_results_are_written_after_each_configuration(write_suite, kinds, metrics, tmp_path):
+    from harness.plan.suite import load_suite
     from harness.runner import Runner, RunRequest
-    from harness.suite import load_suite
 
     path = write_suite(suite_with('[configs.bf16]\ndtype = "bfloat16"\n'), name="e2e")
     suite = load_suite(path, kinds, metrics)

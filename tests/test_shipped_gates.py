@@ -30,8 +30,9 @@ from typing import Any
 import pytest
 
 from harness.cli import main
+from tests.helpers import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 SHIPPED = sorted((ROOT / "suites").glob("*.toml"))
 NO_FAST_HALF = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "HARNESS_CPU_HALF": "float32-accumulate"}
 
@@ -43,7 +44,7 @@ def test_every_shipped_suite_is_checked():
 def cpu_has_fast_half() -> bool:
     import torch
 
-    from harness.configs.cpu_half import slow_half
+    from harness.kinds.cpu_half import slow_half
 
     return not slow_half(torch.float16)
 

@@ -1,6 +1,6 @@
 """GGUF types on a full-size SDXL UNet (random weights): file size, load time, step time and memory vs bf16.
 
-The harness's own writer (``harness.quant.gguf_file.write_gguf``) writes each type, one
+The harness's own writer (``harness.kinds.gguf.file.write_gguf``) writes each type, one
 process per type in parallel; each file is loaded through diffusers' GGUF path
 (``from_single_file`` + ``GGUFQuantizationConfig``, compute in bf16) and timed on one
 1024x1024 step at batch 2 (CFG), median and range of N repeats after warm-up (CUDA events).
@@ -34,7 +34,7 @@ def build_unet():
 
 def write(args: tuple[str, str]) -> dict:
     folder, quant_type = args
-    from harness.quant.gguf_file import write_gguf
+    from harness.kinds.gguf.file import write_gguf
 
     torch.set_num_threads(2)
     model, _ = build_unet()  # the same seed: the same weights in every process

@@ -160,7 +160,7 @@ def values_id(metric: str, options: Mapping[str, Any], device: str) -> str:
     library versions and the device type (the reference value cache's key)."""
     import importlib.metadata
 
-    from harness.cache import file_fingerprint
+    from harness.generate.cache import file_fingerprint
     from harness.metrics.tensors import device_type
 
     model, pretrained = options.get("model") or BUILTIN_TINY, options.get("pretrained")

@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from harness.compare import Comparison
+from harness.judge.compare import Comparison
 from harness.report.markdown import comparison_markdown
 from harness.report.model import fmt
 from harness.results import RunResult

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from harness import reference_source
+from harness.references import source as reference_source
 from harness.report.model import config_rows, failing_checks, headline, metric_header, metric_names
 from harness.results import ERROR, FAIL, PASS, SKIPPED, XFAIL, RunResult
 

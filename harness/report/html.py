@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from harness import reference_source
 from harness.phases import describe as describe_phases
+from harness.references import source as reference_source
 from harness.report.clips import animated_preview, clip_frames_of, frame_chart, key_frames
 from harness.report.model import (
     STATUS_MARK,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness import reference_source
 from harness.phases import describe as describe_phases
+from harness.references import source as reference_source
 from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names, sequential_headline
 from harness.results import RunResult
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from harness.convert.audit import audit_checkpoint
 from harness.convert.ldm import UNET_PREFIX, UnmappedKeys, component_to_ldm, unet_to_ldm
+from harness.kinds.single_file.audit import audit_checkpoint
 from harness.pipelines.sd import build_tiny_sd
 
 

@@ -54,7 +54,7 @@ def test_image_conditioned_wan_is_refused_by_name():
 def test_the_community_types_of_a_wan_file():
     """llama-quantize's image rules for arch "wan" (lcpp.patch): embeddings, modulation and head stay float, FFN
     down moves Q4_0 -> Q4_1, V weights stay the base type in a Q4_0 file and move to Q6_K in Q4_K_M."""
-    from harness.quant.gguf_policy import community_types
+    from harness.kinds.gguf.policy import community_types
 
     shapes = {  # full-size Wan 2.1 14B rows (5120 wide, FFN 13824), in file order
         "patch_embedding.weight": (5120, 16, 1, 2, 2),

@@ -66,9 +66,9 @@ def test_one_frame_clips_are_images():
 
 
 def test_a_suite_gives_clip_metrics_its_frames(write_suite):
-    from harness.configs import default_kinds
+    from harness.kinds import default_kinds
     from harness.metrics import default_metrics
-    from harness.suite import load_suite
+    from harness.plan.suite import load_suite
 
     body = (
         'name = "v"\npipeline = "builtin:tiny-wan"\nreference = "fp32"\nprompts = ["a"]\nseeds = [0]\nframes = 9\n'

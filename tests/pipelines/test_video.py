@@ -57,10 +57,10 @@ def test_tiny_video_pipelines_are_deterministic_real_diffusers_pipelines(name, p
 
 
 def test_clips_need_a_video_family(write_suite, tmp_path):
-    from harness.configs import default_kinds
-    from harness.generate import workbench
+    from harness.generate.generator import workbench
+    from harness.kinds import default_kinds
     from harness.metrics import default_metrics
-    from harness.suite import load_suite
+    from harness.plan.suite import load_suite
 
     body = (
         'name = "v"\npipeline = "builtin:tiny-sd"\nreference = "fp32"\nprompts = ["a"]\nseeds = [0]\nsteps = 1\n'
@@ -68,7 +68,7 @@ def test_clips_need_a_video_family(write_suite, tmp_path):
     )
     suite = load_suite(write_suite(body, name="v"), default_kinds(), default_metrics())
     bench = workbench(suite, default_kinds(), "cpu", tmp_path / "cache", tmp_path)
-    from harness.generate import plan
+    from harness.generate.generator import plan
 
     result = bench.generator.generate(
         suite.config("fp32"), plan(suite, "fp32"), bench.context, tmp_path / "i", tmp_path, None, lambda n: None
@@ -79,9 +79,9 @@ def test_clips_need_a_video_family(write_suite, tmp_path):
 
 
 def test_frames_must_be_positive(write_suite):
-    from harness.configs import default_kinds
+    from harness.kinds import default_kinds
     from harness.metrics import default_metrics
-    from harness.suite import load_suite
+    from harness.plan.suite import load_suite
 
     body = 'name = "v"\npipeline = "builtin:tiny-wan"\nreference = "fp32"\nprompts = ["a"]\nseeds = [0]\nframes = 0\n'
     with pytest.raises(InputError, match="frames") as caught:

@@ -1,0 +1,1 @@
+"""The judge phase: thresholds, negative controls, baseline comparisons and sequential stopping."""

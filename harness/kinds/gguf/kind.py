@@ -1,0 +1,182 @@
+"""``kind = "gguf"``: components written to GGUF by the harness (or a user's file) and loaded by diffusers.
+
+The harness writes the component's weights with the ``gguf`` package into a cache keyed
+by (weights fingerprint, component, type, float type), saves the component's
+config.json beside it, and loads it through diffusers' own GGUF path,
+``Model.from_single_file(path, config=DIR, quantization_config=GGUFQuantizationConfig(...))``,
+so what is measured is what diffusers users run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from harness import atomic, tomlread
+from harness.errors import InputError, Where, unknown
+from harness.kinds.base import BuildContext, Notes
+from harness.kinds.casting import DTYPE_NAMES, install_boundary_casts, torch_dtype
+from harness.kinds.gguf.file import LAYOUTS, QUANT_TYPES, open_gguf, read_gguf_stats, write_gguf
+from harness.kinds.gguf.policy import POLICIES, mix_name, mix_problem
+from harness.kinds.pipeline import PipelineKind, PipelineOptions
+from harness.memory import MB, process_rss_bytes
+from harness.pipelines.family import Family
+
+# 3: header (architecture, file_type), <=1024-element tensors F32, original layout keeps float
+# 4: the community's types (policy "community", the default of the original layout; mixes fall back to F16 on short
+#    K rows; FFN-down Q4_1/Q5_1 in Q4_0/Q5_0 files), BF16 float storage, streamed writes (uniform bytes unchanged)
+WRITER_VERSION = "4"
+
+
+@dataclass(frozen=True)
+class GGUFOptions:
+    type: str
+    components: tuple[str, ...]
+    compute_dtype: str | None = None
+    file: str | None = None
+    float_type: str = "F16"
+    policy: str = "uniform"
+    layout: str = "diffusers"
+
+
+class GGUFKind(PipelineKind):
+    name: ClassVar[str] = "gguf"
+    summary: ClassVar[str] = (
+        "components quantized to GGUF (Q8_0 ... Q4_0, K-quants, BF16, F16) and loaded through diffusers' GGUF loader"
+    )
+    extra_keys: ClassVar[Mapping[str, str]] = {
+        "type": f"{' | '.join(QUANT_TYPES)} (ignored with file)",
+        "components": "components to load from GGUF, e.g. ['unet'] or ['transformer']",
+        "compute_dtype": "dtype GGUF layers compute in (default: the component's dtype)",
+        "file": "an existing .gguf file (any type diffusers dequantizes, K-quants included) for the one component",
+        "float_type": "F16 (default), BF16 (as convert.py stores a bf16 model) or F32: storage of tensors that stay "
+        "unquantized (1-D tensors and tensors of at most 1024 elements are always F32)",
+        "policy": "uniform (every quantizable Linear weight in type; the default of layout = 'diffusers') | "
+        "community (the file llama-quantize's image patch writes for type: Q4_K = Q4_K_M; the default of layout = "
+        "'original') | S | M | L: llama.cpp's mixes, e.g. Q4_K + M = Q4_K_M",
+        "layout": "diffusers (default) | original: the key names of downloaded files (SD1.x/SDXL UNets, FLUX.1, SD3.x)",
+    }
+
+    def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> GGUFOptions:
+        file = tomlread.get(table, "file", str, where)
+        quant_type = tomlread.get(table, "type", str, where)
+        if file is None and quant_type is None:
+            raise where.error("type", f"missing; one of {', '.join(QUANT_TYPES)} (or file = 'path.gguf')")
+        if quant_type is not None and quant_type not in QUANT_TYPES:
+            raise where.error("type", unknown("GGUF type", quant_type, QUANT_TYPES))
+        components = tomlread.get_list(table, "components", str, where) or []
+        if not components:
+            raise where.error("components", "missing; e.g. ['unet'] or ['transformer']")
+        if file is not None and len(components) != 1:
+            raise where.error("file", "a file holds one component; list exactly one in components")
+        compute = tomlread.get(table, "compute_dtype", str, where)
+        if compute is not None and compute not in DTYPE_NAMES:
+            raise where.error("compute_dtype", unknown("dtype", compute, DTYPE_NAMES))
+        float_type = tomlread.get_choice(table, "float_type", ("F16", "BF16", "F32"), where, "F16")
+        layout = tomlread.get_choice(table, "layout", LAYOUTS, where, "diffusers")
+        default_policy = "community" if layout == "original" else "uniform"
+        policy = tomlread.get_choice(table, "policy", POLICIES, where, default_policy)
+        problem = mix_problem(quant_type or "file", policy)
+        if problem:
+            raise where.error("policy", problem)
+        resolved = str((suite_dir / Path(file).expanduser()).resolve()) if file else None
+        return GGUFOptions(quant_type or "file", tuple(components), compute, resolved, float_type, policy, layout)
+
+    def check(self, options: PipelineOptions, where: Where) -> None:
+        super().check(options, where)
+        if options.extra.file:
+            open_gguf(Path(options.extra.file))
+
+    def cache_inputs(self, options: PipelineOptions, suite_dir: Path) -> dict[str, Any]:
+        from harness.generate.cache import file_fingerprint
+
+        return {**super().cache_inputs(options, suite_dir), "file": file_fingerprint(options.extra.file)}
+
+    def unavailable(self, options: PipelineOptions, device: str) -> str | None:
+        try:
+            import gguf  # noqa: F401
+        except ImportError:
+            return "the gguf package is not installed (pip install gguf)"
+        return None
+
+    def modify(self, pipe: Any, options: PipelineOptions, context: BuildContext, family: Family, notes: Notes) -> Any:
+        from diffusers import GGUFQuantizationConfig
+
+        extra: GGUFOptions = options.extra
+        base = context.load_base()
+        per_component: dict[str, Any] = {}
+        for component in extra.components:
+            module = pipe.components.get(component)
+            if module is None or not hasattr(type(module), "from_single_file"):
+                candidates = [k for k, v in pipe.components.items() if hasattr(type(v), "from_single_file")]
+                if module is not None:
+                    raise InputError(
+                        f"components: diffusers loads GGUF only through from_single_file, which "
+                        f"{type(module).__name__} ({component!r}) does not have; GGUF applies here to: "
+                        f"{', '.join(candidates) or 'no component'}"
+                    )
+                raise InputError(unknown("component loadable from GGUF", component, candidates))
+            compute = extra.compute_dtype or options.precision.dtype_of(component)
+            if extra.file:
+                path = Path(extra.file)
+                config_dir = self._config_dir(context, module, base.fingerprint, component)
+                stats, write_s, cached = read_gguf_stats(path), 0.0, True
+            else:
+                # Quantize from the original (float32) weights, not from this configuration's cast copy.
+                original = base.pipe.components[component]
+                path, config_dir, stats, write_s, cached = self._written(
+                    context, original, base.fingerprint, component, extra
+                )
+            rss_before = process_rss_bytes()
+            start = time.perf_counter()
+            loaded = type(module).from_single_file(
+                str(path),
+                config=str(config_dir),
+                local_files_only=True,
+                quantization_config=GGUFQuantizationConfig(compute_dtype=torch_dtype(compute)),
+                torch_dtype=torch_dtype(compute),
+            )
+            load_s = time.perf_counter() - start
+            pipe.register_modules(**{component: loaded})
+            if compute != options.precision.dtype or options.precision.mixed:
+                install_boundary_casts({component: loaded}, notes.casts)
+            per_component[component] = {
+                **stats.to_notes(),
+                "file": str(path),
+                "from_cache": cached,
+                "write_s": round(write_s, 3),
+                "load_s": round(load_s, 3),
+                "load_rss_rise_mb": round((process_rss_bytes() - rss_before) / MB, 1),
+                "compute_dtype": compute,
+            }
+        notes["gguf"] = per_component
+        notes["gguf_type"] = extra.type
+        notes["weights_mb"] = round(sum(c["file_mb"] for c in per_component.values()), 3)
+        notes["fp16_weights_mb"] = round(sum(c["fp16_weights_mb"] for c in per_component.values()), 3)
+        return pipe
+
+    @staticmethod
+    def _config_dir(context: BuildContext, module: Any, fingerprint: str, component: str) -> Path:
+        directory = context.cache_dir / "gguf" / f"{fingerprint[:16]}-{component}-config"
+        if not (directory / "config.json").is_file():
+            atomic.save_config(module, directory)
+        return directory
+
+    def _written(
+        self, context: BuildContext, module: Any, fingerprint: str, component: str, extra: GGUFOptions
+    ) -> tuple[Path, Path, Any, float, bool]:
+        key = hashlib.sha256(
+            f"{fingerprint}|{component}|{extra.type}|{extra.float_type}|{extra.policy}|{extra.layout}|{WRITER_VERSION}".encode()
+        ).hexdigest()[:20]
+        directory = context.cache_dir / "gguf" / key
+        path = directory / f"{component}-{mix_name(extra.type, extra.policy)}.gguf"
+        if path.is_file() and (directory / "config.json").is_file():
+            return path, directory, read_gguf_stats(path), 0.0, True
+        start = time.perf_counter()
+        stats = write_gguf(module, path, extra.type, extra.float_type, extra.policy, extra.layout)
+        atomic.save_config(module, directory)
+        return path, directory, stats, time.perf_counter() - start, False

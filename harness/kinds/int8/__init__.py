@@ -1,0 +1,1 @@
+"""``kind = "int8"``: static W8A8 post-training quantization with calibrated activation ranges."""

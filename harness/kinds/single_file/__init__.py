@@ -1,0 +1,1 @@
+"""``kind = "single_file"``: components from original-layout checkpoints, audited before loading."""

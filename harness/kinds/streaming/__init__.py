@@ -1,0 +1,1 @@
+"""``kind = "streaming"``: the low-memory runtime on diffusers' offloading."""

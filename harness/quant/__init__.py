@@ -1,1 +1,0 @@
-"""Post-training quantization: range files, calibration, fake and real int8."""

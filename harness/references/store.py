@@ -1,0 +1,214 @@
+"""The reference store: blessed images plus a manifest, and their verification.
+
+``manifest.json`` records the sha256 of every image, a hash of everything that
+determines the images (pipeline, prompts, seeds, steps, size, guidance, reference
+configuration) with those inputs spelled out, the pipeline's weight fingerprint,
+library versions and the device class. ``run`` refuses references that are missing,
+stale (the suite changed; the message says what changed) or tampered with.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.atomic import write_text
+from harness.errors import InputError
+from harness.plan.suite import Suite
+from harness.samples import load_png, sample_key, save_png, sha256_file
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ReferenceImage:
+    key: str
+    prompt_index: int
+    prompt: str
+    seed: int
+    file: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    suite: str
+    reference_config: str
+    reference_hash: str
+    inputs: Mapping[str, Any]
+    pipeline_fingerprint: str
+    environment: Mapping[str, Any]
+    created: str
+    images: tuple[ReferenceImage, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
+        images = tuple(ReferenceImage(**item) for item in data["images"])
+        return cls(**{**data, "images": images})
+
+    @property
+    def digest(self) -> str:
+        """One hash of the whole reference set (keys FID/KID feature caches)."""
+        import hashlib
+
+        payload = json.dumps([self.reference_hash, [(i.key, i.sha256) for i in self.images]])
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class ReferenceSet:
+    """Verified references: the manifest and the images by sample key (read on demand)."""
+
+    def __init__(self, directory: Path, manifest: Manifest):
+        self.directory = directory
+        self.manifest = manifest
+        self._by_key = {image.key: image for image in manifest.images}
+
+    def sample_keys(self) -> list[str]:
+        return list(self._by_key)
+
+    def path(self, key: str) -> Path:
+        return self.directory / self._by_key[key].file
+
+    def image(self, key: str) -> np.ndarray:
+        """The image, read from its file each time: a paper-sized set is never held in memory whole."""
+        try:
+            return load_png(self.path(key))
+        except OSError as error:
+            raise InputError(f"reference image cannot be read: {error}", file=self.path(key)) from None
+
+
+def bless(
+    suite: Suite,
+    images: Mapping[str, np.ndarray | Path],
+    pipeline_fingerprint: str,
+    environment: Mapping[str, Any],
+    created: str,
+) -> Manifest:
+    """Write the reference images and manifest for ``suite`` (replacing any earlier ones).
+
+    An image is an array, or the path of a PNG the harness already wrote (copied as it is,
+    so blessing n images never holds them all in memory).
+    """
+    directory = suite.references_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.png"):
+        stale.unlink()
+    entries = []
+    for prompt_index, prompt, seed in suite.samples():
+        key = sample_key(prompt_index, seed)
+        file_name = f"{key}.png"
+        source = images[key]
+        if isinstance(source, Path):
+            shutil.copyfile(source, directory / file_name)
+            digest = sha256_file(directory / file_name)
+        else:
+            digest = save_png(source, directory / file_name)
+        entries.append(ReferenceImage(key, prompt_index, prompt, seed, file_name, digest))
+    manifest = Manifest(
+        suite=suite.name,
+        reference_config=suite.reference,
+        reference_hash=suite.reference_hash(),
+        inputs=suite.reference_inputs(),
+        pipeline_fingerprint=pipeline_fingerprint,
+        environment=dict(environment),
+        created=created,
+        images=tuple(entries),
+    )
+    write_text(directory / MANIFEST, json.dumps(manifest.to_dict(), indent=1) + "\n")
+    return manifest
+
+
+def read_manifest(directory: Path) -> Manifest:
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise InputError("no blessed references: run `python -m harness bless SUITE` to create them", file=path)
+    try:
+        return Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise InputError(
+            f"corrupt manifest ({error}); re-bless with `python -m harness bless SUITE`", file=path
+        ) from None
+
+
+def verify(suite: Suite) -> ReferenceSet:
+    """Load the references for ``suite``, refusing missing, stale or tampered ones."""
+    directory = suite.references_dir
+    manifest = read_manifest(directory)
+    path = directory / MANIFEST
+    if manifest.reference_hash != suite.reference_hash():
+        changed = describe_changes(manifest.inputs, suite.reference_inputs())
+        raise InputError(
+            f"references are stale: the suite changed since they were blessed ({changed}); "
+            "rerun `python -m harness bless SUITE` if the change is intended",
+            file=path,
+        )
+    for image in manifest.images:
+        image_path = directory / image.file
+        if not image_path.is_file():
+            raise InputError(f"reference image {image.file} listed in the manifest is missing", file=path)
+        actual = sha256_file(image_path)
+        if actual != image.sha256:
+            raise InputError(
+                f"reference image was modified after blessing (sha256 {actual[:12]}..., manifest says "
+                f"{image.sha256[:12]}...); restore it or re-bless",
+                file=image_path,
+            )
+    return ReferenceSet(directory, manifest)
+
+
+def check_pipeline(references: ReferenceSet, fingerprint: str) -> None:
+    """Refuse references blessed from other weights than the ones just loaded."""
+    if references.manifest.pipeline_fingerprint != fingerprint:
+        raise InputError(
+            "the pipeline's weights differ from the ones the references were blessed with "
+            f"({references.manifest.pipeline_fingerprint[:12]}... then, {fingerprint[:12]}... now); "
+            "re-bless if the new weights are the intended reference",
+            file=references.directory / MANIFEST,
+        )
+
+
+def describe_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+    """``steps 4 -> 8; prompts changed`` for the inputs that differ."""
+    parts = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if isinstance(old, int | float | str) and isinstance(new, int | float | str):
+            parts.append(f"{key} {old!r} -> {new!r}")
+        else:
+            parts.append(f"{key} changed")
+    return "; ".join(parts) or "inputs changed"
+
+
+def drift(blessed: Mapping[str, Any], here: Mapping[str, Any]) -> list[str]:
+    """Warnings when this run's machine or libraries differ from those the references were blessed with.
+
+    Then even the reference configuration need not reproduce its images bit for bit: between
+    two x86-64 CPU models and a transformers patch release, fp32 gave 94-97 dB, not infinity.
+    """
+    warnings = []
+    was, now = blessed.get("device_class"), here.get("device_class")
+    if was and now and was != now:
+        warnings.append(
+            f"references were blessed on {was}, this run is on {now}: expect small differences even for the "
+            "reference configuration (94-97 dB in fp32 between two CPU models, not bit-identical images)"
+        )
+    old, new = blessed.get("libraries") or {}, here.get("libraries") or {}
+    changed = [
+        f"{name} {old.get(name, '-')} -> {new.get(name, '-')}"
+        for name in sorted({*old, *new})
+        if old.get(name) != new.get(name)
+    ]
+    if changed:
+        warnings.append(f"library versions differ from the blessing: {', '.join(changed)}")
+    return warnings

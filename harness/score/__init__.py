@@ -1,0 +1,1 @@
+"""The score phase: per-sample values and per-configuration summaries against the references."""

@@ -1,0 +1,125 @@
+"""Half-precision conv/linear layers accumulating in float32 on CPUs without native half kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harness.kinds.cpu_half import _conv_forward, _linear_forward, accumulate_in_float32
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_layers_compute_what_a_native_kernel_computes(dtype):
+    torch.manual_seed(0)
+    conv, linear = torch.nn.Conv2d(8, 16, 3, padding=1).to(dtype), torch.nn.Linear(24, 12).to(dtype)
+    image, vector = torch.randn(2, 8, 10, 10).to(dtype), torch.randn(5, 24).to(dtype)
+    with torch.no_grad():
+        # the exact reference: float64 arithmetic on the same half-precision values, rounded once
+        conv_exact = torch.nn.functional.conv2d(image.double(), conv.weight.double(), conv.bias.double(), padding=1)
+        linear_exact = torch.nn.functional.linear(vector.double(), linear.weight.double(), linear.bias.double())
+        conv_out, linear_out = _conv_forward(conv, image), _linear_forward(linear, vector)
+    assert conv_out.dtype == dtype and linear_out.dtype == dtype
+    # float32 accumulation then one rounding: within one half-precision rounding step of the exact value
+    step = torch.finfo(dtype).eps
+    for got, exact in ((conv_out, conv_exact), (linear_out, linear_exact)):
+        assert torch.all((got.double() - exact).abs() <= step * exact.abs() + 1e-6)
+
+
+def test_only_half_precision_layers_on_cpu_are_routed(monkeypatch):
+    from harness.kinds.casting import CastLog, Precision, apply_precision
+    from harness.kinds.pipeline import copy_pipeline
+    from harness.pipelines.builtin import builtin_pipelines
+
+    pipeline = builtin_pipelines()["tiny-sd"].build()
+
+    monkeypatch.setenv("HARNESS_CPU_HALF", "float32-accumulate")
+    pipe = copy_pipeline(pipeline)
+    apply_precision(pipe, Precision("float16", (("vae", "float32"),)), CastLog())
+    notes = accumulate_in_float32(pipe, "cpu")
+    routed = [m for m in pipe.unet.modules() if "forward" in vars(m)]
+    assert routed and all(m.weight.dtype == torch.float16 for m in routed)
+    assert not [m for m in pipe.vae.modules() if "forward" in vars(m)]  # float32 component untouched
+    assert "float16 conv/linear layers accumulate in float32" in notes["cpu_half"]
+    assert accumulate_in_float32(copy_pipeline(pipeline), "cuda") == {}
+    monkeypatch.setenv("HARNESS_CPU_HALF", "native")
+    assert accumulate_in_float32(pipe, "cpu") == {}
+
+
+def test_images_match_native_half_precision_closely(write_suite, tmp_path, monkeypatch):
+    import json
+
+    from harness.cli import main
+    from harness.samples import load_png
+
+    path = write_suite(
+        """
+        name = "half"
+        pipeline = "builtin:tiny-sd"
+        reference = "fp32"
+        prompts = ["a red circle", "a cat"]
+        seeds = [0, 1]
+        steps = 3
+        width = 32
+        height = 32
+        [metrics]
+        psnr = {}
+        [configs.fp32]
+        [configs.bf16]
+        dtype = "bfloat16"
+        """,
+        name="half",
+    )
+    assert main(["bless", str(path), "--device", "cpu"]) == 0
+    runs = {}
+    for chosen in ("native", "float32-accumulate"):
+        monkeypatch.setenv("HARNESS_CPU_HALF", chosen)
+        out = tmp_path / chosen
+        assert main(["run", str(path), "--out", str(out), "--device", "cpu", "--no-cache"]) == 0
+        runs[chosen] = (out, json.loads((out / "results.json").read_text()))
+    native, emulated = runs["native"], runs["float32-accumulate"]
+    assert "cpu_half" in emulated[1]["configs"][1]["notes"] and "cpu_half" not in native[1]["configs"][1]["notes"]
+    for a, b in zip(native[1]["configs"][1]["samples"], emulated[1]["configs"][1]["samples"]):
+        x, y = load_png(native[0] / a["image"]).astype(int), load_png(emulated[0] / b["image"]).astype(int)
+        assert np.abs(x - y).mean() < 1.0  # accumulation order only: well under one 8-bit level on average
+
+
+@pytest.mark.parametrize("offload", ["cpu", "disk"])
+def test_emulated_half_precision_keeps_group_offloading_hooks(write_suite, tmp_path, monkeypatch, offload):
+    """The routed layers must run inside the offloading hooks: from disk, a bypassed hook computes with no weights."""
+    import json
+
+    from harness.cli import main
+
+    path = write_suite(
+        f"""
+        name = "offload"
+        pipeline = "builtin:tiny-sd"
+        reference = "fp32"
+        prompts = ["a red circle", "a cat"]
+        seeds = [0]
+        steps = 3
+        width = 32
+        height = 32
+        [metrics]
+        psnr = {{}}
+        [thresholds]
+        psnr = {{ min = 40 }}
+        [configs.fp32]
+        [configs.fp16_leaf]
+        kind = "streaming"
+        mode = "group_leaf"
+        offload = "{offload}"
+        dtype = "float16"
+        """,
+        name="offload",
+    )
+    assert main(["bless", str(path), "--device", "cpu"]) == 0
+    monkeypatch.setenv("HARNESS_CPU_HALF", "float32-accumulate")
+    out = tmp_path / "run"
+    code = main(["run", str(path), "--out", str(out), "--device", "cpu", "--no-cache"])
+    results = json.loads((out / "results.json").read_text())
+    streamed = results["configs"][1]
+    assert "cpu_half" in streamed["notes"]
+    assert all(s["nonfinite_fraction"] == 0 and not s["blank"] for s in streamed["samples"])
+    assert code == 0, [c for c in results["checks"] if c["status"] != "pass"]
