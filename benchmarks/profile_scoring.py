@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 
 from harness.environment import resolve_device
-from harness.kinds import default_kinds
-from harness.metrics import default_metrics
 from harness.metrics.base import ScoringContext
 from harness.plan.suite import load_suite
 from harness.references import store as references
+from harness.registry import build_registry
 from harness.results import read_results
 from harness.score.scoring import score_config, score_references
 
@@ -33,11 +32,12 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
 
-    suite = load_suite(args.suite, default_kinds(), default_metrics())
-    refs = references.verify(suite)
+    registry = build_registry()
+    suite = load_suite(args.suite, registry)
+    refs = references.verify(suite, registry.kinds)
     device = resolve_device(args.device)
     context = ScoringContext(device=device, cache_dir=args.cache_dir, references_digest=refs.manifest.digest)
-    classes = default_metrics()
+    classes = registry.metrics
     metrics = [classes[request.name](request.options, context) for request in suite.metrics]
     run = read_results(args.run_dir)
     profile = cProfile.Profile()

@@ -54,18 +54,18 @@ def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> N
     import torch
 
     from harness.environment import quiet_libraries, resolve_device
-    from harness.generate.generator import BaseLoader, ConfigGenerator, make_context, plan
-    from harness.kinds import default_kinds
+    from harness.generate.generator import ConfigGenerator, plan
+    from harness.generate.workbench import BaseLoader, make_context
     from harness.kinds.casting import CastLog, apply_precision
     from harness.kinds.pipeline import copy_pipeline
-    from harness.metrics import default_metrics
     from harness.plan.suite import load_suite
+    from harness.registry import build_registry
 
     quiet_libraries()
     device = resolve_device(device)
-    kinds, metrics = default_kinds(), default_metrics()
-    suite = load_suite(suite_path, kinds, metrics)
-    loader = BaseLoader(suite)
+    registry = build_registry()
+    suite = load_suite(suite_path, registry)
+    loader = BaseLoader(suite, registry)
     loaded = loader()
     gen = suite.generation
     images = len(suite.samples()) * len(suite.configs)
@@ -110,7 +110,7 @@ def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> N
         with tempfile.TemporaryDirectory() as temporary:
             work = Path(temporary)
             context = make_context(suite, device, loader, work / "cache", work)
-            generator = ConfigGenerator(kinds, None, suite, device)
+            generator = ConfigGenerator(registry.kinds, None, suite, device, loader)
             start = time.perf_counter()
             for spec in suite.configs:
                 result = generator.generate(
@@ -123,7 +123,7 @@ def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> N
             return {"total": time.perf_counter() - start, **parts}
 
     auto = (
-        ConfigGenerator(kinds, None, suite, device).batch_size(suite.configs[0], None)
+        ConfigGenerator(registry.kinds, None, suite, device, loader).batch_size(suite.configs[0], None)
         if suite.generation.batch_size is None
         else 8
     )
@@ -179,19 +179,18 @@ def bench_overhead(suite_path: Path, device: str, repeats: int, full: bool) -> N
 
 def bench_run(suite_path: Path, repeats: int) -> None:
     """Scoring and reports on top of generation (needs blessed references)."""
-    from harness.kinds import default_kinds
-    from harness.metrics import default_metrics
     from harness.plan.suite import load_suite
+    from harness.registry import build_registry
     from harness.report import write_reports
     from harness.runner import Runner, RunRequest
 
-    kinds, metrics = default_kinds(), default_metrics()
-    suite = load_suite(suite_path, kinds, metrics)
-    runner = Runner(kinds, metrics, Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    registry = build_registry()
+    suite = load_suite(suite_path, registry)
+    runner = Runner(registry, Console(file=open(os.devnull, "w")))  # noqa: SIM115
     rows: dict[str, list[float]] = {"generate": [], "score": [], "report": []}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as temporary:
-            output = runner.run(RunRequest(suite, out_dir=Path(temporary), use_cache=False))
+            output = runner.run(RunRequest(suite, out_dir=Path(temporary), use_cache=False, reports=False))
             rows["generate"].append(
                 sum(c.timing.get("generate_s", 0.0) + c.timing.get("load_s", 0.0) for c in output.result.configs)
             )

@@ -30,7 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.judge.sequential import SequentialOptions, small_sample_factor
+from harness.judge.sequential import small_sample_factor
+from harness.plan.sequential import SequentialOptions
 
 Draw = Callable[[np.random.Generator, tuple[int, int]], np.ndarray]
 

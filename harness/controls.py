@@ -19,9 +19,26 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Control:
+    """A transform that damages a pipeline in a known way, for ``transform = "..."`` with ``expect = "fail"``."""
+
+    name: str
+    transform: str  # what a suite writes: "package.module:function"
+    damages: str  # quality | rounding (must pass) | schedule | speed | memory | clips
+    summary: str
+
+    @classmethod
+    def of(cls, function: Callable[[Any], Any], damages: str) -> Control:
+        summary = (function.__doc__ or "").strip().splitlines()[0] if function.__doc__ else function.__name__
+        return cls(function.__name__, f"{function.__module__}:{function.__name__}", damages, summary)
 
 
 def denoiser_of(pipe: Any) -> Any:
@@ -76,6 +93,7 @@ def attention_projections(module: Any) -> list[Any]:
 
 
 def denoiser_noise_0_5(pipe: Any) -> Any:
+    """Gaussian noise of half of each denoiser weight tensor's standard deviation: broken images."""
     add_relative_noise(denoiser_of(pipe), 0.5, 1)
     return pipe
 
@@ -87,6 +105,7 @@ def denoiser_rounding_noise(pipe: Any) -> Any:
 
 
 def denoiser_2bit(pipe: Any) -> Any:
+    """Every denoiser matrix and convolution weight rounded to 2 bits per output row."""
     quantize_2bit(denoiser_of(pipe))
     return pipe
 
@@ -128,7 +147,9 @@ def wrong_sampler_shift(pipe: Any) -> Any:
     replaced by 1.0, the default of a scheduler built without its config.
     DDPM-family samplers (SD, SDXL): "trailing" and "leading" timestep spacing swapped.
     """
-    config = dict(pipe.scheduler.config)
+    # without diffusers' private keys: a key listed in ``_use_default_values`` (one the scheduler was built without)
+    # is reset to its default by from_config, which silently undid the change on schedulers built in code
+    config = {key: value for key, value in pipe.scheduler.config.items() if not key.startswith("_")}
     # FlowMatchEuler's static shift is ``shift``; UniPC's, with flow sigmas, is ``flow_shift``
     shift = "shift" if "shift" in config else "flow_shift" if config.get("use_flow_sigmas") else None
     if config.get("use_dynamic_shifting"):
@@ -288,3 +309,23 @@ def _shift_decoded_frames(pipe: Any, offsets: Any) -> Any:
 
     pipe.vae.decode = shifted_decode
     return pipe
+
+
+# Every control of this module, with what it damages; the registry lists them (``python -m harness ls controls``).
+CONTROLS = (
+    Control.of(denoiser_noise_0_5, "quality"),
+    Control.of(denoiser_rounding_noise, "rounding"),
+    Control.of(denoiser_2bit, "quality"),
+    Control.of(attention_2bit, "quality"),
+    Control.of(timestep_embedding_zeroed, "quality"),
+    Control.of(wrong_sampler_shift, "schedule"),
+    Control.of(vae_scaling_wrong, "quality"),
+    Control.of(text_embeddings_x4, "quality"),
+    Control.of(denoiser_slowdown_10pct, "speed"),
+    Control.of(denoiser_slowdown_50pct, "speed"),
+    Control.of(denoiser_slowdown_2x, "speed"),
+    Control.of(denoiser_slowdown_3x, "speed"),
+    Control.of(device_ballast_200mib, "memory"),
+    Control.of(frame_flicker, "clips"),
+    Control.of(decoded_colour_shift, "clips"),
+)

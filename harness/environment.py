@@ -5,14 +5,17 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+from collections.abc import Sequence
 from typing import Any
 
+# what every run and every sample's identity records; a kind adds its own (ConfigKind.packages)
 LIBRARIES = ("torch", "diffusers", "transformers", "torchmetrics", "open_clip_torch", "numpy", "gguf", "accelerate")
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(extra: Sequence[str] = ()) -> dict[str, str]:
+    """The installed versions of the core libraries and of ``extra`` distributions (absent ones left out)."""
     versions = {}
-    for name in LIBRARIES:
+    for name in dict.fromkeys((*LIBRARIES, *extra)):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -64,7 +67,8 @@ def git_commit(folder: str = ".") -> str | None:
     return found.stdout.strip() or None if found.returncode == 0 else None
 
 
-def describe(device: str) -> dict[str, Any]:
+def describe(device: str, packages: Sequence[str] = ()) -> dict[str, Any]:
+    """The machine and libraries of a run; ``packages``: the kinds' own distributions, recorded beside the core's."""
     from harness import __version__
 
     return {
@@ -75,7 +79,7 @@ def describe(device: str) -> dict[str, Any]:
         "device": device,
         "device_class": device_class(device),
         "cpu_count": os.cpu_count(),
-        "libraries": library_versions(),
+        "libraries": library_versions(packages),
     }
 
 

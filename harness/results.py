@@ -81,6 +81,8 @@ class ConfigResult:
     batches: tuple[BatchTiming, ...] = ()  # one entry per timed generation call: the unit of speed verdicts
     # sequential sampling (harness/judge/sequential.py): samples planned and generated, why it stopped, the looks; {} when off
     sequential: Mapping[str, Any] = field(default_factory=dict)
+    # everything its images depend on (harness.identity.ConfigIdentity) and its digest: the sample cache's key
+    identity: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def measured(self) -> bool:
@@ -206,6 +208,23 @@ def _finite(value: Any) -> Any:
 def write_results(result: RunResult, path: Path) -> None:
     """Write atomically (temp file + rename), so a crash never leaves a half-written results.json."""
     write_text(path, json.dumps(result.to_dict(), indent=1, sort_keys=False) + "\n")
+
+
+class Journal:
+    """The one writer of a run's ``results.json``: every state the run passes through is written here, atomically;
+    on the other ranks of a multi-process run nothing is written."""
+
+    def __init__(self, path: Path, main: bool):
+        self.path, self.main = path, main
+
+    def write(self, result: RunResult) -> RunResult:
+        if self.main:
+            write_results(result, self.path)
+        return result
+
+    def ended(self, result: RunResult, state: str, *warnings: str) -> RunResult:
+        """The run stopped early (``interrupted``, ``failed``): recorded as it stood."""
+        return self.write(replace(result, state=state, warnings=(*result.warnings, *warnings), finished=now()))
 
 
 def read_results(path: Path) -> RunResult:

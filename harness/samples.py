@@ -17,18 +17,24 @@ from typing import Any
 
 import numpy as np
 
+from harness.options import option
+
 
 @dataclass(frozen=True)
 class Generation:
-    """How each sample is generated."""
+    """How each sample is generated. Every field is a top-level suite key (``steps = 8``), read and checked from
+    its declaration, and part of every sample's identity (:mod:`harness.identity`): a field added here is both."""
 
-    steps: int = 20
-    width: int = 512
-    height: int = 512
-    guidance: float = 7.5
-    negative_prompt: str = ""
-    batch_size: int | None = None
-    frames: int = 1  # > 1: a video suite; each sample is a clip, stored as its frames stacked top to bottom
+    steps: int = option("denoising steps", default=20, minimum=1)
+    width: int = option("image width in pixels", default=512, minimum=8, multiple_of=8)
+    height: int = option("image height in pixels", default=512, minimum=8, multiple_of=8)
+    guidance: float = option("classifier-free guidance scale", default=7.5)
+    negative_prompt: str = option("negative prompt for every sample", default="")
+    batch_size: int | None = option("samples per pipeline call (default: automatic)", default=None, minimum=1)
+    # > 1: a video suite; each sample is a clip, stored as its frames stacked top to bottom
+    frames: int = option(
+        "frames per sample; more than 1 needs a video family (each sample is a clip)", default=1, minimum=1
+    )
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

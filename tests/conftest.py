@@ -57,15 +57,19 @@ def write_suite(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
+@pytest.fixture(scope="session")
+def registry():
+    """The registry a command builds: the core's entries and the bundled plug-in's."""
+    from harness.registry import build_registry
+
+    return build_registry()
+
+
 @pytest.fixture
-def kinds():
-    from harness.kinds import default_kinds
-
-    return default_kinds()
+def kinds(registry):
+    return registry.kinds
 
 
 @pytest.fixture
-def metrics():
-    from harness.metrics import default_metrics
-
-    return default_metrics()
+def metrics(registry):
+    return registry.metrics

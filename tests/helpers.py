@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.cli import main
 
 REPO = Path(__file__).resolve().parent.parent  # the checkout: suites/, reference_images/, docs/
+
+
+def suite_head(
+    name: str,
+    *,
+    pipeline: str = "builtin:tiny-sd",
+    prompts: Sequence[str] = ("a red circle",),
+    seeds: Sequence[int] = (0,),
+    steps: int = 2,
+    size: int = 32,
+) -> str:
+    """The top of a small suite with an fp32 reference, the one every test suite starts from; the test appends its
+    metrics, thresholds and configurations."""
+    return (
+        f'name = "{name}"\npipeline = "{pipeline}"\nreference = "fp32"\nprompts = {json.dumps(list(prompts))}\n'
+        f"seeds = {json.dumps(list(seeds))}\nsteps = {steps}\nwidth = {size}\nheight = {size}\n"
+    )
+
 
 # A two-sample tiny suite with an fp32 reference; a test appends its configurations.
 KIND_SUITE_HEAD = """

@@ -72,6 +72,10 @@ def test_wrong_sampler_shift_changes_the_schedule_the_way_conversions_do():
     wan.set_timesteps(8)
     unshifted.set_timesteps(8)
     assert float(unshifted.sigmas[1]) < float(wan.sigmas[1])  # shift 3 keeps more noise early in the schedule
+    # a scheduler built without timestep_spacing lists it in _use_default_values, and from_config used to reset it:
+    # the control changed nothing on schedulers built in code (found by tests/test_conformance.py)
+    default_spaced = controls.wrong_sampler_shift(Pipe(EulerDiscreteScheduler())).scheduler
+    assert default_spaced.config.timestep_spacing == "trailing"
 
 
 @pytest.mark.parametrize(("family", "ratio"), [("sdxl", 0.18215 / 0.13025), ("sd3", 1.5305 / 0.3611)])

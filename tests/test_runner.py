@@ -230,13 +230,13 @@ def test_config_subset_and_unknown_config(write_suite, tmp_path, capsys):
     assert "Did you mean: bf16?" in capsys.readouterr().err
 
 
-def test_results_are_written_after_each_configuration(write_suite, kinds, metrics, tmp_path):
+def test_results_are_written_after_each_configuration(write_suite, registry, tmp_path):
     from harness.plan.suite import load_suite
     from harness.runner import Runner, RunRequest
 
     path = write_suite(suite_with('[configs.bf16]\ndtype = "bfloat16"\n'), name="e2e")
-    suite = load_suite(path, kinds, metrics)
-    runner = Runner(kinds, metrics)
+    suite = load_suite(path, registry)
+    runner = Runner(registry)
     runner.bless(RunRequest(suite))
     seen = []
 

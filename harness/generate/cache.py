@@ -1,11 +1,10 @@
 """The content-addressed sample cache: a rerun regenerates only what changed.
 
-A sample's key hashes everything that determines its image: the pipeline's
-fingerprint, the configuration (kind, options, and the fingerprints of files it
-reads: range files, GGUF files, transform modules, external executables), the prompt,
-seed, steps, size, guidance, negative prompt, the batch size (batched and single
-generation agree only within one 8-bit level), the library versions and the device
-class. Images are written atomically as they are produced, so a run killed midway
+A sample's key is :meth:`harness.identity.ConfigIdentity.sample_key`: a hash of
+everything that determines its image (the pipeline's content, every generation setting,
+the configuration's kind, options and the files it reads, the batch size, the versions of
+the packages its kind runs on, the device class and the numeric path) with its prompt
+and seed. Images are written atomically as they are produced, so a run killed midway
 (even with SIGKILL) leaves only whole entries, and restarting it regenerates only the
 missing samples. Configuration-level notes (tensor counts, calibration, sensitivity)
 are cached beside them, so a fully cached configuration reports what it reported
@@ -14,7 +13,6 @@ when it was generated.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Mapping
@@ -26,33 +24,6 @@ import numpy as np
 
 from harness.atomic import replacing, write_text
 from harness.samples import load_png
-
-CACHE_VERSION = 1
-
-
-def digest(parts: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def file_fingerprint(path: str | Path | None) -> str | None:
-    """Size and modification time (cheap for multi-GB checkpoints); ``None`` when absent."""
-    if path is None:
-        return None
-    target = Path(path)
-    if not target.exists():
-        return "absent"
-    stat = target.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
-
-
-def content_fingerprint(path: str | Path | None) -> str | None:
-    """sha256 of a small file's bytes (range files, transform modules)."""
-    if path is None:
-        return None
-    target = Path(path)
-    if not target.is_file():
-        return "absent"
-    return hashlib.sha256(target.read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)

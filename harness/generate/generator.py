@@ -4,7 +4,9 @@ A configuration never raises out of here for its own failures: an exception whil
 building or generating becomes an ``error`` result with its message and a short
 traceback (an :class:`InputError` keeps its one-line message and marks the error as
 the user's input). Samples already in the content-addressed cache are not generated
-again; when all are cached, the configuration is not even built.
+again; when all are cached, the configuration is not even built. Each sample's cache key
+is a function of the configuration's :class:`~harness.identity.ConfigIdentity`, which
+results.json records as the configuration's provenance.
 """
 
 from __future__ import annotations
@@ -15,19 +17,19 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from harness import environment
-from harness.errors import InputError, Where
-from harness.generate.cache import CACHE_VERSION, SampleCache, digest
-from harness.judge.sequential import Monitor
+from harness.errors import InputError
+from harness.generate.cache import SampleCache
+from harness.identity import ConfigIdentity, Environment, PipelineIdentity, generation_inputs
 from harness.kinds.base import BuildContext, ConfigKind, ConfigSpec, Notes, Runtime, jsonable
 from harness.memory import PeakMemory
-from harness.pipelines.source import LoadedPipeline, load_pipeline, source_fingerprint
+from harness.pipelines.family import LoadedPipeline
 from harness.plan.suite import Suite
 from harness.results import STATUS_ERROR, STATUS_OK, STATUS_SKIPPED, ConfigResult, SampleResult
 from harness.samples import (
@@ -46,6 +48,20 @@ TRACEBACK_LINES = 12
 NOT_MEASURED = "timing and memory not measured (cached): run with --no-cache to measure them"
 
 
+class Observer(Protocol):
+    """What watches a configuration's samples as they are generated and may stop it (sequential sampling's
+    :class:`harness.judge.sequential.Monitor`): generation knows only this."""
+
+    def observe(self, jobs: Sequence[SampleJob], images: Sequence[np.ndarray], health: Sequence[ImageHealth]) -> None:
+        """Every sample, cached ones first, as uint8 HxWx3 images (as stored) with their health."""
+
+    def stop(self) -> str:
+        """Why to stop now (empty: go on)."""
+
+    def record(self) -> dict[str, Any]:
+        """What results.json says about the stop."""
+
+
 def plan(suite: Suite, config: str) -> list[SampleJob]:
     """The sample jobs of one configuration, prompt-major."""
     return [SampleJob(config, index, prompt, seed) for index, prompt, seed in suite.samples()]
@@ -60,42 +76,14 @@ def short_traceback(error: BaseException) -> str:
     return "\n".join("".join(lines).rstrip().splitlines()[-TRACEBACK_LINES:])
 
 
-class BaseLoader:
-    """Loads the suite's pipeline once, on first use, and remembers a failure too."""
+@dataclass(frozen=True)
+class Destination:
+    """Where one configuration's images go, and what hears about its progress."""
 
-    def __init__(self, suite: Suite):
-        self.suite = suite
-        self._loaded: LoadedPipeline | None = None
-        self._error: BaseException | None = None
-
-    def __call__(self) -> LoadedPipeline:
-        if self._loaded is None and self._error is None:
-            try:
-                self._loaded = load_pipeline(self.suite.pipeline, Where(self.suite.path))
-            except InputError:
-                raise
-            except Exception as error:
-                self._error = error
-        if self._error is not None:
-            raise RuntimeError(
-                f"loading the pipeline failed: {type(self._error).__name__}: {self._error}"
-            ) from self._error
-        assert self._loaded is not None
-        return self._loaded
-
-
-def make_context(suite: Suite, device: str, loader: BaseLoader, cache_dir: Path, work_dir: Path) -> BuildContext:
-    """What every configuration of a run builds from."""
-    return BuildContext(
-        device=device,
-        generation=suite.generation,
-        load_base=loader,
-        cache_dir=cache_dir,
-        work_dir=work_dir,
-        suite_dir=suite.directory,
-        prompts=suite.prompts,
-        seeds=suite.seeds,
-    )
+    image_dir: Path
+    run_dir: Path
+    advance: Callable[[int], None]
+    status: Callable[[str], None] = lambda _text: None
 
 
 class ConfigGenerator:
@@ -103,46 +91,44 @@ class ConfigGenerator:
 
     def __init__(
         self,
-        kinds: dict[str, ConfigKind] | Any,
+        kinds: Mapping[str, ConfigKind],
         cache: SampleCache | None,
         suite: Suite,
         device: str,
+        loader: Callable[[], LoadedPipeline],
         timing_repeats: int | None = 0,
     ):
         self.kinds = kinds
         self.cache = cache
         self.suite = suite
         self.device = device
+        self.loader = loader
         self.timing_repeats = timing_repeats  # extra timed passes per configuration; None: what the speed gate needs
-        self._environment = {
-            "libraries": environment.library_versions(),
-            "device_class": environment.device_class(device),
-            "pipeline": source_fingerprint(suite.pipeline),
-        }
+        self._device_class = environment.device_class(device)
 
     def batch_size(self, spec: ConfigSpec, requested: int | None) -> int:
         kind = self.kinds[spec.kind]
         return int(requested or self.suite.generation.batch_size or kind.default_batch_size(spec.options, self.device))
 
-    def config_key(self, spec: ConfigSpec, size: int) -> str:
+    def identity(self, spec: ConfigSpec, size: int) -> ConfigIdentity:
+        """Everything the configuration's images depend on (the cache's key, results' provenance): the loaded
+        pipeline's content for kinds that run it, every generation setting, the options and files, the batch size,
+        the versions of the packages the kind uses, the device class and the CPU's half-precision path."""
         kind = self.kinds[spec.kind]
-        gen = self.suite.generation
-        return digest(
-            {
-                "version": CACHE_VERSION,
-                "environment": self._environment,
-                "kind": spec.kind,
-                "options": jsonable(spec.options),
-                "files": kind.cache_inputs(spec.options, self.suite.directory),
-                "generation": [gen.steps, gen.width, gen.height, gen.guidance, gen.negative_prompt],
-                "batch_size": size,
-                "cpu_half": os.environ.get("HARNESS_CPU_HALF", "auto") if self.device == "cpu" else None,
-            }
+        loaded = self.loader() if kind.needs_pipeline else None
+        return ConfigIdentity(
+            pipeline=loaded.identity if loaded is not None else PipelineIdentity(self.suite.pipeline.to_dict()),
+            generation=generation_inputs(self.suite.generation),
+            kind=spec.kind,
+            options=jsonable(spec.options),
+            files=kind.cache_inputs(spec.options, self.suite.directory),
+            batch_size=size,
+            environment=Environment(
+                packages=environment.library_versions(kind.packages),
+                device_class=self._device_class,
+                numerics={"cpu_half": os.environ.get("HARNESS_CPU_HALF", "auto")} if self.device == "cpu" else {},
+            ),
         )
-
-    @staticmethod
-    def sample_key(config_key: str, job: SampleJob) -> str:
-        return digest({"config": config_key, "prompt": job.prompt, "seed": job.seed})
 
     def generate(
         self,
@@ -154,7 +140,7 @@ class ConfigGenerator:
         batch_size: int | None,
         advance: Callable[[int], None],
         status: Callable[[str], None] | None = None,
-        monitor: Monitor | None = None,
+        monitor: Observer | None = None,
     ) -> ConfigResult:
         """Every sample of one configuration, from the cache or generated; never raises for the configuration.
 
@@ -162,133 +148,149 @@ class ConfigGenerator:
         ``monitor`` (sequential sampling) sees every sample in ``jobs`` order, cached ones first, and may stop
         generation early; the result then holds the samples generated so far and the monitor's record.
         """
-        say = status or (lambda _text: None)
         kind = self.kinds[spec.kind]
         context = replace(context, notes=Notes())
-        base = ConfigResult(
-            name=spec.name,
-            kind=spec.kind,
-            status=STATUS_OK,
-            description=spec.description,
-            options=jsonable(spec.options),
-        )
+        base = ConfigResult(spec.name, spec.kind, STATUS_OK, spec.description, options=jsonable(spec.options))
         reason = kind.unavailable(spec.options, context.device)
         if reason:
             advance(len(jobs))
             return replace(base, status=STATUS_SKIPPED, message=reason)
         size = self.batch_size(spec, batch_size)
-        config_key = self.config_key(spec, size)
-        keys = {job.key: self.sample_key(config_key, job) for job in jobs}
-        done: dict[str, SampleResult] = {}
-        for job in jobs:
-            hit = self.cache.get(keys[job.key]) if self.cache else None
+        try:
+            identity = self.identity(spec, size)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:  # the pipeline did not load: this configuration cannot run
+            advance(len(jobs))
+            return _failed(base, error, Notes())
+        where = Destination(image_dir, run_dir, advance, status or (lambda _text: None))
+        work = _ConfigWork(self, kind, spec, jobs, context, where, size, identity, monitor)
+        return work.run(replace(base, identity={"digest": identity.digest(), **identity.to_dict()}))
+
+    def write(self, pixels: np.ndarray, path: Path, cache_key: str, health: ImageHealth, seconds: float) -> None:
+        save_png(pixels, path)
+        if self.cache:
+            self.cache.put(cache_key, path, health.nonfinite_fraction, health.blank, seconds)
+
+
+@dataclass
+class _ConfigWork:
+    """One configuration's generation: the cached samples first, then the build, the batches and the timing
+    passes, each step a method, all of them sharing what the configuration has so far."""
+
+    generator: ConfigGenerator
+    kind: ConfigKind
+    spec: ConfigSpec
+    jobs: Sequence[SampleJob]
+    context: BuildContext
+    where: Destination
+    size: int
+    identity: ConfigIdentity
+    monitor: Observer | None
+    keys: dict[str, str] = field(init=False)
+    done: dict[str, SampleResult] = field(init=False, default_factory=dict)
+    generated: list[SampleResult] = field(init=False, default_factory=list)
+    timing: dict[str, float] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.keys = {job.key: self.identity.sample_key(job.prompt, job.seed) for job in self.jobs}
+
+    @property
+    def cache(self) -> SampleCache | None:
+        return self.generator.cache
+
+    def run(self, base: ConfigResult) -> ConfigResult:
+        missing = self._from_cache()
+        if self.monitor is not None:
+            missing = self._observe_cached(missing)
+            base = replace(base, sequential=self.monitor.record())
+        self.timing = {"batch_size": self.size, "cache_hits": len(self.done), "cache_misses": len(missing)}
+        if not missing:
+            return self._all_cached(base)
+        if self.done:
+            self.context.notes["timing"] = f"partly cached: timed on the {len(missing)} samples generated in this run"
+        return self._generate(base, missing)
+
+    def _from_cache(self) -> list[SampleJob]:
+        for job in self.jobs:
+            hit = self.cache.get(self.keys[job.key]) if self.cache else None
             if hit is not None:
-                path = image_dir / f"{job.key}.png"
+                path = self.where.image_dir / f"{job.key}.png"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(hit.path, path)
-                done[job.key] = _sample(job, path, run_dir, hit.seconds, hit.nonfinite_fraction, hit.blank, cached=True)
-        advance(len(done))
-        missing = [job for job in jobs if job.key not in done]
-        if monitor is not None:
-            cached = [job for job in jobs if job.key in done]
-            monitor.observe(
-                cached,
-                [load_png(run_dir / str(done[job.key].image)) for job in cached],
-                [ImageHealth(done[job.key].nonfinite_fraction, done[job.key].blank) for job in cached],
-            )
-            if monitor.stop():
-                advance(len(missing))
-                missing = []
-            base = replace(base, sequential=monitor.record())
-        timing: dict[str, float] = {"batch_size": size, "cache_hits": len(done), "cache_misses": len(missing)}
-        if not missing:
-            record = (self.cache.get_config(config_key) if self.cache else None) or {}
-            ordered = tuple(done[job.key] for job in jobs if job.key in done)
-            notes = {
-                **record.get("notes", {}),
-                "from_cache": "every sample came from the sample cache; nothing was generated",
-                "timing": NOT_MEASURED,
-            }
-            return replace(base, samples=ordered, timing={**timing, "images": len(ordered), "measured": 0}, notes=notes)
-        if done:
-            context.notes["timing"] = f"partly cached: timed on the {len(missing)} samples generated in this run"
+                self.done[job.key] = self._sample(
+                    job, path, hit.seconds, ImageHealth(hit.nonfinite_fraction, hit.blank)
+                )
+                self.done[job.key] = replace(self.done[job.key], cached=True)
+        self.where.advance(len(self.done))
+        return [job for job in self.jobs if job.key not in self.done]
+
+    def _observe_cached(self, missing: list[SampleJob]) -> list[SampleJob]:
+        assert self.monitor is not None
+        cached = [job for job in self.jobs if job.key in self.done]
+        self.monitor.observe(
+            cached,
+            [load_png(self.where.run_dir / str(self.done[job.key].image)) for job in cached],
+            [ImageHealth(self.done[job.key].nonfinite_fraction, self.done[job.key].blank) for job in cached],
+        )
+        if self.monitor.stop():
+            self.where.advance(len(missing))
+            return []
+        return missing
+
+    def _ordered(self) -> tuple[SampleResult, ...]:
+        return tuple(self.done[job.key] for job in self.jobs if job.key in self.done)
+
+    def _all_cached(self, base: ConfigResult) -> ConfigResult:
+        record = (self.cache.get_config(self.identity.digest()) if self.cache else None) or {}
+        notes = {
+            **record.get("notes", {}),
+            "from_cache": "every sample came from the sample cache; nothing was generated",
+            "timing": NOT_MEASURED,
+        }
+        ordered = self._ordered()
+        return replace(
+            base, samples=ordered, timing={**self.timing, "images": len(ordered), "measured": 0}, notes=notes
+        )
+
+    def _generate(self, base: ConfigResult, missing: list[SampleJob]) -> ConfigResult:
         runtime: Runtime | None = None
-        peak = PeakMemory(context.device)
+        peak = PeakMemory(self.context.device)
         clock: BatchClock | None = None
-        generated: list[SampleResult] = []
-        writer = FileWriter(0 if context.device == "cpu" else io_threads())
+        writer = FileWriter(0 if self.context.device == "cpu" else io_threads())
         try:
             with peak:
-                start = time.perf_counter()
-                say("(building: loading, casting, calibrating, writing files)")
-                runtime = kind.build(spec.options, context)
-                say("")
-                timing["load_s"] = round(time.perf_counter() - start, 4)
-                peak.mark("rss_after_load_mb")
-                peak.mark_built()
-                clock = BatchClock(context.device, runtime.denoiser())
-                generate_start = time.perf_counter()
-                for batch in batches(missing, size):
-                    images = clock.time(functools.partial(runtime.generate, batch), len(batch))
-                    seconds = clock.timings[-1].image_s
-                    stored = self._store(batch, images, seconds, image_dir, run_dir, keys, writer)
-                    generated.extend(sample for sample, _, _ in stored)
-                    advance(len(batch))
-                    if monitor is not None:
-                        monitor.observe(batch, [pixels for _, pixels, _ in stored], [h for _, _, h in stored])
-                        if monitor.stop():
-                            advance(len(missing) - len(generated))
-                            break
-                writer.drain()
-                ran = missing[: len(generated)]  # generated in order; a sequential stop cuts the tail
-                timing["generate_s"] = round(time.perf_counter() - generate_start, 4)
-                timing["per_image_s"] = round(timing["generate_s"] / max(1, len(generated)), 4)
-                repeats_start = time.perf_counter()
-                passes = timing_passes(self.timing_repeats, len(measured(clock.timings)), len(batches(ran, size)))
-                for repeat in range(1, passes + 1):
-                    say(f"(timing pass {repeat}/{passes})")
-                    for batch in batches(ran, size):
-                        clock.time(functools.partial(runtime.generate, batch), len(batch), repeat)
-                if passes:
-                    timing["repeats_s"] = round(time.perf_counter() - repeats_start, 4)
-                    say("")
-                if self.timing_repeats is None:
-                    timing["auto_timing_passes"] = passes
-                timing.update(summarize_timings(clock.timings))
+                runtime, clock = self._build(peak)
+                ran = self._batches(runtime, clock, missing, writer)
+                self._timing_passes(runtime, clock, ran)
+                self.timing.update(summarize_timings(clock.timings))
             notes = jsonable(runtime.notes.snapshot())
-            memory = peak.report()
             if self.cache:
-                self.cache.put_config(config_key, {"notes": notes})
-            done.update({s.key: s for s in generated})
-            ordered = tuple(done[job.key] for job in jobs if job.key in done)
+                self.cache.put_config(self.identity.digest(), {"notes": notes})
+            self.done.update({s.key: s for s in self.generated})
+            ordered = self._ordered()
             return replace(
                 base,
                 samples=ordered,
-                timing={**timing, "images": len(ordered)},
-                memory=memory,
+                timing={**self.timing, "images": len(ordered)},
+                memory=peak.report(),
                 notes=notes,
                 batches=tuple(clock.timings),
-                sequential=monitor.record() if monitor is not None else {},
+                sequential=self.monitor.record() if self.monitor is not None else {},
             )
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as error:
-            advance(len(missing) - len(generated))
-            notes = jsonable((runtime.notes if runtime is not None else context.notes).snapshot())
-            is_input = isinstance(error, InputError)
-            done.update({s.key: s for s in generated})
+            self.where.advance(len(missing) - len(self.generated))
+            self.done.update({s.key: s for s in self.generated})
+            failed = _failed(base, error, runtime.notes if runtime is not None else self.context.notes)
             return replace(
-                base,
-                status=STATUS_ERROR,
-                error_type="input" if is_input else "runtime",
-                message=str(error) if is_input else f"{type(error).__name__}: {error}",
-                traceback="" if is_input else short_traceback(error),
-                samples=tuple(done[job.key] for job in jobs if job.key in done),
-                timing=timing,
+                failed,
+                samples=self._ordered(),
+                timing=self.timing,
                 memory=peak.report(),
-                notes=notes,
                 batches=tuple(clock.timings) if clock is not None else (),
-                sequential=monitor.record() if monitor is not None else {},
+                sequential=self.monitor.record() if self.monitor is not None else {},
             )
         finally:
             writer.close()
@@ -297,25 +299,57 @@ class ConfigGenerator:
             if runtime is not None:
                 runtime.close()
 
-    def _write(self, pixels: np.ndarray, path: Path, cache_key: str, health: ImageHealth, seconds: float) -> None:
-        save_png(pixels, path)
-        if self.cache:
-            self.cache.put(cache_key, path, health.nonfinite_fraction, health.blank, seconds)
+    def _build(self, peak: PeakMemory) -> tuple[Runtime, BatchClock]:
+        start = time.perf_counter()
+        self.where.status("(building: loading, casting, calibrating, writing files)")
+        runtime = self.kind.build(self.spec.options, self.context)
+        self.where.status("")
+        self.timing["load_s"] = round(time.perf_counter() - start, 4)
+        peak.mark("rss_after_load_mb")
+        peak.mark_built()
+        return runtime, BatchClock(self.context.device, runtime.denoiser())
+
+    def _batches(
+        self, runtime: Runtime, clock: BatchClock, missing: list[SampleJob], writer: FileWriter
+    ) -> list[SampleJob]:
+        """Generate the missing samples batch by batch (a monitor may stop it); the jobs that ran, in order."""
+        start = time.perf_counter()
+        for batch in batches(missing, self.size):
+            images = clock.time(functools.partial(runtime.generate, batch), len(batch))
+            stored = self._store(batch, images, clock.timings[-1].image_s, writer)
+            self.generated.extend(sample for sample, _, _ in stored)
+            self.where.advance(len(batch))
+            if self.monitor is not None:
+                self.monitor.observe(batch, [pixels for _, pixels, _ in stored], [h for _, _, h in stored])
+                if self.monitor.stop():
+                    self.where.advance(len(missing) - len(self.generated))
+                    break
+        writer.drain()
+        self.timing["generate_s"] = round(time.perf_counter() - start, 4)
+        self.timing["per_image_s"] = round(self.timing["generate_s"] / max(1, len(self.generated)), 4)
+        return missing[: len(self.generated)]  # generated in order; a sequential stop cuts the tail
+
+    def _timing_passes(self, runtime: Runtime, clock: BatchClock, ran: list[SampleJob]) -> None:
+        start = time.perf_counter()
+        repeats = self.generator.timing_repeats
+        passes = timing_passes(repeats, len(measured(clock.timings)), len(batches(ran, self.size)))
+        for repeat in range(1, passes + 1):
+            self.where.status(f"(timing pass {repeat}/{passes})")
+            for batch in batches(ran, self.size):
+                clock.time(functools.partial(runtime.generate, batch), len(batch), repeat)
+        if passes:
+            self.timing["repeats_s"] = round(time.perf_counter() - start, 4)
+            self.where.status("")
+        if repeats is None:
+            self.timing["auto_timing_passes"] = passes
 
     def _store(
-        self,
-        jobs: Sequence[SampleJob],
-        images: Sequence[np.ndarray],
-        seconds: float,
-        image_dir: Path,
-        run_dir: Path,
-        keys: dict[str, str],
-        writer: FileWriter,
+        self, jobs: Sequence[SampleJob], images: Sequence[np.ndarray], seconds: float, writer: FileWriter
     ) -> list[tuple[SampleResult, np.ndarray, ImageHealth]]:
         """Each sample's record, with its 8-bit pixels (as written) and health."""
         if len(images) != len(jobs):
             raise RuntimeError(f"the runtime returned {len(images)} images for {len(jobs)} samples")
-        expected = self.suite.generation.image_shape
+        expected = self.generator.suite.generation.image_shape
         results = []
         for job, image in zip(jobs, images, strict=True):
             if tuple(image.shape) != expected:
@@ -324,64 +358,36 @@ class ConfigGenerator:
                     "frames stacked top to bottom)"
                 )
             health = inspect_float_image(image)
-            path = image_dir / f"{job.key}.png"
+            path = self.where.image_dir / f"{job.key}.png"
             pixels = to_uint8(image)
-            writer.submit(self._write, pixels, path, keys[job.key], health, round(seconds, 4))
-            sample = _sample(job, path, run_dir, round(seconds, 4), health.nonfinite_fraction, health.blank)
-            results.append((sample, pixels, health))
+            writer.submit(self.generator.write, pixels, path, self.keys[job.key], health, round(seconds, 4))
+            results.append((self._sample(job, path, round(seconds, 4), health), pixels, health))
         return results
 
-
-@dataclass(frozen=True)
-class Workbench:
-    """What generating a suite's configurations needs, built in one place (run, bless, the isolated worker,
-    a kind's own preparation): the pipeline loader, the build context, the sample cache and the generator."""
-
-    suite: Suite
-    loader: BaseLoader
-    context: BuildContext
-    cache: SampleCache
-    generator: ConfigGenerator
-
-
-def workbench(
-    suite: Suite,
-    kinds: Mapping[str, ConfigKind],
-    device: str,
-    cache_dir: Path,
-    work_dir: Path,
-    use_cache: bool = True,
-    timing_repeats: int | None = 0,
-) -> Workbench:
-    """The loader, context, cache and generator of one run of ``suite`` on ``device``."""
-    loader = BaseLoader(suite)
-    cache = SampleCache(cache_dir, read=use_cache)
-    return Workbench(
-        suite=suite,
-        loader=loader,
-        context=make_context(suite, device, loader, cache_dir, work_dir),
-        cache=cache,
-        generator=ConfigGenerator(kinds, cache, suite, device, timing_repeats),
-    )
+    def _sample(
+        self, job: SampleJob, path: Path, seconds: float | None, health: ImageHealth, cached: bool = False
+    ) -> SampleResult:
+        return SampleResult(
+            key=job.key,
+            prompt_index=job.prompt_index,
+            prompt=job.prompt,
+            seed=job.seed,
+            image=str(path.relative_to(self.where.run_dir)),
+            seconds=seconds,
+            nonfinite_fraction=health.nonfinite_fraction,
+            blank=health.blank,
+            cached=cached,
+        )
 
 
-def _sample(
-    job: SampleJob,
-    path: Path,
-    run_dir: Path,
-    seconds: float | None,
-    nonfinite: float,
-    blank: bool,
-    cached: bool = False,
-) -> SampleResult:
-    return SampleResult(
-        key=job.key,
-        prompt_index=job.prompt_index,
-        prompt=job.prompt,
-        seed=job.seed,
-        image=str(path.relative_to(run_dir)),
-        seconds=seconds,
-        nonfinite_fraction=nonfinite,
-        blank=blank,
-        cached=cached,
+def _failed(base: ConfigResult, error: BaseException, notes: Notes) -> ConfigResult:
+    """``base`` as an error: the user's input (one line) or a runtime failure (with a short traceback)."""
+    is_input = isinstance(error, InputError)
+    return replace(
+        base,
+        status=STATUS_ERROR,
+        error_type="input" if is_input else "runtime",
+        message=str(error) if is_input else f"{type(error).__name__}: {error}",
+        traceback="" if is_input else short_traceback(error),
+        notes=jsonable(notes.snapshot()),
     )

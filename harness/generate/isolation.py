@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue as queue_module
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,8 +22,7 @@ from harness.memory import status_bytes
 from harness.results import STATUS_ERROR, ConfigResult
 
 if TYPE_CHECKING:
-    from harness.kinds.base import ConfigKind
-    from harness.metrics.base import Metric
+    from harness.registry import Registry
 
 POLL_S = 0.1
 
@@ -31,7 +30,7 @@ POLL_S = 0.1
 @dataclass(frozen=True)
 class IsolatedJob:
     """What the worker process needs: the suite and configuration, the folders, the options of the run, and the
-    caller's registries (a kind or metric registered by a plug-in reaches the worker too; pickled by reference)."""
+    caller's registry (what a plug-in registered reaches the worker too; its entries pickle by reference)."""
 
     suite: Path
     config: str
@@ -40,8 +39,7 @@ class IsolatedJob:
     cache_dir: Path
     run_dir: Path
     image_dir: Path
-    kinds: Mapping[str, ConfigKind]
-    metrics: Mapping[str, type[Metric]]
+    registry: Registry
     use_cache: bool = True
     batch_size: int | None = None
     timing_repeats: int | None = 0
@@ -50,12 +48,13 @@ class IsolatedJob:
 def _worker(channel: Any, job: IsolatedJob) -> None:
     """Child process: load the suite, generate one configuration, send back the result."""
     from harness import environment
-    from harness.generate.generator import plan, workbench
+    from harness.generate.generator import plan
+    from harness.generate.workbench import workbench
     from harness.plan.suite import load_suite
 
-    suite = load_suite(job.suite, job.kinds, job.metrics)
+    suite = load_suite(job.suite, job.registry)
     environment.quiet_libraries()
-    bench = workbench(suite, job.kinds, job.device, job.cache_dir, job.run_dir, job.use_cache, job.timing_repeats)
+    bench = workbench(suite, job.registry, job.device, job.cache_dir, job.run_dir, job.use_cache, job.timing_repeats)
     before = status_bytes("VmHWM") or 0  # imports; the configuration's own measurement resets the counter
     spec = suite.config(job.config)
     result = bench.generator.generate(

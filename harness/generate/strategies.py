@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.generate import distributed
-from harness.generate.generator import Workbench, batches
+from harness.generate.generator import Observer, batches
 from harness.generate.isolation import IsolatedJob, run_isolated
-from harness.judge.sequential import Monitor
+from harness.generate.workbench import Workbench
 from harness.kinds.base import ConfigSpec
 from harness.results import ConfigResult
 from harness.samples import SampleJob
@@ -34,7 +34,7 @@ class GenerationCall:
     image_dir: Path
     advance: Advance
     label: Label
-    monitor: Monitor | None = None
+    monitor: Observer | None = None
 
 
 class GenerationStrategy(ABC):

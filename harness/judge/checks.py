@@ -12,8 +12,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from harness.errors import EXIT_FAILED, EXIT_OK
-from harness.plan.suite import REFERENCE_ALIAS
-from harness.plan.thresholds import Threshold
+from harness.plan.thresholds import REFERENCE_ALIAS, Threshold
 from harness.results import (
     ERROR,
     FAIL,
@@ -25,6 +24,7 @@ from harness.results import (
     XFAIL,
     CheckOutcome,
     ConfigResult,
+    MetricSummary,
     RunResult,
     paired_values,
     sample_values,
@@ -180,29 +180,30 @@ def evaluate(threshold: Threshold, config: ConfigResult, run: RunResult) -> Chec
     threshold = resolved
     if summary is None:
         return CheckOutcome(config.name, name, ERROR, f"{threshold.metric} was not computed", metric=threshold.metric)
+    skipped = _not_judged(threshold, config, summary)
+    if skipped:
+        return CheckOutcome(config.name, name, SKIPPED, skipped, metric=threshold.metric, n=summary.n)
+    if threshold.relative:
+        return _evaluate_relative(threshold, config, run, summary.scope, summary.unit)
+    return _evaluate_absolute(threshold, config, summary, name)
+
+
+def _not_judged(threshold: Threshold, config: ConfigResult, summary: MetricSummary) -> str:
+    """Why this summary cannot be judged against its bound (empty when it can)."""
     if summary.scope == "set" and config.sequential.get("early"):
         # A set metric is biased in n: only the full set is comparable with the bound (harness/judge/sequential.py).
-        return CheckOutcome(
-            config.name,
-            name,
-            SKIPPED,
+        return (
             f"not judged: {threshold.metric} needs the full set of {config.sequential.get('planned')} samples; "
-            f"sequential sampling stopped at n={summary.n} ({config.sequential.get('stopped')})",
-            metric=threshold.metric,
-            n=summary.n,
+            f"sequential sampling stopped at n={summary.n} ({config.sequential.get('stopped')})"
         )
     if not summary.reliable:
         # Gating on a number that cannot be trusted at this n would pass or fail by chance.
-        return CheckOutcome(
-            config.name,
-            name,
-            SKIPPED,
-            f"not judged: {threshold.metric} is unreliable here ({summary.note})",
-            metric=threshold.metric,
-            n=summary.n,
-        )
-    if threshold.relative:
-        return _evaluate_relative(threshold, config, run, summary.scope, summary.unit)
+        return f"not judged: {threshold.metric} is unreliable here ({summary.note})"
+    return ""
+
+
+def _evaluate_absolute(threshold: Threshold, config: ConfigResult, summary: MetricSummary, name: str) -> CheckOutcome:
+    """A ``min``/``max`` bound on the mean (estimate or interval), the median or the worst sample."""
     unit = f" {summary.unit}" if summary.unit.strip("()") else ""
     value: float | None
     if summary.scope == "set" or threshold.stat == "mean":

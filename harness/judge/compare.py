@@ -10,37 +10,30 @@ by the peaks. A configuration new in this run, or gone from it, is reported as s
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from harness.errors import Where
 from harness.judge.performance import UNITS, machine_difference, performance_verdicts
-from harness.metrics import default_metrics
-from harness.metrics.base import Metric
-from harness.plan import tolerance
-from harness.plan.tolerance import INCONCLUSIVE, REGRESSED, UNTESTED, Tolerance, default_tolerances, judge
-from harness.results import FAIL, PASS, SKIPPED, STATUS_OK, CheckOutcome, ConfigResult, RunResult, paired_values
+from harness.plan.tolerance import INCONCLUSIVE, REGRESSED, UNTESTED, Tolerance, judge
+from harness.results import (
+    FAIL,
+    PASS,
+    SKIPPED,
+    STATUS_OK,
+    CheckOutcome,
+    ConfigResult,
+    MetricSummary,
+    RunResult,
+    paired_values,
+)
 from harness.stats import bootstrap_interval, stable_seed
 
-__all__ = ["Comparison", "Delta", "Tolerance", "compare_runs", "parse_tolerances"]
+__all__ = ["Comparison", "Delta", "compare_runs"]
 
 PERFORMANCE = UNITS  # time and memory metrics, with their units
-
-
-def parse_tolerances(
-    table: Mapping[str, Any] | None,
-    where: Where,
-    metric_names: Sequence[str],
-    metrics: Mapping[str, type[Metric]] | None = None,
-) -> dict[str, Tolerance]:
-    """The ``[regression]`` table over the defaults (each metric's ``default_tolerance``, then time and memory's)
-    for ``metric_names``, time and memory; see :func:`harness.plan.tolerance.parse_tolerances`."""
-    return tolerance.parse_tolerances(
-        table, where, [*metric_names, *PERFORMANCE], default_tolerances(metrics or default_metrics())
-    )
 
 
 @dataclass(frozen=True)
@@ -139,7 +132,6 @@ def compare_runs(
     """Compare every configuration both runs have, metric by metric, plus time and memory."""
     current_names = [c.name for c in current.configs]
     baseline_names = [c.name for c in baseline.configs]
-    deltas: list[Delta] = []
     notes: list[str] = []
     if current.suite.get("prompts") != baseline.suite.get("prompts") or current.suite.get(
         "seeds"
@@ -149,103 +141,21 @@ def compare_runs(
     if machines:
         notes.append(f"time and memory {machines}")
     on_cpu = str(current.environment.get("device", "cpu")).startswith("cpu")
+    deltas: list[Delta] = []
     for config in current.configs:
         other = baseline.config(config.name)
         if other is None:
             continue
         if config.status != STATUS_OK or other.status != STATUS_OK:
-            deltas.append(
-                Delta(
-                    config.name,
-                    "runs",
-                    "",
-                    None,
-                    None,
-                    None,
-                    status="untested",
-                    reason=f"now {config.status}, baseline {other.status}",
-                )
-            )
+            reason = f"now {config.status}, baseline {other.status}"
+            deltas.append(Delta(config.name, "runs", "", None, None, None, status="untested", reason=reason))
             continue
         for summary in config.summaries:
-            tolerance = tolerances.get(summary.metric)
             base_summary = other.summary(summary.metric)
-            if base_summary is None:
-                continue
-            if tolerance is None:  # shown, never skipped silently: a metric nobody gates is a gap a reader should see
-                reason = (
-                    f"untested: no tolerance for {summary.metric} (it has no default, or [regression] turns it off); "
-                    f"give one in the suite's [regression] table, e.g. {summary.metric} = "
-                    f"{{ {'max_drop' if summary.higher_is_better else 'max_rise'} = ... }}"
-                )
-                deltas.append(_untested(config.name, summary, base_summary, reason))
-                continue
-            if summary.unit != base_summary.unit:
-                reason = (
-                    f"not judged: the baseline has {summary.metric} in {base_summary.unit or 'raw units'!r}, "
-                    f"this run in {summary.unit or 'raw units'!r}; re-run the baseline with this version"
-                )
-                deltas.append(_untested(config.name, summary, base_summary, reason))
-                continue
-            if not (summary.reliable and base_summary.reliable):
-                reason = f"not judged: {summary.metric} is unreliable at this n ({summary.note or base_summary.note})"
-                deltas.append(_untested(config.name, summary, base_summary, reason))
-                continue
-            if summary.scope == "set":
-                change = summary.mean - base_summary.mean
-                low = high = None
-                if None not in (summary.ci_low, summary.ci_high, base_summary.ci_low, base_summary.ci_high):
-                    low = summary.ci_low - base_summary.ci_high  # type: ignore[operator]
-                    high = summary.ci_high - base_summary.ci_low  # type: ignore[operator]
-                n, base_value, value = summary.n, base_summary.mean, summary.mean
-            else:
-                mine, theirs = _paired(config, other, summary.metric, tolerance, summary.higher_is_better)
-                if not mine.size:
-                    deltas.append(_untested(config.name, summary, base_summary, "no samples in common"))
-                    continue
-                differences = mine - theirs
-                change = float(differences.mean())
-                low, high = bootstrap_interval(
-                    differences, lambda m: m.mean(axis=1), stable_seed(config.name, summary.metric, "baseline")
-                )
-                n = int(mine.size)
-                # Shown as measured; the change is judged on the saturated pairs (tolerance.saturate_at).
-                base_value, value = base_summary.mean, summary.mean
-            status, reason = judge(tolerance, change, low, high, base_value, summary.unit.strip("()"))
-            deltas.append(
-                Delta(
-                    config.name,
-                    summary.metric,
-                    summary.unit,
-                    base_value,
-                    value,
-                    change,
-                    low,
-                    high,
-                    n,
-                    tolerance.describe(),
-                    status,
-                    reason,
-                )
-            )
+            if base_summary is not None:
+                deltas.append(_quality_delta(config, other, summary, base_summary, tolerances.get(summary.metric)))
         for metric, verdict in performance_verdicts(config, other, tolerances, machines, on_cpu):
-            tolerance = tolerances[metric]
-            deltas.append(
-                Delta(
-                    config.name,
-                    metric,
-                    PERFORMANCE[metric],
-                    verdict.base_value,
-                    verdict.value,
-                    verdict.change,
-                    verdict.low,
-                    verdict.high,
-                    verdict.n,
-                    tolerance.describe(),
-                    verdict.status,
-                    verdict.reason,
-                )
-            )
+            deltas.append(_performance_delta(config.name, metric, verdict, tolerances[metric]))
     return Comparison(
         baseline={
             "run_id": baseline.run_id,
@@ -258,6 +168,68 @@ def compare_runs(
         removed_configs=tuple(name for name in baseline_names if name not in current_names),
         notes=tuple(notes),
     )
+
+
+def _not_judged(summary: MetricSummary, base: MetricSummary, tolerance: Tolerance | None) -> str:
+    """Why a metric's change cannot be judged (no tolerance, other units, unreliable at this n); empty if it can."""
+    if tolerance is None:  # shown, never skipped silently: a metric nobody gates is a gap a reader should see
+        return (
+            f"untested: no tolerance for {summary.metric} (it has no default, or [regression] turns it off); "
+            f"give one in the suite's [regression] table, e.g. {summary.metric} = "
+            f"{{ {'max_drop' if summary.higher_is_better else 'max_rise'} = ... }}"
+        )
+    if summary.unit != base.unit:
+        return (
+            f"not judged: the baseline has {summary.metric} in {base.unit or 'raw units'!r}, "
+            f"this run in {summary.unit or 'raw units'!r}; re-run the baseline with this version"
+        )
+    if not (summary.reliable and base.reliable):
+        return f"not judged: {summary.metric} is unreliable at this n ({summary.note or base.note})"
+    return ""
+
+
+def _quality_delta(
+    config: ConfigResult,
+    other: ConfigResult,
+    summary: MetricSummary,
+    base: MetricSummary,
+    tolerance: Tolerance | None,
+) -> Delta:
+    """One quality metric of one configuration against the baseline: paired per sample, or set against set."""
+    reason = _not_judged(summary, base, tolerance)
+    if reason:
+        return _untested(config.name, summary, base, reason)
+    assert tolerance is not None
+    if summary.scope == "set":
+        change = summary.mean - base.mean
+        low = high = None
+        if None not in (summary.ci_low, summary.ci_high, base.ci_low, base.ci_high):
+            low = summary.ci_low - base.ci_high  # type: ignore[operator]
+            high = summary.ci_high - base.ci_low  # type: ignore[operator]
+        n = summary.n
+    else:
+        mine, theirs = _paired(config, other, summary.metric, tolerance, summary.higher_is_better)
+        if not mine.size:
+            return _untested(config.name, summary, base, "no samples in common")
+        differences = mine - theirs
+        change = float(differences.mean())
+        low, high = bootstrap_interval(
+            differences, lambda m: m.mean(axis=1), stable_seed(config.name, summary.metric, "baseline")
+        )
+        n = int(mine.size)
+    # Shown as measured; a per-sample change is judged on the saturated pairs (tolerance.saturate_at).
+    status, why = judge(tolerance, change, low, high, base.mean, summary.unit.strip("()"))
+    return Delta(
+        config.name, summary.metric, summary.unit, base.mean, summary.mean, change, low, high, n,
+        tolerance.describe(), status, why,
+    )  # fmt: skip
+
+
+def _performance_delta(config: str, metric: str, verdict: Any, tolerance: Tolerance) -> Delta:
+    return Delta(
+        config, metric, PERFORMANCE[metric], verdict.base_value, verdict.value, verdict.change, verdict.low,
+        verdict.high, verdict.n, tolerance.describe(), verdict.status, verdict.reason,
+    )  # fmt: skip
 
 
 def _untested(config: str, summary: Any, base: Any, reason: str) -> Delta:

@@ -26,78 +26,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness import tomlread
-from harness.errors import Where
 from harness.metrics.base import ImageMetric, Metric, PairMetric
-from harness.metrics.tensors import Pairs, exact_float32
+from harness.metrics.tensors import exact_float32
+from harness.plan.sequential import SequentialOptions
 from harness.plan.thresholds import Threshold
 from harness.samples import ImageHealth, SampleJob
+from harness.score.accumulator import Scores
+from harness.score.references import ReferenceView
 
-if TYPE_CHECKING:  # the suite module reads SequentialOptions from here
+if TYPE_CHECKING:
     from harness.kinds.base import ConfigSpec
     from harness.plan.suite import Suite
     from harness.results import ConfigResult
 
 PASSED, FAILED = "pass", "fail"
-KEYS = {
-    "enabled": "true: stop each configuration once its gates are decided (default false; --sequential turns it on)",
-    "first": "samples before the first look (default 8)",
-    "growth": "each look's n is the previous one's times this, in whole batches (default 2)",
-    "alpha": "error level of each gate's always-valid interval (default 0.05)",
-}
-
-
-@dataclass(frozen=True)
-class SequentialOptions:
-    """The suite's ``[sequential]`` table."""
-
-    enabled: bool = False
-    first: int = 8
-    growth: float = 2.0
-    alpha: float = 0.05
-
-    def looks(self, total: int, batch: int) -> list[int]:
-        """The sample counts at which gates are judged: geometric, in whole batches, ending at ``total``."""
-        looks: list[int] = []
-        n = float(max(self.first, 1))
-        while True:
-            at = min(total, max(batch, math.ceil(n / batch) * batch))
-            if not looks or at > looks[-1]:
-                looks.append(at)
-            if at >= total:
-                return looks
-            n *= self.growth
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def parse_sequential(table: Any, where: Where) -> SequentialOptions:
-    if table is None:
-        return SequentialOptions()
-    if not isinstance(table, dict):
-        raise where.error("", "expected a table like { enabled = true, first = 8 }")
-    tomlread.check_keys(table, list(KEYS), where)
-    default = SequentialOptions()
-    first = _or(tomlread.get(table, "first", int, where), default.first)
-    growth = _or(tomlread.get(table, "growth", float, where), default.growth)
-    alpha = _or(tomlread.get(table, "alpha", float, where), default.alpha)
-    if first < 2:
-        raise where.error("first", f"must be >= 2 (an interval needs a spread), got {first}")
-    if growth <= 1:
-        raise where.error("growth", f"must be > 1, got {growth:g}")
-    if not 0 < alpha < 0.5:
-        raise where.error("alpha", f"must be between 0 and 0.5, got {alpha:g}")
-    return SequentialOptions(bool(tomlread.get(table, "enabled", bool, where, False)), first, growth, alpha)
-
-
-def _or(value: Any, default: Any) -> Any:
-    return default if value is None else value
 
 
 def confidence_sequence(values: np.ndarray, alpha: float, n_star: float) -> tuple[float, float]:
@@ -197,16 +144,6 @@ def _bounded(
     return out
 
 
-@dataclass(frozen=True)
-class ReferenceView:
-    """What a monitor reads of the references: images by key, the reference set's per-sample scores (by metric,
-    then key) and the keys of blank reference images."""
-
-    image: Callable[[str], np.ndarray]
-    scores: Mapping[str, Mapping[str, float]]
-    blank: frozenset[str]
-
-
 @dataclass
 class Monitor:
     """Watches one configuration's samples as they are generated and says when to stop.
@@ -226,7 +163,7 @@ class Monitor:
     # left undecided by an early stop (a set metric) would go unseen by the coverage check
     control: bool = False
     looks: list[int] = field(init=False)
-    values: dict[str, dict[str, float]] = field(init=False, default_factory=dict)
+    scores: Scores = field(init=False)  # the gated per-sample metrics' values, as generation feeds them
     seen: list[str] = field(init=False, default_factory=list)
     unhealthy: list[str] = field(init=False, default_factory=list)
     history: list[dict[str, Any]] = field(init=False, default_factory=list)
@@ -237,6 +174,12 @@ class Monitor:
         self.looks = self.options.looks(self.total, self.batch)
         self.n_star = math.sqrt(self.looks[0] * self.total)
         self.gated = {t.metric for t in self.thresholds if self._watchable(t)}
+        self.scores = Scores([self.metrics[name] for name in sorted(self.gated)])
+
+    @property
+    def values(self) -> dict[str, dict[str, float]]:
+        """The gated metrics' per-sample values so far, by metric then sample key."""
+        return {name: values for name, values in self.scores.values.items() if values}
 
     def _watchable(self, threshold: Threshold) -> bool:
         metric = self.metrics.get(threshold.metric)
@@ -253,17 +196,8 @@ class Monitor:
 
     @exact_float32()
     def _score(self, refs: ReferenceView, jobs: Sequence[SampleJob], images: Sequence[np.ndarray]) -> None:
-        pairs: Pairs | None = None
-        for name in sorted(self.gated):
-            metric = self.metrics[name]
-            if isinstance(metric, PairMetric):
-                if pairs is None:
-                    pairs = Pairs(list(images), [refs.image(job.key) for job in jobs], keep=True)
-                scored = metric.score_chunk(pairs)
-            else:
-                assert isinstance(metric, ImageMetric)
-                scored = metric.score_images(list(images), [job.prompt for job in jobs])
-            self.values.setdefault(name, {}).update(zip((job.key for job in jobs), scored, strict=True))
+        references = [refs.image(job.key) for job in jobs] if self.scores.needs_references else None
+        self.scores.update([job.key for job in jobs], images, [job.prompt for job in jobs], references)
 
     def stop(self) -> str:
         """Why to stop now (empty: go on). Health stops at once; gates are judged at the looks."""

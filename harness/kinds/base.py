@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from harness import options
 from harness.errors import Where
 from harness.samples import Generation, SampleJob
 
 if TYPE_CHECKING:
-    from harness.pipelines.source import LoadedPipeline
+    from harness.pipelines.family import LoadedPipeline
     from harness.results import ConfigResult
 
 
@@ -82,8 +83,22 @@ class ConfigKind(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]
-    keys: ClassVar[Mapping[str, str]] = {}
     needs_pipeline: ClassVar[bool] = True  # False for kinds that never touch the suite's pipeline (command)
+    # distributions the kind runs on beyond the core libraries (environment.LIBRARIES): their versions are part of
+    # its samples' identity and of every run's recorded libraries
+    packages: ClassVar[tuple[str, ...]] = ()
+    # a small configuration table of this kind that parses (beside the suite's folder): the docs' example and what
+    # the conformance test (tests/test_conformance.py) varies key by key
+    example: ClassVar[Mapping[str, Any]] = {}
+
+    def declarations(self) -> tuple[type, ...]:
+        """The declared option classes (:mod:`harness.options`) a configuration of this kind is read into."""
+        return ()
+
+    @property
+    def keys(self) -> Mapping[str, str]:
+        """Every key a configuration of this kind may hold, with its help: from the declarations, nothing else."""
+        return {key: text for cls in self.declarations() for key, text in options.keys(cls).items()}
 
     @abstractmethod
     def parse(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> Any:

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.options import option
+
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
 
 
@@ -26,8 +28,10 @@ DTYPE_NAMES = ("float32", "float16", "bfloat16")
 class Precision:
     """``dtype`` for the whole pipeline, with per-component exceptions."""
 
-    dtype: str = "float32"
-    component_dtypes: tuple[tuple[str, str], ...] = ()
+    dtype: str = option("dtype of the whole pipeline", default="float32", choices=DTYPE_NAMES)
+    component_dtypes: tuple[tuple[str, str], ...] = option(
+        "per-component dtypes for mixed precision, e.g. { vae = 'bfloat16' }", default=(), choices=DTYPE_NAMES
+    )
 
     def dtype_of(self, component: str) -> str:
         return dict(self.component_dtypes).get(component, self.dtype)

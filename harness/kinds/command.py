@@ -23,34 +23,64 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from harness import tomlread
+from harness import options
 from harness.errors import Where
 from harness.kinds.base import BuildContext, ConfigKind, Runtime
+from harness.options import option
 from harness.samples import SampleJob, load_png
 
 PLACEHOLDERS = ("prompt", "negative_prompt", "seed", "steps", "width", "height", "guidance", "output")
-KEYS = {
-    "command": "argv template: a list of strings (or one string, split like a shell line) with {placeholders}",
-    "timeout": "seconds per sample (default 600)",
-    "env": "extra environment variables, e.g. { OMP_NUM_THREADS = '2' }",
-    "cwd": "working directory (default: the suite's folder)",
-    "stderr_lines": "lines of stderr kept in error messages (default 20)",
-}
+
+
+def _argv(value: Any, where: Where, _suite_dir: Path | None) -> tuple[str, ...]:
+    """``command``: a list of strings, or one string split like a shell line; it must write ``{output}``."""
+    if isinstance(value, str):
+        try:
+            argv = shlex.split(value)
+        except ValueError as error:
+            raise where.error("command", f"cannot split the command line: {error}") from None
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        argv = list(value)
+    else:
+        raise where.error("command", "expected a list of strings or a string")
+    if not argv:
+        raise where.error("command", "is empty")
+    if not any("{output}" in arg for arg in argv):
+        raise where.error("command", "must contain {output}: the PNG path the runtime writes")
+    for arg in argv:
+        for name in _placeholders(arg):
+            if name not in PLACEHOLDERS:
+                from harness.errors import unknown
+
+                raise where.error(
+                    "command", unknown("placeholder", "{" + name + "}", ["{" + p + "}" for p in PLACEHOLDERS])
+                )
+    return tuple(argv)
 
 
 @dataclass(frozen=True)
 class CommandOptions:
-    argv: tuple[str, ...]
-    timeout: float = 600.0
-    env: tuple[tuple[str, str], ...] = ()
-    cwd: str = "."
-    stderr_lines: int = 20
+    argv: tuple[str, ...] = option(
+        "argv template: a list of strings (or one string, split like a shell line) with {placeholders}",
+        key="command",
+        read=_argv,
+        example="['./sd', '--prompt', '{prompt}', '--seed', '{seed}', '--out', '{output}']",
+    )
+    timeout: float = option("seconds per sample", default=600.0)
+    env: tuple[tuple[str, str], ...] = option("extra environment variables, e.g. { OMP_NUM_THREADS = '2' }", default=())
+    cwd: str = option("working directory (default: the suite's folder)", default=".", path=True)
+    stderr_lines: int = option("lines of stderr kept in error messages", default=20, minimum=1)
+
+    def validate(self, where: Where) -> CommandOptions:
+        if self.timeout <= 0:
+            raise where.error("timeout", "must be > 0 seconds")
+        return self
 
 
 class CommandError(RuntimeError):
@@ -60,48 +90,17 @@ class CommandError(RuntimeError):
 class CommandKind(ConfigKind):
     name: ClassVar[str] = "command"
     summary: ClassVar[str] = "an external runtime run once per sample without a shell; writes a PNG at {output}"
-    keys: ClassVar[Mapping[str, str]] = KEYS
     needs_pipeline: ClassVar[bool] = False
+    example: ClassVar[Mapping[str, Any]] = {
+        "command": ["./sd", "--prompt", "{prompt}", "--seed", "{seed}", "--output", "{output}"]
+    }
+
+    def declarations(self) -> tuple[type, ...]:
+        return (CommandOptions,)
 
     def parse(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> CommandOptions:
-        tomlread.check_keys(table, list(KEYS), where)
-        if "command" not in table:
-            raise where.error(
-                "command", "missing; e.g. ['./sd', '--prompt', '{prompt}', '--seed', '{seed}', '--out', '{output}']"
-            )
-        raw = table["command"]
-        if isinstance(raw, str):
-            try:
-                argv = shlex.split(raw)
-            except ValueError as error:
-                raise where.error("command", f"cannot split the command line: {error}") from None
-        elif isinstance(raw, list) and all(isinstance(item, str) for item in raw):
-            argv = list(raw)
-        else:
-            raise where.error("command", "expected a list of strings or a string")
-        if not argv:
-            raise where.error("command", "is empty")
-        if not any("{output}" in arg for arg in argv):
-            raise where.error("command", "must contain {output}: the PNG path the runtime writes")
-        for arg in argv:
-            for name in _placeholders(arg):
-                if name not in PLACEHOLDERS:
-                    from harness.errors import unknown
-
-                    raise where.error(
-                        "command", unknown("placeholder", "{" + name + "}", ["{" + p + "}" for p in PLACEHOLDERS])
-                    )
-        timeout = tomlread.get(table, "timeout", float, where, 600.0)
-        assert timeout is not None
-        if timeout <= 0:
-            raise where.error("timeout", "must be > 0 seconds")
-        env = tomlread.get_table(table, "env", where) or {}
-        for key, value in env.items():
-            if not isinstance(value, str):
-                raise where.child("env").error(key, "environment values must be strings")
-        cwd = tomlread.get(table, "cwd", str, where, ".") or "."
-        lines = tomlread.get(table, "stderr_lines", int, where, 20) or 20
-        return CommandOptions(tuple(argv), timeout, tuple(sorted(env.items())), str((suite_dir / cwd).resolve()), lines)
+        parsed = options.parse(CommandOptions, table, where, suite_dir)
+        return parsed if "cwd" in table else replace(parsed, cwd=str(suite_dir.resolve()))
 
     def check(self, options: CommandOptions, where: Where) -> None:
         if not Path(options.cwd).is_dir():
@@ -110,7 +109,7 @@ class CommandKind(ConfigKind):
     def cache_inputs(self, options: CommandOptions, suite_dir: Path) -> dict[str, Any]:
         import shutil
 
-        from harness.generate.cache import file_fingerprint
+        from harness.identity import file_fingerprint
 
         executable = shutil.which(options.argv[0], path=os.environ.get("PATH")) or str(
             Path(options.cwd) / options.argv[0]

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
-from harness import tomlread
-from harness.errors import InputError, Where
+from harness.errors import InputError
 from harness.kinds.base import BuildContext, Notes
-from harness.kinds.optional import component_modules, parse_components, weights_mb
+from harness.kinds.optional import component_modules, weights_mb
 from harness.kinds.pipeline import PipelineKind, PipelineOptions
+from harness.options import option
 from harness.pipelines.family import Family
 
 STORAGE = ("float8_e4m3fn", "float8_e5m2")
@@ -26,8 +25,10 @@ STORAGE = ("float8_e4m3fn", "float8_e5m2")
 
 @dataclass(frozen=True)
 class LayerwiseOptions:
-    storage_dtype: str
-    components: tuple[str, ...]
+    storage_dtype: str = option("dtype the weights are stored in", default=STORAGE[0], choices=STORAGE)
+    components: tuple[str, ...] = option(
+        "diffusers models to store in float8", nonempty=True, example="['transformer'] or ['unet']"
+    )
 
 
 class LayerwiseCastingKind(PipelineKind):
@@ -35,14 +36,8 @@ class LayerwiseCastingKind(PipelineKind):
     summary: ClassVar[str] = (
         "weights stored in float8, upcast per layer to the compute dtype (diffusers layerwise casting)"
     )
-    extra_keys: ClassVar[Mapping[str, str]] = {
-        "storage_dtype": f"{' | '.join(STORAGE)} (default float8_e4m3fn)",
-        "components": "diffusers models to store in float8, e.g. ['transformer'] or ['unet']",
-    }
-
-    def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> LayerwiseOptions:
-        storage = tomlread.get_choice(table, "storage_dtype", STORAGE, where, STORAGE[0])
-        return LayerwiseOptions(storage, parse_components(table, where))
+    own_options: ClassVar[type] = LayerwiseOptions
+    example: ClassVar[Mapping[str, Any]] = {"components": ["unet"]}
 
     def modify(self, pipe: Any, options: PipelineOptions, context: BuildContext, family: Family, notes: Notes) -> Any:
         import torch

@@ -7,19 +7,10 @@ configuration ``skipped`` with the reason; it is probed on a small Linear layer 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from harness import tomlread
-from harness.errors import InputError, Where, unknown
-
-
-def parse_components(table: Mapping[str, Any], where: Where) -> tuple[str, ...]:
-    components = tomlread.get_list(table, "components", str, where) or []
-    if not components:
-        raise where.error("components", "missing; e.g. ['unet'] or ['transformer']")
-    return tuple(components)
+from harness.errors import InputError
 
 
 def missing_package(module: str, install: str) -> str | None:
@@ -66,13 +57,3 @@ def tensor_bytes(tensor: Any) -> int:
 def weights_mb(module: Any) -> float:
     total = sum(tensor_bytes(p) for p in module.parameters()) + sum(tensor_bytes(b) for b in module.buffers())
     return round(total / 1e6, 3)
-
-
-def check_choice(value: str, choices: tuple[str, ...], where: Where, key: str) -> str:
-    if value not in choices:
-        raise where.error(key, unknown("mode", value, choices))
-    return value
-
-
-def suite_path(value: str | None, suite_dir: Path) -> str | None:
-    return str((suite_dir / value).resolve()) if value else None

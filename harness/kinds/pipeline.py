@@ -16,41 +16,39 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from harness import tomlread
+from harness import options, tomlread
 from harness.errors import InputError, Where
 from harness.kinds.base import BuildContext, ConfigKind, Notes, Runtime
-from harness.kinds.casting import DTYPE_NAMES, CastLog, Precision, apply_precision
+from harness.kinds.casting import CastLog, Precision, apply_precision
 from harness.kinds.cpu_half import accumulate_in_float32
 from harness.kinds.transform import apply_transform, parse_transform, resolve_transform
+from harness.options import option
 from harness.pipelines.family import Family
 from harness.samples import SampleJob
-
-COMMON_KEYS: Mapping[str, str] = {
-    "dtype": "float32 | float16 | bfloat16 for the whole pipeline (default float32)",
-    "component_dtypes": "per-component dtypes for mixed precision, e.g. { vae = 'bfloat16' }",
-    "transform": "'package.module:function' called with the pipeline; returns it or a replacement",
-}
 
 
 @dataclass(frozen=True)
 class PipelineOptions:
-    """Options shared by every in-process pipeline kind, plus the kind's own (``extra``)."""
+    """Options shared by every in-process pipeline kind (the precision's keys and ``transform``), plus the kind's own
+    (``extra``: its ``own_options`` class)."""
 
     precision: Precision
     transform: str | None = None
     extra: Any = None
 
 
-def parse_precision(table: Mapping[str, Any], where: Where) -> Precision:
-    dtype = tomlread.get_choice(table, "dtype", DTYPE_NAMES, where, "float32")
-    components = tomlread.get_table(table, "component_dtypes", where) or {}
-    pairs = []
-    for component, value in components.items():
-        inner = where.child("component_dtypes")
-        if not isinstance(value, str) or value not in DTYPE_NAMES:
-            raise inner.error(component, f"expected one of {', '.join(DTYPE_NAMES)}, got {value!r}")
-        pairs.append((component, value))
-    return Precision(dtype=dtype, component_dtypes=tuple(sorted(pairs)))
+@dataclass(frozen=True)
+class _Transform:
+    transform: str | None = option(
+        "'package.module:function' called with the pipeline; returns it or a replacement",
+        default=None,
+        read=lambda value, where, _: parse_transform(
+            tomlread.require({"transform": value}, "transform", str, where), where
+        ),
+    )
+
+
+COMMON_KEYS: Mapping[str, str] = {**options.keys(Precision), **options.keys(_Transform)}
 
 
 def copy_pipeline(pipe: Any) -> Any:
@@ -62,22 +60,22 @@ def copy_pipeline(pipe: Any) -> Any:
 
 
 class PipelineKind(ConfigKind):
-    """Base for kinds that modify the suite's pipeline; subclasses override ``modify``/``place``."""
+    """Base for kinds that modify the suite's pipeline; subclasses declare ``own_options`` and override
+    ``modify``/``place``."""
 
-    extra_keys: ClassVar[Mapping[str, str]] = {}
+    own_options: ClassVar[type | None] = None  # the kind's declared options (harness.options): PipelineOptions.extra
 
-    @property
-    def keys(self) -> Mapping[str, str]:  # type: ignore[override]
-        return {**COMMON_KEYS, **self.extra_keys}
+    def declarations(self) -> tuple[type, ...]:
+        return (Precision, _Transform, *((self.own_options,) if self.own_options else ()))
 
     def parse(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> PipelineOptions:
         tomlread.check_keys(table, list(self.keys), where)
-        transform = tomlread.get(table, "transform", str, where)
-        return PipelineOptions(
-            precision=parse_precision(table, where),
-            transform=parse_transform(transform, where) if transform is not None else None,
-            extra=self.parse_extra(table, where, suite_dir),
-        )
+        common = {key: value for key, value in table.items() if key in COMMON_KEYS}
+        own = {key: value for key, value in table.items() if key not in COMMON_KEYS}
+        transform = options.parse(_Transform, common, where, suite_dir, also=tuple(options.keys(Precision)))
+        precision = options.parse(Precision, common, where, suite_dir, also=tuple(options.keys(_Transform)))
+        extra = options.parse(self.own_options, own, where, suite_dir) if self.own_options else None
+        return PipelineOptions(precision=precision, transform=transform.transform, extra=extra)
 
     def check(self, options: PipelineOptions, where: Where) -> None:
         if options.transform:
@@ -93,7 +91,7 @@ class PipelineKind(ConfigKind):
         import importlib.util
         import sys
 
-        from harness.generate.cache import content_fingerprint
+        from harness.identity import content_fingerprint
 
         module = options.transform.partition(":")[0]
         sys.path.insert(0, str(suite_dir))
@@ -104,10 +102,6 @@ class PipelineKind(ConfigKind):
         finally:
             sys.path.remove(str(suite_dir))
         return {"transform_source": content_fingerprint(spec.origin) if spec and spec.origin else None}
-
-    def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> Any:
-        """The kind's own options (frozen dataclass); none by default."""
-        return None
 
     def modify(self, pipe: Any, options: PipelineOptions, context: BuildContext, family: Family, notes: Notes) -> Any:
         """The kind's change to the cast pipeline (quantize, load weights...); returns the pipeline."""
@@ -176,7 +170,7 @@ class DiffusersRuntime(Runtime):
         elif gen.frames > 1:
             raise InputError(
                 f"frames = {gen.frames}: the {self.family.name!r} family makes images; clips need a video family "
-                "(wan, ltx)"
+                "(`python -m harness ls families`: the ones marked clips)"
             )
         # no_grad, not inference_mode: some quantized tensor types (quanto's packed int4) reject inference tensors
         with torch.no_grad():

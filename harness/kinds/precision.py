@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from harness.kinds.pipeline import PipelineKind
 
@@ -12,3 +13,4 @@ class PrecisionKind(PipelineKind):
 
     name: ClassVar[str] = "precision"
     summary: ClassVar[str] = "the pipeline cast to dtype, with optional per-component dtypes (mixed precision)"
+    example: ClassVar[Mapping[str, Any]] = {"dtype": "float16", "component_dtypes": {"vae": "bfloat16"}}

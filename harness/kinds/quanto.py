@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
-from harness import tomlread
-from harness.errors import Where
 from harness.kinds.base import BuildContext, Notes
-from harness.kinds.optional import component_modules, missing_package, parse_components, probe, weights_mb
+from harness.kinds.optional import component_modules, missing_package, probe, weights_mb
 from harness.kinds.pipeline import PipelineKind, PipelineOptions
+from harness.options import option
 from harness.pipelines.family import Family
 
 WEIGHTS = ("qint8", "qint4", "qint2", "qfloat8")
@@ -20,9 +18,11 @@ ACTIVATIONS = ("none", "qint8", "qfloat8")
 
 @dataclass(frozen=True)
 class QuantoOptions:
-    weights: str
-    activations: str
-    components: tuple[str, ...]
+    weights: str = option("weight type", default="qint8", choices=WEIGHTS)
+    activations: str = option(
+        "activation type (with activations, calibration is not run)", default="none", choices=ACTIVATIONS
+    )
+    components: tuple[str, ...] = option("components or submodules to quantize", nonempty=True, example="['unet']")
 
 
 def _quantize(module: Any, weights: str, activations: str) -> None:
@@ -38,19 +38,12 @@ def _quantize(module: Any, weights: str, activations: str) -> None:
 
 class QuantoKind(PipelineKind):
     name: ClassVar[str] = "quanto"
+    packages: ClassVar[tuple[str, ...]] = ("optimum-quanto",)
     summary: ClassVar[str] = (
         "optimum-quanto: qint8/qint4/qint2/qfloat8 weights, optional activations (optional: pip install optimum-quanto)"
     )
-    extra_keys: ClassVar[Mapping[str, str]] = {
-        "weights": " | ".join(WEIGHTS),
-        "activations": " | ".join(ACTIVATIONS) + " (default none; with activations, calibration is not run)",
-        "components": "components or submodules to quantize, e.g. ['unet']",
-    }
-
-    def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> QuantoOptions:
-        weights = tomlread.get_choice(table, "weights", WEIGHTS, where, "qint8")
-        activations = tomlread.get_choice(table, "activations", ACTIVATIONS, where, "none")
-        return QuantoOptions(weights, activations, parse_components(table, where))
+    own_options: ClassVar[type] = QuantoOptions
+    example: ClassVar[Mapping[str, Any]] = {"weights": "qint8", "components": ["unet"]}
 
     def unavailable(self, options: PipelineOptions, device: str) -> str | None:
         missing = missing_package("optimum.quanto", "optimum-quanto")

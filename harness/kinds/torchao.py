@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
-from harness import tomlread
-from harness.errors import Where
 from harness.kinds.base import BuildContext, Notes
-from harness.kinds.optional import component_modules, missing_package, parse_components, probe, weights_mb
+from harness.kinds.optional import component_modules, missing_package, probe, weights_mb
 from harness.kinds.pipeline import PipelineKind, PipelineOptions
+from harness.options import option
 from harness.pipelines.family import Family
 
 MODES = ("int8_weight_only", "int4_weight_only", "float8_weight_only", "int8_dynamic")
@@ -30,23 +28,18 @@ def config_for(mode: str) -> Any:
 
 @dataclass(frozen=True)
 class TorchaoOptions:
-    mode: str
-    components: tuple[str, ...]
+    mode: str = option("torchao's quantization", default="int8_weight_only", choices=MODES, what="mode")
+    components: tuple[str, ...] = option("components or submodules to quantize", nonempty=True, example="['unet']")
 
 
 class TorchaoKind(PipelineKind):
     name: ClassVar[str] = "torchao"
+    packages: ClassVar[tuple[str, ...]] = ("torchao",)
     summary: ClassVar[str] = (
         "torchao quantize_: int8/int4/float8 weight-only or int8 dynamic (optional: pip install torchao)"
     )
-    extra_keys: ClassVar[Mapping[str, str]] = {
-        "mode": " | ".join(MODES),
-        "components": "components or submodules to quantize, e.g. ['unet']",
-    }
-
-    def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> TorchaoOptions:
-        mode = tomlread.get_choice(table, "mode", MODES, where, "int8_weight_only")
-        return TorchaoOptions(mode, parse_components(table, where))
+    own_options: ClassVar[type] = TorchaoOptions
+    example: ClassVar[Mapping[str, Any]] = {"components": ["unet"]}
 
     def unavailable(self, options: PipelineOptions, device: str) -> str | None:
         missing = missing_package("torchao", "torchao")

@@ -12,18 +12,24 @@ direction (``higher_is_better``) and what it compares:
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 
-from harness import tomlread
+from harness import options, tomlread
 from harness.errors import Where
 from harness.metrics.reference_values import ReferenceValueCache
 from harness.metrics.tensors import Pairs
+
+# built-in evaluators other than the tiny one, by name: each finds its open_clip folder (the registry's evaluators)
+Evaluators = Mapping[str, Callable[[], Path]]
+NO_EVALUATORS: Evaluators = MappingProxyType({})
 
 
 @dataclass
@@ -34,6 +40,8 @@ class ScoringContext:
     cache_dir: Path
     references_digest: str
     counters: dict[str, int] = field(default_factory=dict)
+    # built-in evaluators (CLIP models a plug-in ships, such as the shapes world's), by name: the registry's
+    evaluators: Evaluators = field(default_factory=lambda: NO_EVALUATORS)
     warnings: list[str] = field(default_factory=list)
 
     def count(self, name: str, amount: int = 1) -> None:
@@ -64,6 +72,9 @@ class Metric(ABC):
     higher_is_better: ClassVar[bool]
     scope: ClassVar[str]
     summary: ClassVar[str]
+    # the metric's options declared once (harness.options): parsing, option_keys and errors derive from it; None: the
+    # metric reads its own table (the feature-space metrics, whose keys depend on each other's values)
+    Options: ClassVar[type | None] = None
     option_keys: ClassVar[Mapping[str, str]] = {}
     # An optional backend (a package or weights most machines lack): when ``unavailable()`` gives a
     # reason, the run goes on without it and its checks are skipped with that reason, never an error.
@@ -72,6 +83,12 @@ class Metric(ABC):
     # keys are those of tolerance.Tolerance; why each value: docs/regression.md). None: the metric is shown
     # "untested: no tolerance" in comparisons until a suite gives one.
     default_tolerance: ClassVar[Mapping[str, float] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("Options")
+        if declared is not None:
+            cls.option_keys = options.keys(declared)
 
     @classmethod
     def resolve_defaults(cls, options: Mapping[str, Any], evaluator: str) -> dict[str, Any]:
@@ -88,15 +105,23 @@ class Metric(ABC):
         """Where the metric computes: the run's device (the CPU without a run)."""
         return self.context.device if self.context is not None else "cpu"
 
+    @property
+    def evaluators(self) -> Evaluators:
+        """The built-in evaluators this metric may name (``builtin:shapes``); none without a run."""
+        return self.context.evaluators if self.context is not None else NO_EVALUATORS
+
     @classmethod
     def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
-        """Validate the metric's options; the default accepts none."""
+        """Validate the metric's options: read into its declared ``Options``; without them, none are accepted."""
+        if cls.Options is not None:
+            return dataclasses.asdict(options.parse(cls.Options, table, where, suite_dir))
         tomlread.check_keys(table, list(cls.option_keys), where, "option")
         return dict(table)
 
     @classmethod
-    def check_options(cls, options: Mapping[str, Any], where: Where) -> None:
-        """Deeper checks for ``validate`` (weights present, ...), without compute."""
+    def check_options(cls, options: Mapping[str, Any], where: Where, evaluators: Evaluators = NO_EVALUATORS) -> None:
+        """Deeper checks for ``validate`` (weights present, ...), without compute; ``evaluators`` are the built-in
+        evaluators a CLIP-based metric may name."""
         return None
 
     @classmethod

@@ -17,6 +17,7 @@ also accepts only hub ids containing "openai". Here the processor gets the 8-bit
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +26,7 @@ import numpy as np
 from harness import tomlread
 from harness.errors import Where
 from harness.metrics.base import ImageMetric
+from harness.options import option, resolve_path
 
 DEFAULT_MODEL = "openai/clip-vit-large-patch14"
 # torchmetrics' antonym pairs (clip_image_quality_assessment's prompt names)
@@ -71,28 +73,31 @@ def missing_clip(model: str) -> str | None:
     return None
 
 
+def _model(value: Any, where: Where, suite_dir: Path | None) -> str:
+    """A hub id as given; a local folder (``./``, ``/``, ``~``) made absolute."""
+    model = tomlread.require({"model": value}, "model", str, where)
+    return resolve_path(model, suite_dir) if model.startswith((".", "/", "~")) else model
+
+
+@dataclass(frozen=True)
+class ClipIQAOptions:
+    model: str = option(
+        "a transformers CLIP: hub id or a local save_pretrained folder", default=DEFAULT_MODEL, read=_model
+    )
+    prompt: str = option("which antonym pair", default="quality", choices=tuple(PROMPTS))
+
+
 class ClipIQA(ImageMetric):
     name: ClassVar[str] = "clip_iqa"
     unit: ClassVar[str] = ""  # a probability, 0 to 1
     higher_is_better: ClassVar[bool] = True
     optional: ClassVar[bool] = True
     summary: ClassVar[str] = "CLIP-IQA no-reference quality: P(positive prompt) from a CLIP (optional; torchmetrics)"
-    option_keys: ClassVar[Mapping[str, str]] = {
-        "model": f"a transformers CLIP: hub id (default {DEFAULT_MODEL}) or a local save_pretrained folder",
-        "prompt": "which antonym pair: quality (default), sharpness, noisiness, ...",
-    }
+    Options: ClassVar[type] = ClipIQAOptions
 
     def __init__(self, options: Mapping[str, Any] | None = None, context: Any = None):
         super().__init__(options, context)
         self._loaded: tuple[Any, Any, Any] | None = None
-
-    @classmethod
-    def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
-        super().parse_options(table, where, suite_dir)
-        model = tomlread.get(table, "model", str, where) or DEFAULT_MODEL
-        if model.startswith((".", "/", "~")):
-            model = str((suite_dir / Path(model).expanduser()).resolve())
-        return {"model": model, "prompt": tomlread.get_choice(table, "prompt", tuple(PROMPTS), where, "quality")}
 
     def unavailable(self) -> str | None:
         return missing_clip(self.options.get("model", DEFAULT_MODEL))

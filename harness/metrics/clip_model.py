@@ -18,6 +18,7 @@ from typing import Any
 
 from harness import tomlread
 from harness.errors import InputError, Where
+from harness.metrics.base import NO_EVALUATORS, Evaluators
 from harness.samples import io_threads
 
 BUILTIN_TINY = "builtin:tiny"
@@ -108,13 +109,17 @@ def parse_clip_options(table: Mapping[str, Any], where: Where, suite_dir: Path) 
     return {"model": model, "pretrained": pretrained}
 
 
-def check_clip(options: Mapping[str, Any]) -> None:
+def check_clip(options: Mapping[str, Any], evaluators: Evaluators = NO_EVALUATORS) -> None:
     """Raise an :class:`InputError` naming what to place where, without loading."""
     model, pretrained = options.get("model") or BUILTIN_TINY, options.get("pretrained")
     if model.startswith(("builtin:", "local-dir:")):
         if model == BUILTIN_TINY:
             return
-        folder = _builtin_folder(model) if model.startswith("builtin:") else Path(model.removeprefix("local-dir:"))
+        folder = (
+            _builtin_folder(model, evaluators)
+            if model.startswith("builtin:")
+            else Path(model.removeprefix("local-dir:"))
+        )
         if not (folder / "open_clip_config.json").is_file():
             raise InputError(f"no open_clip model at {folder}: place open_clip_config.json and its weights there")
         return
@@ -154,19 +159,19 @@ def check_clip(options: Mapping[str, Any]) -> None:
                 )
 
 
-def values_id(metric: str, options: Mapping[str, Any], device: str) -> str:
+def values_id(metric: str, options: Mapping[str, Any], device: str, evaluators: Evaluators = NO_EVALUATORS) -> str:
     """What a CLIP-based metric's values depend on, without loading the model: the model and
     checkpoint named, the size and modification time of the files they are read from, the
     library versions and the device type (the reference value cache's key)."""
     import importlib.metadata
 
-    from harness.generate.cache import file_fingerprint
+    from harness.identity import file_fingerprint
     from harness.metrics.tensors import device_type
 
     model, pretrained = options.get("model") or BUILTIN_TINY, options.get("pretrained")
     files: list[Path] = []
     if model.startswith("builtin:") and model != BUILTIN_TINY:
-        files = sorted(_builtin_folder(model).iterdir())
+        files = sorted(_builtin_folder(model, evaluators).iterdir())
     elif model.startswith("local-dir:") and Path(model.removeprefix("local-dir:")).is_dir():
         files = sorted(Path(model.removeprefix("local-dir:")).iterdir())
     if pretrained and Path(pretrained).is_file():
@@ -177,26 +182,27 @@ def values_id(metric: str, options: Mapping[str, Any], device: str) -> str:
     return "|".join([metric, model, str(pretrained), seed, *fingerprints, *libraries, device_type(device)])
 
 
-def load_clip(options: Mapping[str, Any], device: str = "cpu") -> LoadedClip:
-    """Load (once per process and device) the CLIP model ``options`` names, on ``device``."""
+def load_clip(options: Mapping[str, Any], device: str = "cpu", evaluators: Evaluators = NO_EVALUATORS) -> LoadedClip:
+    """Load (once per process and device) the CLIP model ``options`` names, on ``device``; ``evaluators`` find the
+    folders of built-in ones other than ``builtin:tiny``."""
     model, pretrained = options.get("model") or BUILTIN_TINY, options.get("pretrained")
     key = (model, pretrained, device)
     if key not in _CACHE:
-        check_clip(options)
-        loaded = _load(model, pretrained)
+        check_clip(options, evaluators)
+        loaded = _load(model, pretrained, evaluators)
         loaded.model.to(device)
         loaded.device = device
         _CACHE[key] = loaded
     return _CACHE[key]
 
 
-def _load(model_name: str, pretrained: str | None) -> LoadedClip:
+def _load(model_name: str, pretrained: str | None, evaluators: Evaluators) -> LoadedClip:
     import open_clip
 
     if model_name == BUILTIN_TINY:
         return _tiny()
     if model_name.startswith("builtin:"):
-        model_name = f"local-dir:{_builtin_folder(model_name)}"
+        model_name = f"local-dir:{_builtin_folder(model_name, evaluators)}"
     model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
     model.eval()
     tokenizer = open_clip.get_tokenizer(model_name)
@@ -204,16 +210,13 @@ def _load(model_name: str, pretrained: str | None) -> LoadedClip:
     return LoadedClip(model, preprocess, tokenizer, context, f"{model_name}:{pretrained}")
 
 
-def _builtin_folder(model: str) -> Path:
+def _builtin_folder(model: str, evaluators: Evaluators) -> Path:
     """The open_clip folder of a plug-in's built-in CLIP (the shapes world's ``builtin:shapes``)."""
-    from harness.plugins import plugin_clip_folders
-
-    folders = plugin_clip_folders()
-    if model not in folders:
+    if model not in evaluators:
         from harness.errors import unknown
 
-        raise InputError(unknown("built-in CLIP", model, [BUILTIN_TINY, *folders]))
-    return folders[model]()
+        raise InputError(unknown("built-in CLIP", model, [BUILTIN_TINY, *evaluators]))
+    return evaluators[model]()
 
 
 def _tiny() -> LoadedClip:

@@ -15,8 +15,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.errors import Where
-from harness.metrics.base import ImageMetric
-from harness.metrics.clip_model import check_clip, load_clip, parse_clip_options, random_weights_warning, values_id
+from harness.metrics.base import NO_EVALUATORS, Evaluators, ImageMetric
+from harness.metrics.clip_model import (
+    check_clip,
+    load_clip,
+    parse_clip_options,
+    random_weights_warning,
+    values_id,
+)
 
 BATCH = 32
 
@@ -59,19 +65,19 @@ class ClipScore(ImageMetric):
         return parse_clip_options(table, where, suite_dir)
 
     @classmethod
-    def check_options(cls, options: Mapping[str, Any], where: Where) -> None:
+    def check_options(cls, options: Mapping[str, Any], where: Where, evaluators: Evaluators = NO_EVALUATORS) -> None:
         from harness.errors import InputError
 
         try:
-            check_clip(options)
+            check_clip(options, evaluators)
         except InputError as error:
             raise where.error("model", error.detail) from None
 
     def values_id(self) -> str | None:
-        return values_id(self.name, self.options, self.device)
+        return values_id(self.name, self.options, self.device, self.evaluators)
 
     def score_images(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
-        clip = load_clip(self.options, self.device)
+        clip = load_clip(self.options, self.device, self.evaluators)
         warning = random_weights_warning(self.name, self.options)
         if warning and self.context is not None:
             self.context.warn(warning)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.errors import Where
-from harness.metrics.base import SetMetric, SetScore
+from harness.metrics.base import NO_EVALUATORS, Evaluators, SetMetric, SetScore
 from harness.metrics.clip_model import random_weights_warning
 from harness.metrics.features import (
     FEATURE_KEYS,
@@ -56,8 +56,8 @@ class DistributionMetric(SetMetric):
         return parse_feature_options(table, where, suite_dir)
 
     @classmethod
-    def check_options(cls, options: Mapping[str, Any], where: Where) -> None:
-        check_feature_options(options, where)
+    def check_options(cls, options: Mapping[str, Any], where: Where, evaluators: Evaluators = NO_EVALUATORS) -> None:
+        check_feature_options(options, where, evaluators)
 
     @classmethod
     def resolve_defaults(cls, options: Mapping[str, Any], evaluator: str) -> dict[str, Any]:
@@ -67,14 +67,14 @@ class DistributionMetric(SetMetric):
         from harness.errors import InputError
 
         try:
-            check_feature_options(self.options, Where("", f"metrics.{self.name}"))
+            check_feature_options(self.options, Where("", f"metrics.{self.name}"), self.evaluators)
         except InputError as error:
             return error.detail
         return None
 
     def extractor(self) -> FeatureExtractor:
         """The feature network, on the run's device."""
-        return extractor_for(self.options, self.device)
+        return extractor_for(self.options, self.device, self.evaluators)
 
     def feature_key(self) -> str:
         return self.extractor().id

@@ -12,20 +12,26 @@ with that reason; nothing is downloaded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-from harness import tomlread
-from harness.errors import Where
 from harness.metrics.base import ImageMetric
 from harness.metrics.clip_model import load_clip, values_id
 from harness.metrics.clip_score import clip_scores
+from harness.options import option
 
 REPO, FILE = "xswu/HPSv2", "HPS_v2.1_compressed.pt"
 ARCH = "ViT-H-14"
+
+
+@dataclass(frozen=True)
+class HPSv2Options:
+    checkpoint: str | None = option(f"path of {FILE} (default: the local hub cache of {REPO})", default=None, path=True)
+    arch: str = option("open_clip architecture of the checkpoint", default=ARCH)
 
 
 class HPSv2(ImageMetric):
@@ -34,18 +40,7 @@ class HPSv2(ImageMetric):
     higher_is_better: ClassVar[bool] = True
     optional: ClassVar[bool] = True
     summary: ClassVar[str] = "HPSv2 human-preference score of each image for its prompt (optional; open_clip, x 100)"
-    option_keys: ClassVar[Mapping[str, str]] = {
-        "checkpoint": f"path of {FILE} (default: the local hub cache of {REPO})",
-        "arch": f"open_clip architecture of the checkpoint (default {ARCH})",
-    }
-
-    @classmethod
-    def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
-        super().parse_options(table, where, suite_dir)
-        checkpoint = tomlread.get(table, "checkpoint", str, where)
-        if checkpoint is not None:
-            checkpoint = str((suite_dir / Path(checkpoint).expanduser()).resolve())
-        return {"checkpoint": checkpoint, "arch": tomlread.get(table, "arch", str, where) or ARCH}
+    Options: ClassVar[type] = HPSv2Options
 
     def checkpoint(self) -> Path | None:
         if self.options.get("checkpoint"):
@@ -75,8 +70,8 @@ class HPSv2(ImageMetric):
         return {"model": self.options.get("arch", ARCH), "pretrained": str(self.checkpoint())}
 
     def values_id(self) -> str | None:
-        return values_id(self.name, self._clip_options(), self.device)
+        return values_id(self.name, self._clip_options(), self.device, self.evaluators)
 
     def score_images(self, images: Sequence[np.ndarray], prompts: Sequence[str]) -> list[float]:
-        clip = load_clip(self._clip_options(), self.device)
+        clip = load_clip(self._clip_options(), self.device, self.evaluators)
         return clip_scores(clip, images, prompts)

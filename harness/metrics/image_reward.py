@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from harness import tomlread
-from harness.errors import Where
 from harness.metrics.base import ImageMetric
+from harness.options import option
 
 DEFAULT_ROOT = Path.home() / ".cache" / "ImageReward"  # the package's own download folder
+
+
+@dataclass(frozen=True)
+class ImageRewardOptions:
+    folder: str = option("folder holding ImageReward.pt and med_config.json", default=str(DEFAULT_ROOT), path=True)
 
 
 class ImageRewardMetric(ImageMetric):
@@ -34,19 +39,11 @@ class ImageRewardMetric(ImageMetric):
     higher_is_better: ClassVar[bool] = True
     optional: ClassVar[bool] = True
     summary: ClassVar[str] = "ImageReward human-preference reward of each image for its prompt (optional; image-reward)"
-    option_keys: ClassVar[Mapping[str, str]] = {
-        "folder": f"folder holding ImageReward.pt and med_config.json (default {DEFAULT_ROOT})",
-    }
+    Options: ClassVar[type] = ImageRewardOptions
 
     def __init__(self, options: Mapping[str, Any] | None = None, context: Any = None):
         super().__init__(options, context)
         self._model: Any = None
-
-    @classmethod
-    def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
-        super().parse_options(table, where, suite_dir)
-        folder = tomlread.get(table, "folder", str, where)
-        return {"folder": str((suite_dir / Path(folder).expanduser()).resolve()) if folder else str(DEFAULT_ROOT)}
 
     def _files(self) -> tuple[Path, Path]:
         folder = Path(self.options.get("folder", DEFAULT_ROOT))

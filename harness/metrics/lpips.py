@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness import tomlread
 from harness.errors import Where
-from harness.metrics.base import PairMetric
+from harness.metrics.base import NO_EVALUATORS, Evaluators, PairMetric
 from harness.metrics.tensors import Pairs
+from harness.options import option
 
 NETS = ("alex", "vgg", "squeeze")
 _WEIGHTS = {"alex": "AlexNet_Weights", "vgg": "VGG16_Weights", "squeeze": "SqueezeNet1_1_Weights"}
@@ -32,25 +33,25 @@ def backbone_file(net: str) -> tuple[str, Path]:
     return url, torch_home / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
 
 
+@dataclass(frozen=True)
+class LPIPSOptions:
+    net: str = option("the backbone LPIPS compares features of", default="alex", choices=NETS)
+
+
 class LPIPS(PairMetric):
     name: ClassVar[str] = "lpips"
     default_tolerance: ClassVar[Mapping[str, float] | None] = {"max_rise": 0.01}
     unit: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = False
     summary: ClassVar[str] = "LPIPS perceptual distance to the reference image (needs torchvision backbone weights)"
-    option_keys: ClassVar[Mapping[str, str]] = {"net": "alex | vgg | squeeze (default alex)"}
+    Options: ClassVar[type] = LPIPSOptions
 
     def __init__(self, options: Mapping[str, Any] | None = None, context: Any = None):
         super().__init__(options, context)
         self._model: Any = None
 
     @classmethod
-    def parse_options(cls, table: Mapping[str, Any], where: Where, suite_dir: Path) -> dict[str, Any]:
-        super().parse_options(table, where, suite_dir)
-        return {"net": tomlread.get_choice(table, "net", NETS, where, "alex")}
-
-    @classmethod
-    def check_options(cls, options: Mapping[str, Any], where: Where) -> None:
+    def check_options(cls, options: Mapping[str, Any], where: Where, evaluators: Evaluators = NO_EVALUATORS) -> None:
         reason = cls._missing(options.get("net", "alex"))
         if reason:
             raise where.error("net", reason)

@@ -17,7 +17,7 @@ import numpy as np
 
 from harness import tomlread
 from harness.errors import Where
-from harness.metrics.base import PairMetric
+from harness.metrics.base import NO_EVALUATORS, Evaluators, PairMetric
 from harness.metrics.lpips import LPIPS
 from harness.metrics.psnr import PSNR
 from harness.metrics.ssim import SSIM
@@ -73,8 +73,8 @@ class FramewiseMetric(PairMetric):
         return options
 
     @classmethod
-    def check_options(cls, options: Mapping[str, Any], where: Where) -> None:
-        cls.inner.check_options({k: v for k, v in options.items() if k != "frames"}, where)
+    def check_options(cls, options: Mapping[str, Any], where: Where, evaluators: Evaluators = NO_EVALUATORS) -> None:
+        cls.inner.check_options({k: v for k, v in options.items() if k != "frames"}, where, evaluators)
 
     def unavailable(self) -> str | None:
         return self.frame_metric.unavailable()

@@ -7,7 +7,8 @@ arguments, how starting latents are made, and which module is the denoiser.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -94,3 +95,30 @@ class VideoFamily(Family):
             raise RuntimeError(f"a video pipeline returned frames of shape {clips.shape}, expected (N, F, H, W, 3)")
         count, frames, height, width, _ = clips.shape
         return clips.reshape(count, frames * height, width, 3)
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A named pipeline the harness builds offline (``builtin:NAME``): constructed in code, or loaded from weights
+    that ship with a plug-in. A family's module lists its own in ``BUILTINS``."""
+
+    name: str
+    description: str
+    family: type[Family]
+    build: Callable[[], Any]
+    evaluator: str = "builtin:tiny"  # the CLIP model (and feature space) metrics default to on this pipeline
+
+
+@dataclass
+class LoadedPipeline:
+    """A pipeline loaded once per suite (float32, on the CPU); configurations derive copies from it.
+
+    ``fingerprint`` identifies its content, weights and the configuration of its other components (the digest of
+    :class:`harness.identity.PipelineIdentity`); ``identity`` is that record."""
+
+    pipe: Any
+    family: Family
+    source: Any  # harness.plan.source.PipelineSource
+    fingerprint: str
+    load_seconds: float
+    identity: Any = None  # harness.identity.PipelineIdentity

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.pipelines.components import tiny_clip, tiny_t5, tiny_vae
-from harness.pipelines.family import Family, seeded_noise
+from harness.pipelines.family import Builtin, Family, seeded_noise
 
 if TYPE_CHECKING:
     import torch
@@ -69,3 +69,14 @@ def build_tiny_flux() -> Any:
         **tiny_clip("text_encoder", "tokenizer", CLIPTextModel),
         **tiny_t5("text_encoder_2", "tokenizer_2", T5EncoderModel, d_model=64),
     )
+
+
+FAMILY = FluxFamily
+BUILTINS = (
+    Builtin(
+        "tiny-flux",
+        "random tiny FLUX.1-dev (1 double + 2 single blocks of width 256, CLIP 32 + T5 64, guidance embedding, 64 px)",
+        FluxFamily,
+        build_tiny_flux,
+    ),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from harness.pipelines.family import VideoFamily
+from harness.pipelines.family import Builtin, VideoFamily
 
 
 class LTXFamily(VideoFamily):
@@ -74,3 +74,14 @@ def build_tiny_ltx() -> Any:
         scheduler=FlowMatchEulerDiscreteScheduler(),
         **tiny_t5("text_encoder", "tokenizer", T5EncoderModel),
     )
+
+
+FAMILY = LTXFamily
+BUILTINS = (
+    Builtin(
+        "tiny-ltx",
+        "random tiny LTX-Video (3D DiT 1 block of width 32, 8-channel video VAE, T5 32; 8k+1 frames)",
+        TinyLTXFamily,
+        build_tiny_ltx,
+    ),
+)

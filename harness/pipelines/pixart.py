@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from harness.pipelines.family import LatentFamily
+from harness.pipelines.family import Builtin, LatentFamily
 
 
 class PixArtFamily(LatentFamily):
@@ -56,3 +56,14 @@ def build_tiny_pixart() -> Any:
         scheduler=DPMSolverMultistepScheduler(),
         **tiny_t5("text_encoder", "tokenizer", T5EncoderModel, d_model=64),
     )
+
+
+FAMILY = PixArtFamily
+BUILTINS = (
+    Builtin(
+        "tiny-pixart",
+        "random tiny PixArt-Sigma (DiT 2 blocks of width 256, adaLN-single, T5 64, 64 px)",
+        PixArtFamily,
+        build_tiny_pixart,
+    ),
+)

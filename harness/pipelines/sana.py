@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from harness.pipelines.family import LatentFamily
+from harness.pipelines.family import Builtin, LatentFamily
 from harness.pipelines.tokenizers import byte_gemma_tokenizer
 
 
@@ -34,7 +34,7 @@ class TinySanaFamily(SanaFamily):
 def build_tiny_sana() -> Any:
     """A deterministic tiny Sana pipeline (64 px images -> 4x32x32 latents)."""
     import torch
-    from diffusers import AutoencoderDC, FlowMatchEulerDiscreteScheduler, SanaPipeline, SanaTransformer2DModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, SanaPipeline, SanaTransformer2DModel
     from transformers import Gemma2Config, Gemma2Model
 
     tokenizer = byte_gemma_tokenizer()
@@ -52,25 +52,7 @@ def build_tiny_sana() -> Any:
         caption_channels=32,
         sample_size=32,
     )
-    torch.manual_seed(0)
-    vae = AutoencoderDC(
-        in_channels=3,
-        latent_channels=4,
-        attention_head_dim=8,
-        encoder_block_types=("ResBlock", "EfficientViTBlock"),
-        decoder_block_types=("ResBlock", "EfficientViTBlock"),
-        encoder_block_out_channels=(16, 32),
-        decoder_block_out_channels=(16, 32),
-        encoder_qkv_multiscales=((), (5,)),
-        decoder_qkv_multiscales=((), (5,)),
-        encoder_layers_per_block=(1, 1),
-        decoder_layers_per_block=[1, 1],
-        downsample_block_type="conv",
-        upsample_block_type="interpolate",
-        decoder_norm_types="rms_norm",
-        decoder_act_fns="silu",
-        scaling_factor=0.41407,
-    )
+    vae = _tiny_dc_ae()
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
     torch.manual_seed(0)
     text_config = Gemma2Config(  # type: ignore[call-arg]
@@ -92,3 +74,36 @@ def build_tiny_sana() -> Any:
     return SanaPipeline(
         tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
     )
+
+
+def _tiny_dc_ae() -> Any:
+    """The tiny DC-AE (deep-compression autoencoder, factor 2 here), built from seed 0."""
+    import torch
+    from diffusers import AutoencoderDC
+
+    torch.manual_seed(0)
+    vae = AutoencoderDC(
+        in_channels=3,
+        latent_channels=4,
+        attention_head_dim=8,
+        encoder_block_types=("ResBlock", "EfficientViTBlock"),
+        decoder_block_types=("ResBlock", "EfficientViTBlock"),
+        encoder_block_out_channels=(16, 32),
+        decoder_block_out_channels=(16, 32),
+        encoder_qkv_multiscales=((), (5,)),
+        decoder_qkv_multiscales=((), (5,)),
+        encoder_layers_per_block=(1, 1),
+        decoder_layers_per_block=[1, 1],
+        downsample_block_type="conv",
+        upsample_block_type="interpolate",
+        decoder_norm_types="rms_norm",
+        decoder_act_fns="silu",
+        scaling_factor=0.41407,
+    )
+    return vae
+
+
+FAMILY = SanaFamily
+BUILTINS = (
+    Builtin("tiny-sana", "random tiny Sana (DiT 2x16 heads, DC-AE, Gemma2 32, 64 px)", TinySanaFamily, build_tiny_sana),
+)

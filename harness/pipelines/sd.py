@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from harness.pipelines.family import LatentFamily
+from harness.pipelines.family import Builtin, LatentFamily
 
 
 class StableDiffusionFamily(LatentFamily):
@@ -45,6 +45,11 @@ def build_tiny_sd(time_cond_proj_dim: int | None = None) -> Any:
     return assemble_sd({"unet": unet, "vae": vae, **text, "scheduler": sd15_scheduler()})
 
 
+def build_tiny_sd_lcm() -> Any:
+    """tiny-sd with an LCM-style UNet (``time_embedding.cond_proj``)."""
+    return build_tiny_sd(time_cond_proj_dim=32)
+
+
 def sd15_scheduler() -> Any:
     """SD1.x's DDIM schedule (scaled-linear betas, epsilon prediction, "leading" steps)."""
     from diffusers import DDIMScheduler
@@ -66,3 +71,20 @@ def assemble_sd(components: dict[str, Any]) -> Any:
     return StableDiffusionPipeline(
         **components, safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False
     )
+
+
+FAMILY = StableDiffusionFamily
+BUILTINS = (
+    Builtin(
+        "tiny-sd",
+        "random tiny Stable Diffusion (UNet 32/64, CLIP text 32, 64 px)",
+        StableDiffusionFamily,
+        build_tiny_sd,
+    ),
+    Builtin(
+        "tiny-sd-lcm",
+        "tiny-sd with an LCM-style UNet (time_cond_proj_dim=32, has time_embedding.cond_proj)",
+        StableDiffusionFamily,
+        build_tiny_sd_lcm,
+    ),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from harness.pipelines.family import LatentFamily
+from harness.pipelines.family import Builtin, LatentFamily
 
 
 class SD3Family(LatentFamily):
@@ -84,3 +84,14 @@ def build_tiny_sd3() -> Any:
         **tiny_clip("text_encoder_2", "tokenizer_2", CLIPTextModelWithProjection),
         **tiny_t5("text_encoder_3", "tokenizer_3", T5EncoderModel, d_model=64),
     )
+
+
+FAMILY = SD3Family
+BUILTINS = (
+    Builtin(
+        "tiny-sd3",
+        "random tiny SD3.5 (MM-DiT 2 blocks of width 256, two CLIPs 32 + T5 64, 16-channel VAE, 64 px)",
+        SD3Family,
+        build_tiny_sd3,
+    ),
+)

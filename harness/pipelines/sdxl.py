@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from harness.pipelines.family import LatentFamily
+from harness.pipelines.family import Builtin, LatentFamily
 
 FP16_MAX = 65504.0
 
@@ -106,3 +106,14 @@ def build_tiny_sdxl(overflowing_vae: bool = True) -> Any:
         **tiny_clip("text_encoder", "tokenizer", CLIPTextModel),
         **tiny_clip("text_encoder_2", "tokenizer_2", CLIPTextModelWithProjection),
     )
+
+
+FAMILY = SDXLFamily
+BUILTINS = (
+    Builtin(
+        "tiny-sdxl",
+        "random tiny SDXL (UNet 32/64 with text-time conditioning, two CLIPs; its VAE overflows float16 like SDXL's)",
+        SDXLFamily,
+        build_tiny_sdxl,
+    ),
+)

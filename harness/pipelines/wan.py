@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from harness.pipelines.family import VideoFamily
+from harness.pipelines.family import Builtin, VideoFamily
 
 
 class WanFamily(VideoFamily):
@@ -60,3 +60,14 @@ def build_tiny_wan() -> Any:
         scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
         **tiny_t5("text_encoder", "tokenizer", T5EncoderModel),
     )
+
+
+FAMILY = WanFamily
+BUILTINS = (
+    Builtin(
+        "tiny-wan",
+        "random tiny Wan 2.1 text-to-video (3D DiT 2 blocks of width 64, 16-channel causal VAE, T5 32; 4k+1 frames)",
+        TinyWanFamily,
+        build_tiny_wan,
+    ),
+)

@@ -3,58 +3,76 @@
 A suite names a pipeline, prompts and seeds, generation settings, the reference
 configuration, a table of named configurations, the metrics to compute and the
 thresholds they must meet (suite-wide, with per-configuration overrides).
+
+Every top-level key is declared once in :data:`TOP_KEYS` with whether it changes
+generated images; the generation settings are the fields of
+:class:`~harness.samples.Generation`, declared there. A key that changes images is part
+of every sample's identity (:mod:`harness.identity`), and ``tests/test_identity.py``
+holds each one to that.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness import tomlread
-from harness.errors import InputError, Where, unknown
-from harness.judge.performance import UNITS
-from harness.judge.sequential import SequentialOptions, parse_sequential
-from harness.kinds.base import ConfigKind, ConfigSpec, jsonable
-from harness.metrics.base import Metric
-from harness.pipelines.source import PipelineSource, check_available, parse_source
-from harness.plan.thresholds import REFERENCE_ALIAS as REFERENCE_ALIAS  # where checks and suites have always read it
-from harness.plan.thresholds import Threshold, parse_thresholds
-from harness.plan.tolerance import default_tolerances, parse_tolerances
-from harness.samples import Generation as Generation  # suites are read into it; it lives below configs/
+from harness import options, tomlread
+from harness.errors import Where, unknown
+from harness.kinds.base import ConfigSpec, jsonable
+from harness.plan.sequential import SequentialOptions, parse_sequential
+from harness.plan.source import PipelineSource, check_available, parse_source
+from harness.plan.thresholds import REFERENCE_ALIAS, Threshold, parse_thresholds
+from harness.plan.tolerance import regression_tolerances
+from harness.samples import Generation
+
+if TYPE_CHECKING:
+    from harness.registry import Registry
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-TOP_KEYS = {
-    "name": "suite name (default: the file name); used in report and reference paths",
-    "description": "free text shown in reports",
-    "pipeline": "builtin:NAME | hub:org/name | ./local/diffusers/folder | ./checkpoint.safetensors",
-    "pipeline_config": "for a single-file checkpoint: a local diffusers folder with the component configs",
-    "family": "pipeline family override: sd | sdxl | sd3 | flux | pixart | sana | wan | ltx | generic",
-    "reference": "name of the configuration whose images are blessed as references",
-    "prompts": "list of prompts",
-    "prompts_file": "a text file, one prompt per line ('#' starts a comment)",
-    "seeds": "list of integer seeds; each (prompt, seed) is one sample",
-    "steps": "denoising steps (default 20)",
-    "width": "image width in pixels, a multiple of 8 (default 512)",
-    "height": "image height in pixels, a multiple of 8 (default 512)",
-    "guidance": "classifier-free guidance scale (default 7.5)",
-    "frames": "frames per sample for video families (wan, ltx; default 1): each sample is a clip",
-    "negative_prompt": "negative prompt for every sample (default none)",
-    "batch_size": "samples per pipeline call (default: automatic)",
-    "references": "folder of blessed reference images (default ../reference_images/<name> from the suite)",
-    "reference_images": "blessed (default): judge against the blessed images | live: generate the reference "
-    "configuration in the same run and judge against those (the blessed ones then measure its drift)",
-    "metrics": "table of metrics to compute, each with its options, e.g. { psnr = {}, ssim = {} }",
-    "thresholds": "suite-wide thresholds per metric, e.g. psnr = { min = 30 }",
-    "configs": "table of named configurations",
-    "regression": "tolerances against a baseline run (run --baseline), e.g. psnr = { max_drop = 0.5 }; defaults apply",
-    "sequential": "stop each configuration once its gates are decided: { enabled = true, first = 8, growth = 2, "
-    "alpha = 0.05 } (docs/sequential.md)",
+
+@dataclass(frozen=True)
+class SuiteKey:
+    """A top-level suite key: its help, and whether a change to it changes generated images."""
+
+    help: str
+    pixels: bool
+
+
+TOP_KEYS: Mapping[str, SuiteKey] = {
+    "name": SuiteKey("suite name (default: the file name); used in report and reference paths", False),
+    "description": SuiteKey("free text shown in reports", False),
+    "pipeline": SuiteKey("builtin:NAME | hub:org/name | ./local/diffusers/folder | ./checkpoint.safetensors", True),
+    "pipeline_config": SuiteKey(
+        "for a single-file checkpoint: a local diffusers folder with the component configs", True
+    ),
+    "family": SuiteKey("pipeline family override (`python -m harness ls families`)", True),
+    "reference": SuiteKey("name of the configuration whose images are blessed as references", True),
+    "prompts": SuiteKey("list of prompts", True),
+    "prompts_file": SuiteKey("a text file, one prompt per line ('#' starts a comment)", True),
+    "seeds": SuiteKey("list of integer seeds; each (prompt, seed) is one sample", True),
+    "references": SuiteKey(
+        "folder of blessed reference images (default ../reference_images/<name> from the suite)", False
+    ),
+    "reference_images": SuiteKey(
+        "blessed (default): judge against the blessed images | live: generate the reference configuration in the "
+        "same run and judge against those (the blessed ones then measure its drift)",
+        False,
+    ),
+    "metrics": SuiteKey("table of metrics to compute, each with its options, e.g. { psnr = {}, ssim = {} }", False),
+    "thresholds": SuiteKey("suite-wide thresholds per metric, e.g. psnr = { min = 30 }", False),
+    "configs": SuiteKey("table of named configurations (each one's kind and options change its images)", True),
+    "regression": SuiteKey(
+        "tolerances against a baseline run (run --baseline), e.g. psnr = { max_drop = 0.5 }; defaults apply", False
+    ),
+    "sequential": SuiteKey(
+        "stop each configuration once its gates are decided: { enabled = true, first = 8, growth = 2, alpha = 0.05 } "
+        "(docs/sequential.md); the samples generated change, no sample's pixels",
+        False,
+    ),
 }
 CONFIG_COMMON_KEYS = {
     "kind": "configuration kind (default precision)",
@@ -63,6 +81,11 @@ CONFIG_COMMON_KEYS = {
     "expect": "pass (default) | fail: a negative control that the gates must flag; it fails the run if it passes",
 }
 DEFAULT_METRICS = ("psnr",)
+
+
+def suite_keys() -> dict[str, str]:
+    """Every top-level key a suite may hold, with its help: :data:`TOP_KEYS` and the generation settings."""
+    return {**{name: key.help for name, key in TOP_KEYS.items()}, **options.keys(Generation)}
 
 
 @dataclass(frozen=True)
@@ -130,25 +153,6 @@ class Suite:
         """Every (prompt index, prompt, seed), prompt-major."""
         return [(index, prompt, seed) for index, prompt in enumerate(self.prompts) for seed in self.seeds]
 
-    def reference_inputs(self) -> dict[str, Any]:
-        """Everything that determines the reference images; its hash marks references stale."""
-        gen = self.generation
-        return {
-            "pipeline": self.pipeline.describe(),
-            "prompts": list(self.prompts),
-            "seeds": list(self.seeds),
-            "steps": gen.steps,
-            "width": gen.width,
-            "height": gen.height,
-            "guidance": gen.guidance,
-            "negative_prompt": gen.negative_prompt,
-            "batch_size": gen.batch_size,
-            "reference_config": self.reference_config.to_dict(),
-        }
-
-    def reference_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.reference_inputs(), sort_keys=True).encode()).hexdigest()
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -168,107 +172,68 @@ class Suite:
         }
 
 
-def load_suite(path: Path, kinds: Mapping[str, ConfigKind], metrics: Mapping[str, type[Metric]]) -> Suite:
+def load_suite(path: Path, registry: Registry) -> Suite:
     """Read and validate a suite file (no files beyond it are opened except a prompts file)."""
     path = Path(path)
     data = tomlread.read_toml(path)
     where = Where(path)
-    tomlread.check_keys(data, list(TOP_KEYS), where)
+    tomlread.check_keys(data, list(suite_keys()), where)
     suite_dir = path.resolve().parent
-
-    name = tomlread.get(data, "name", str, where, path.stem)
-    assert name is not None
+    name = tomlread.get(data, "name", str, where, path.stem) or path.stem
     if not NAME_PATTERN.match(name):
         raise where.error("name", f"{name!r} must be letters, digits, '.', '_' or '-' (it names folders)")
-
-    pipeline_text = tomlread.require(data, "pipeline", str, where)
     pipeline = parse_source(
-        pipeline_text,
+        tomlread.require(data, "pipeline", str, where),
         where,
         suite_dir,
         tomlread.get(data, "family", str, where),
         tomlread.get(data, "pipeline_config", str, where),
+        registry,
     )
     prompts = _read_prompts(data, where, suite_dir)
-    seeds = tomlread.get_list(data, "seeds", int, where) or [0]
-    if len(set(seeds)) != len(seeds):
-        raise where.error("seeds", "seeds must be unique")
-    if any(seed < 0 for seed in seeds):
-        raise where.error("seeds", "seeds must be >= 0")
-    generation = _read_generation(data, where)
-
-    metric_requests = _resolve_metric_defaults(
-        _read_metrics(data, where, metrics, suite_dir), pipeline, metrics, generation.frames
-    )
+    generation = options.parse(Generation, data, where, suite_dir, also=tuple(TOP_KEYS))
+    _check_frames(generation, pipeline, registry, where)
+    metric_requests = _read_metrics(data, where, registry, suite_dir, pipeline, generation.frames)
     metric_names = tuple(request.name for request in metric_requests)
+    for request in metric_requests:
+        registry.metrics[request.name].check_prompts(prompts, where)
     thresholds = parse_thresholds(
         tomlread.get_table(data, "thresholds", where) or {}, where.child("thresholds"), metric_names
     )
-
-    for request in metric_requests:
-        metrics[request.name].check_prompts(prompts, where)
-    configs_table = tomlread.get_table(data, "configs", where)
-    if not configs_table:
-        raise where.error("configs", "at least one configuration is needed, e.g. [configs.fp32] dtype = 'float32'")
-    configs = tuple(
-        _read_config(config_name, table, where.child("configs"), kinds, metric_names, suite_dir)
-        for config_name, table in configs_table.items()
+    configs, reference = _read_configs(data, where, registry, metric_names, suite_dir)
+    _check_vs(thresholds, [spec.name for spec in configs], where.child("thresholds"))
+    regression = regression_tolerances(
+        tomlread.get_table(data, "regression", where), where.child("regression"), metric_names, registry.metrics
     )
-    config_names = [spec.name for spec in configs]
-    reference = tomlread.require(data, "reference", str, where)
-    if reference not in config_names:
-        raise where.error("reference", unknown("configuration", reference, config_names))
-
-    for spec in configs:
-        target = getattr(getattr(spec.options, "extra", None), "equivalent_to", None)
-        if target is not None and target not in config_names:
-            raise where.error(f"configs.{spec.name}.equivalent_to", unknown("configuration", target, config_names))
-    _check_vs(thresholds, config_names, where.child("thresholds"))
-    for spec in configs:
-        _check_vs(spec.thresholds, config_names, where.child(f"configs.{spec.name}.thresholds"))
-
-    regression = parse_tolerances(
-        tomlread.get_table(data, "regression", where),
-        where.child("regression"),
-        [*metric_names, *UNITS],
-        default_tolerances(metrics),
-    )
-    references_text = tomlread.get(data, "references", str, where)
-    if references_text is not None:
-        references_dir = (suite_dir / references_text).resolve()
-    else:
-        references_dir = (suite_dir.parent / "reference_images" / name).resolve()
-    reference_images = tomlread.get(data, "reference_images", str, where, "blessed")
-    if reference_images not in ("blessed", "live"):
-        raise where.error("reference_images", f"expected 'blessed' or 'live', got {reference_images!r}")
-
     return Suite(
         name=name,
         path=path.resolve(),
         description=tomlread.get(data, "description", str, where, "") or "",
         pipeline=pipeline,
         prompts=tuple(prompts),
-        seeds=tuple(seeds),
+        seeds=_read_seeds(data, where),
         generation=generation,
         reference=reference,
         configs=configs,
         metrics=metric_requests,
         thresholds=thresholds,
-        references_dir=references_dir,
+        references_dir=_references_dir(data, where, suite_dir, name),
         regression=regression,
-        reference_images=reference_images or "blessed",
+        reference_images=_reference_images(data, where),
         sequential=parse_sequential(data.get("sequential"), where.child("sequential")),
     )
 
 
-def check_suite(suite: Suite, kinds: Mapping[str, ConfigKind], metrics: Mapping[str, type[Metric]]) -> None:
+def check_suite(suite: Suite, registry: Registry) -> None:
     """The checks ``validate`` adds beyond parsing: files exist, transforms import. No compute."""
     where = Where(suite.path)
     check_available(suite.pipeline, where)
     for spec in suite.configs:
-        kinds[spec.kind].check(spec.options, where.child(f"configs.{spec.name}"))
+        registry.kinds[spec.kind].check(spec.options, where.child(f"configs.{spec.name}"))
     for request in suite.metrics:
-        metrics[request.name].check_options(request.options, where.child(f"metrics.{request.name}"))
+        registry.metrics[request.name].check_options(
+            request.options, where.child(f"metrics.{request.name}"), registry.evaluators
+        )
 
 
 def _read_prompts(data: Mapping[str, Any], where: Where, suite_dir: Path) -> list[str]:
@@ -280,88 +245,113 @@ def _read_prompts(data: Mapping[str, Any], where: Where, suite_dir: Path) -> lis
         prompt_path = (suite_dir / file_name).resolve()
         if not prompt_path.is_file():
             raise where.error("prompts_file", f"prompt file not found: {prompt_path}")
-        try:
-            lines = prompt_path.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError:
-            raise InputError("not UTF-8 text", file=prompt_path) from None
-        prompts = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-        if not prompts:
-            raise InputError("no prompts in file (one per line; '#' lines are comments)", file=prompt_path)
-        return prompts
+        return options.read_lines(prompt_path, where.child("prompts_file"))
     if not inline:
         raise where.error("prompts", "missing; give a list of prompts or prompts_file")
     return inline
 
 
-def _read_generation(data: Mapping[str, Any], where: Where) -> Generation:
-    defaults = Generation()
-    steps = tomlread.get(data, "steps", int, where, defaults.steps)
-    width = tomlread.get(data, "width", int, where, defaults.width)
-    height = tomlread.get(data, "height", int, where, defaults.height)
-    guidance = tomlread.get(data, "guidance", float, where, defaults.guidance)
-    negative = tomlread.get(data, "negative_prompt", str, where, "")
-    batch_size = tomlread.get(data, "batch_size", int, where)
-    frames = tomlread.get(data, "frames", int, where, defaults.frames)
-    assert steps is not None and width is not None and height is not None and guidance is not None
-    assert frames is not None
-    if frames < 1:
-        raise where.error("frames", f"must be >= 1, got {frames}")
-    if steps < 1:
-        raise where.error("steps", f"must be >= 1, got {steps}")
-    for key, value in (("width", width), ("height", height)):
-        if value < 8 or value % 8:
-            raise where.error(key, f"must be a positive multiple of 8, got {value}")
-    if batch_size is not None and batch_size < 1:
-        raise where.error("batch_size", f"must be >= 1, got {batch_size}")
-    return Generation(steps, width, height, guidance, negative or "", batch_size, frames)
+def _read_seeds(data: Mapping[str, Any], where: Where) -> tuple[int, ...]:
+    seeds = tomlread.get_list(data, "seeds", int, where) or [0]
+    if len(set(seeds)) != len(seeds):
+        raise where.error("seeds", "seeds must be unique")
+    if any(seed < 0 for seed in seeds):
+        raise where.error("seeds", "seeds must be >= 0")
+    return tuple(seeds)
+
+
+def _references_dir(data: Mapping[str, Any], where: Where, suite_dir: Path, name: str) -> Path:
+    text = tomlread.get(data, "references", str, where)
+    return (
+        (suite_dir / text).resolve() if text is not None else (suite_dir.parent / "reference_images" / name).resolve()
+    )
+
+
+def _check_frames(generation: Generation, pipeline: PipelineSource, registry: Registry, where: Where) -> None:
+    """Clips need a video family: known here for a built-in or a named family (a folder's is known once loaded)."""
+    if generation.frames == 1:
+        return
+    if pipeline.family is not None:
+        family = registry.families[pipeline.family]
+    elif pipeline.kind == "builtin":
+        family = registry.builtins[pipeline.location].family
+    else:
+        return
+    if not family.video:
+        video = sorted(name for name, known in registry.families.items() if known.video)
+        raise where.error(
+            "frames",
+            f"frames = {generation.frames}: the {family.name!r} family makes images; clips need a video family "
+            f"({', '.join(video)})",
+        )
+
+
+def _reference_images(data: Mapping[str, Any], where: Where) -> str:
+    mode = tomlread.get(data, "reference_images", str, where, "blessed") or "blessed"
+    if mode not in ("blessed", "live"):
+        raise where.error("reference_images", f"expected 'blessed' or 'live', got {mode!r}")
+    return mode
 
 
 def _read_metrics(
-    data: Mapping[str, Any], where: Where, metrics: Mapping[str, type[Metric]], suite_dir: Path
+    data: Mapping[str, Any],
+    where: Where,
+    registry: Registry,
+    suite_dir: Path,
+    pipeline: PipelineSource,
+    frames: int,
 ) -> tuple[MetricRequest, ...]:
+    """The ``[metrics]`` table (``psnr`` alone when absent), each metric's options parsed, then the options the
+    suite left open filled for the pipeline's evaluator: a built-in's own (the shapes world's trained CLIP for its
+    pipelines), the tiny built-in otherwise; clip metrics get the suite's frames."""
+    from harness.metrics.clip_model import BUILTIN_TINY
+
+    metrics = registry.metrics
     table = tomlread.get_table(data, "metrics", where)
-    if table is None:
-        return tuple(MetricRequest(name) for name in DEFAULT_METRICS)
-    requests = []
+    requested: dict[str, Any] = {name: {} for name in DEFAULT_METRICS} if table is None else dict(table)
+    builtin = registry.builtins.get(pipeline.location) if pipeline.kind == "builtin" else None
+    evaluator = builtin.evaluator if builtin is not None else BUILTIN_TINY
     inner = where.child("metrics")
-    for name, options in table.items():
+    requests = []
+    for name, given in requested.items():
         if name not in metrics:
             raise inner.error(name, unknown("metric", name, metrics))
-        if options is True:
-            options = {}
-        if not isinstance(options, dict):
+        if given is True:
+            given = {}
+        if not isinstance(given, dict):
             raise inner.error(name, "expected a table of options ({} for defaults) or true")
-        parsed = metrics[name].parse_options(options, inner.child(name), suite_dir)
+        parsed = metrics[name].resolve_defaults(
+            metrics[name].parse_options(given, inner.child(name), suite_dir), evaluator
+        )
+        if getattr(metrics[name], "clips", False):
+            parsed.setdefault("frames", frames)
         requests.append(MetricRequest(name, parsed))
     return tuple(requests)
 
 
-def _resolve_metric_defaults(
-    requests: tuple[MetricRequest, ...], pipeline: PipelineSource, metrics: Mapping[str, type[Metric]], frames: int
-) -> tuple[MetricRequest, ...]:
-    """Options the suite leaves open, filled by each metric for the pipeline's evaluator: a built-in's own (the shapes
-    world's trained CLIP for its pipelines), the tiny built-in otherwise; clip metrics get the suite's frames."""
-    from harness.metrics.clip_model import BUILTIN_TINY
-    from harness.pipelines.builtin import builtin_pipelines
-
-    builtin = builtin_pipelines().get(pipeline.location) if pipeline.kind == "builtin" else None
-    evaluator = builtin.evaluator if builtin is not None else BUILTIN_TINY
-    resolved = []
-    for request in requests:
-        options = metrics[request.name].resolve_defaults(request.options, evaluator)
-        if getattr(metrics[request.name], "clips", False):
-            options.setdefault("frames", frames)
-        resolved.append(MetricRequest(request.name, options))
-    return tuple(resolved)
+def _read_configs(
+    data: Mapping[str, Any], where: Where, registry: Registry, metric_names: tuple[str, ...], suite_dir: Path
+) -> tuple[tuple[ConfigSpec, ...], str]:
+    """The ``[configs]`` table and the reference configuration's name, with every cross-reference checked."""
+    table = tomlread.get_table(data, "configs", where)
+    if not table:
+        raise where.error("configs", "at least one configuration is needed, e.g. [configs.fp32] dtype = 'float32'")
+    inner = where.child("configs")
+    configs = tuple(_read_config(name, body, inner, registry, metric_names, suite_dir) for name, body in table.items())
+    names = [spec.name for spec in configs]
+    reference = tomlread.require(data, "reference", str, where)
+    if reference not in names:
+        raise where.error("reference", unknown("configuration", reference, names))
+    for spec in configs:
+        target = getattr(getattr(spec.options, "extra", None), "equivalent_to", None)
+        if target is not None and target not in names:
+            raise inner.error(f"{spec.name}.equivalent_to", unknown("configuration", target, names))
+        _check_vs(spec.thresholds, names, inner.child(f"{spec.name}.thresholds"))
+    return configs, reference
 
 
 def _read_config(
-    name: str,
-    table: Any,
-    where: Where,
-    kinds: Mapping[str, ConfigKind],
-    metric_names: tuple[str, ...],
-    suite_dir: Path,
+    name: str, table: Any, where: Where, registry: Registry, metric_names: tuple[str, ...], suite_dir: Path
 ) -> ConfigSpec:
     if not NAME_PATTERN.match(name):
         raise where.error(name, "configuration names must be letters, digits, '.', '_' or '-'")
@@ -370,27 +360,24 @@ def _read_config(
     if not isinstance(table, dict):
         raise where.error(name, "expected a table, e.g. [configs.fp16] dtype = 'float16'")
     inner = where.child(name)
-    kind_name = tomlread.get(table, "kind", str, inner, "precision")
-    assert kind_name is not None
-    if kind_name not in kinds:
-        raise inner.error("kind", unknown("configuration kind", kind_name, kinds))
-    kind = kinds[kind_name]
+    kind_name = tomlread.get(table, "kind", str, inner, "precision") or "precision"
+    if kind_name not in registry.kinds:
+        raise inner.error("kind", unknown("configuration kind", kind_name, registry.kinds))
+    kind = registry.kinds[kind_name]
     specific = {k: v for k, v in table.items() if k not in CONFIG_COMMON_KEYS}
     for key in specific:
         if key not in kind.keys:
             raise inner.error(key, unknown(f"key for kind {kind_name!r}", key, [*CONFIG_COMMON_KEYS, *kind.keys]))
-    options = kind.parse(specific, inner, suite_dir)
     thresholds = parse_thresholds(
         tomlread.get_table(table, "thresholds", inner) or {}, inner.child("thresholds"), metric_names
     )
-    expect = tomlread.get_choice(table, "expect", ("pass", "fail"), inner, "pass")
     return ConfigSpec(
         name=name,
         kind=kind_name,
-        options=options,
+        options=kind.parse(specific, inner, suite_dir),
         description=tomlread.get(table, "description", str, inner, "") or "",
         thresholds=thresholds,
-        expect=expect,
+        expect=tomlread.get_choice(table, "expect", ("pass", "fail"), inner, "pass"),
     )
 
 

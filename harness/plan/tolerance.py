@@ -138,6 +138,14 @@ def default_tolerances(metrics: Mapping[str, Any]) -> dict[str, dict[str, float]
     }
 
 
+def regression_tolerances(
+    table: Mapping[str, Any] | None, where: Where, metric_names: Sequence[str], metrics: Mapping[str, Any]
+) -> dict[str, Tolerance]:
+    """A suite's ``[regression]`` table for its ``metric_names``, time and memory, over the defaults (each metric
+    class's ``default_tolerance`` from ``metrics``, name -> class, then time and memory's)."""
+    return parse_tolerances(table, where, [*metric_names, *PERFORMANCE_TOLERANCES], default_tolerances(metrics))
+
+
 def parse_tolerances(
     table: Mapping[str, Any] | None,
     where: Where,

@@ -1,9 +1,11 @@
 """The reference store: blessed images plus a manifest, and their verification.
 
 ``manifest.json`` records the sha256 of every image, a hash of everything that
-determines the images (pipeline, prompts, seeds, steps, size, guidance, reference
-configuration) with those inputs spelled out, the pipeline's weight fingerprint,
-library versions and the device class. ``run`` refuses references that are missing,
+determines the images and is known before anything loads (:func:`reference_inputs`: the
+pipeline's source, prompts, seeds, every generation setting, the reference
+configuration's kind, options and files) with those inputs spelled out, the pipeline's
+content fingerprint (weights and component configurations), library versions and the
+device class. ``run`` refuses references that are missing,
 stale (the suite changed; the message says what changed) or tampered with.
 """
 
@@ -20,6 +22,9 @@ import numpy as np
 
 from harness.atomic import write_text
 from harness.errors import InputError
+from harness.identity import digest
+from harness.identity import reference_inputs as identity_inputs
+from harness.kinds.base import ConfigKind, jsonable
 from harness.plan.suite import Suite
 from harness.samples import load_png, sample_key, save_png, sha256_file
 
@@ -64,6 +69,19 @@ class Manifest:
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def reference_inputs(suite: Suite, kinds: Mapping[str, ConfigKind]) -> dict[str, Any]:
+    """The suite-side part of the reference images' identity (:func:`harness.identity.reference_inputs`)."""
+    spec = suite.reference_config
+    files = kinds[spec.kind].cache_inputs(spec.options, suite.directory)
+    return identity_inputs(
+        suite.pipeline.to_dict(), suite.prompts, suite.seeds, suite.generation, spec.kind, jsonable(spec.options), files
+    )
+
+
+def reference_hash(suite: Suite, kinds: Mapping[str, ConfigKind]) -> str:
+    return digest(reference_inputs(suite, kinds))
+
+
 class ReferenceSet:
     """Verified references: the manifest and the images by sample key (read on demand)."""
 
@@ -88,6 +106,7 @@ class ReferenceSet:
 
 def bless(
     suite: Suite,
+    kinds: Mapping[str, ConfigKind],
     images: Mapping[str, np.ndarray | Path],
     pipeline_fingerprint: str,
     environment: Mapping[str, Any],
@@ -116,8 +135,8 @@ def bless(
     manifest = Manifest(
         suite=suite.name,
         reference_config=suite.reference,
-        reference_hash=suite.reference_hash(),
-        inputs=suite.reference_inputs(),
+        reference_hash=reference_hash(suite, kinds),
+        inputs=reference_inputs(suite, kinds),
         pipeline_fingerprint=pipeline_fingerprint,
         environment=dict(environment),
         created=created,
@@ -139,13 +158,14 @@ def read_manifest(directory: Path) -> Manifest:
         ) from None
 
 
-def verify(suite: Suite) -> ReferenceSet:
+def verify(suite: Suite, kinds: Mapping[str, ConfigKind]) -> ReferenceSet:
     """Load the references for ``suite``, refusing missing, stale or tampered ones."""
     directory = suite.references_dir
     manifest = read_manifest(directory)
     path = directory / MANIFEST
-    if manifest.reference_hash != suite.reference_hash():
-        changed = describe_changes(manifest.inputs, suite.reference_inputs())
+    inputs = reference_inputs(suite, kinds)
+    if manifest.reference_hash != digest(inputs):
+        changed = describe_changes(manifest.inputs, inputs)
         raise InputError(
             f"references are stale: the suite changed since they were blessed ({changed}); "
             "rerun `python -m harness bless SUITE` if the change is intended",
@@ -204,11 +224,8 @@ def drift(blessed: Mapping[str, Any], here: Mapping[str, Any]) -> list[str]:
             "reference configuration (94-97 dB in fp32 between two CPU models, not bit-identical images)"
         )
     old, new = blessed.get("libraries") or {}, here.get("libraries") or {}
-    changed = [
-        f"{name} {old.get(name, '-')} -> {new.get(name, '-')}"
-        for name in sorted({*old, *new})
-        if old.get(name) != new.get(name)
-    ]
+    # names recorded on both sides: a blessing that did not record a package (older harness) says nothing of it
+    changed = [f"{name} {old[name]} -> {new[name]}" for name in sorted(set(old) & set(new)) if old[name] != new[name]]
     if changed:
         warnings.append(f"library versions differ from the blessing: {', '.join(changed)}")
     return warnings

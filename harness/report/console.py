@@ -5,8 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from harness.references import source as reference_source
-from harness.report.model import config_rows, failing_checks, headline, metric_header, metric_names
+from harness.report.model import config_rows, failing_checks, headline, metric_header, metric_names, references_line
 from harness.results import ERROR, FAIL, PASS, SKIPPED, XFAIL, RunResult
 
 STYLE = {PASS: "green", FAIL: "bold red", ERROR: "bold red", SKIPPED: "yellow", XFAIL: "magenta", "ok": "green"}
@@ -65,7 +64,7 @@ def print_summary(result: RunResult, console: Console) -> None:
     style = "bold green" if result.exit_code == 0 else "bold red"
     console.print(f"[{style}]{headline(result)}[/]", highlight=False)
     if result.references:
-        console.print(reference_source.describe(result.references), style="dim", highlight=False)
+        console.print(references_line(result.references), style="dim", highlight=False)
     if result.phases:
         from harness.phases import describe
 

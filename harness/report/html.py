@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from harness.phases import describe as describe_phases
-from harness.references import source as reference_source
 from harness.report.clips import animated_preview, clip_frames_of, frame_chart, key_frames
 from harness.report.model import (
     STATUS_MARK,
@@ -27,6 +26,7 @@ from harness.report.model import (
     fmt,
     headline,
     metric_names,
+    references_line,
     sequential_headline,
 )
 from harness.report.plots import (
@@ -261,7 +261,7 @@ def render_html(result: RunResult, run_dir: Path) -> str:
         headline=headline(result),
         sequential=sequential_headline(result),
         phases_text=describe_phases(result.phases),
-        references_text=reference_source.describe(result.references),
+        references_text=references_line(result.references),
         passed=result.exit_code == 0,
         rows=rows,
         metrics=metric_names(result),

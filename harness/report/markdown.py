@@ -6,8 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.phases import describe as describe_phases
-from harness.references import source as reference_source
-from harness.report.model import config_rows, failing_checks, fmt, headline, metric_names, sequential_headline
+from harness.report.model import (
+    config_rows,
+    failing_checks,
+    fmt,
+    headline,
+    metric_names,
+    references_line,
+    sequential_headline,
+)
 from harness.results import RunResult
 
 ICON = {"pass": "✅", "fail": "❌", "error": "💥", "skipped": "⏭️", "xfail": "🧪", "ok": "✅"}
@@ -51,20 +58,39 @@ def comparison_markdown(comparison: Mapping[str, Any]) -> list[str]:
 def render_markdown(result: RunResult) -> str:
     """The verdict, a configuration x metric table, failing checks and the environment."""
     suite = result.suite
-    metrics = metric_names(result)
     lines = [f"## {ICON['pass' if result.exit_code == 0 else 'fail']} `{suite.get('name')}`: {headline(result)}", ""]
     if suite.get("description"):
         lines += [str(suite["description"]), ""]
-    header = [
-        "configuration",
-        "kind",
-        "verdict",
-        *[f"{m} mean [95% CI]" for m in metrics],
-        "s/image (median)",
-        "peak RSS MB",
+    lines += _table(result)
+    failures = failing_checks(result)
+    if failures:
+        lines += ["", "### Failing checks", ""]
+        for check in failures:
+            lines.append(f"- {ICON[check.status]} `{check.config}` {_escape(check.check)}: {_escape(check.reason)}")
+    if result.comparison:
+        lines += comparison_markdown(result.comparison)
+    lines += _sections(result)
+    if result.references:
+        lines += ["", f"<sub>{_escape(references_line(result.references))}</sub>"]
+    if result.phases:
+        lines += ["", f"<sub>{describe_phases(result.phases)}</sub>"]
+    env = result.environment
+    libraries = env.get("libraries", {})
+    versions = ", ".join(f"{k} {v}" for k, v in libraries.items() if k in ("torch", "diffusers", "transformers"))
+    lines += [
+        "",
+        f"<sub>run `{result.run_id}` on {env.get('device_class', '?')}; {versions}; harness {env.get('harness', '?')}</sub>",
+        "",
     ]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|")
+    return "\n".join(lines)
+
+
+def _table(result: RunResult) -> list[str]:
+    """The configuration x metric table."""
+    metrics = metric_names(result)
+    header = ["configuration", "kind", "verdict", *[f"{m} mean [95% CI]" for m in metrics]]
+    header += ["s/image (median)", "peak RSS MB"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|"]
     for row in config_rows(result):
         cells = []
         for metric in metrics:
@@ -78,27 +104,16 @@ def render_markdown(result: RunResult) -> str:
             if cell.status in ("fail", "error"):
                 text = f"**{text}** ❌"
             cells.append(_escape(text))
+        verdict = f"{ICON.get(row.verdict, '')} {row.verdict}"
         lines.append(
-            "| "
-            + " | ".join(
-                [
-                    f"`{row.name}`",
-                    row.kind,
-                    f"{ICON.get(row.verdict, '')} {row.verdict}",
-                    *cells,
-                    row.time_text,
-                    row.rss_text,
-                ]
-            )
-            + " |"
+            "| " + " | ".join([f"`{row.name}`", row.kind, verdict, *cells, row.time_text, row.rss_text]) + " |"
         )
-    failures = failing_checks(result)
-    if failures:
-        lines += ["", "### Failing checks", ""]
-        for check in failures:
-            lines.append(f"- {ICON[check.status]} `{check.config}` {_escape(check.check)}: {_escape(check.reason)}")
-    if result.comparison:
-        lines += comparison_markdown(result.comparison)
+    return lines
+
+
+def _sections(result: RunResult) -> list[str]:
+    """Sequential sampling, streaming equivalences and boundary casts, where the run has them."""
+    lines: list[str] = []
     sequential = sequential_headline(result)
     if sequential:
         lines += ["", "### Sequential sampling", "", sequential[0].upper() + sequential[1:], ""]
@@ -115,16 +130,4 @@ def render_markdown(result: RunResult) -> str:
     if casts:
         lines += ["", "### Casts inserted at component boundaries", ""]
         lines += [f"- `{name}`: " + "; ".join(f"`{line}`" for line in items) for name, items in casts]
-    if result.references:
-        lines += ["", f"<sub>{_escape(reference_source.describe(result.references))}</sub>"]
-    if result.phases:
-        lines += ["", f"<sub>{describe_phases(result.phases)}</sub>"]
-    env = result.environment
-    libraries = env.get("libraries", {})
-    versions = ", ".join(f"{k} {v}" for k, v in libraries.items() if k in ("torch", "diffusers", "transformers"))
-    lines += [
-        "",
-        f"<sub>run `{result.run_id}` on {env.get('device_class', '?')}; {versions}; harness {env.get('harness', '?')}</sub>",
-        "",
-    ]
-    return "\n".join(lines)
+    return lines

@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.metrics.base import ImageMetric, Metric, PairMetric, SetMetric, SetScore
+from harness.metrics.base import ImageMetric, Metric, SetMetric, SetScore
 from harness.metrics.reference_values import ReferenceValueCache
-from harness.metrics.tensors import Pairs, exact_float32
+from harness.metrics.tensors import exact_float32
 from harness.references.store import ReferenceSet
 from harness.results import STATUS_OK, ConfigResult, MetricSummary, SampleResult
 from harness.samples import BLANK_STD, READ_THREADS, io_threads, is_blank, load_png, read_chunks
+from harness.score.accumulator import Scores
 from harness.stats import stable_seed, summarize
 
 # Samples scored at once: a multiple of the metrics' own batches (16 pairs, 32 images), and small enough
@@ -66,18 +67,6 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[first : first + size] for first in range(0, len(items), size)]
 
 
-def _features(metrics: Sequence[SetMetric], images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-    """Each metric's features of ``images``, extracted once per distinct feature key."""
-    by_key: dict[str, np.ndarray] = {}
-    out = {}
-    for metric in metrics:
-        key = metric.feature_key()
-        if key not in by_key:
-            by_key[key] = metric.features(images)
-        out[metric.name] = by_key[key]
-    return out
-
-
 @exact_float32()  # metric networks in true float32 on CUDA
 def score_references(
     metrics: Sequence[Metric],
@@ -94,45 +83,23 @@ def score_references(
     """
     start = time.perf_counter()
     keys = references.sample_keys()
-    prompt_by_key = {image.key: image.prompt for image in references.manifest.images}
     image_metrics = [m for m in metrics if isinstance(m, ImageMetric)]
     set_metrics = [m for m in metrics if isinstance(m, SetMetric)]
-    features: dict[str, np.ndarray] = {}
-    for metric in set_metrics:
-        cached = metric.cached_reference_features(len(keys))
-        if cached is not None:
-            features[metric.name] = cached
-    extract = [m for m in set_metrics if m.name not in features]
-    scores: dict[str, dict[str, float]] = {}
-    for image_metric in image_metrics:
-        cached_values = image_metric.cached_reference_values(keys)
-        if cached_values is not None:
-            scores[image_metric.name] = cached_values
-    compute = [m for m in image_metrics if m.name not in scores]
+    features = {m.name: f for m in set_metrics if (f := m.cached_reference_features(len(keys))) is not None}
+    scores = {m.name: v for m in image_metrics if (v := m.cached_reference_values(keys)) is not None}
+    to_score = [m for m in (*image_metrics, *set_metrics) if m.name not in scores and m.name not in features]
     blank_cache = ReferenceValueCache(cache_dir) if cache_dir is not None else None
     digest = references.manifest.digest
     flags = blank_cache.load(digest, "blank", BLANK_ID, keys) if blank_cache is not None else None
-    if flags is None or compute or extract:
-        flags = {}
-        for image_metric in compute:
-            scores[image_metric.name] = {}
-        parts: dict[str, list[np.ndarray]] = {m.name: [] for m in extract}
-        groups = _chunks(keys, chunk_for(references.path(keys[0]), chunk) if keys else chunk)
-        loads = [[functools.partial(references.image, key) for key in group] for group in groups]
-        for group, images in zip(groups, read_chunks(loads, io_threads(READ_THREADS)), strict=True):
-            flags.update((key, float(is_blank(image))) for key, image in zip(group, images, strict=True))
-            for image_metric in compute:
-                values = image_metric.score_images(images, [prompt_by_key[key] for key in group])
-                scores[image_metric.name].update(zip(group, values, strict=True))
-            for name, features_of_chunk in _features(extract, images).items():
-                parts[name].append(features_of_chunk)
-            if on_progress:
-                on_progress(len(metrics) * len(group) / len(keys))
-        for metric in extract:
-            features[metric.name] = np.concatenate(parts[metric.name]) if parts[metric.name] else np.zeros((0, 0))
-            metric.keep_reference_features(features[metric.name])
-        for image_metric in compute:
-            image_metric.keep_reference_values(scores[image_metric.name])
+    if flags is None or to_score:
+        flags, computed = _read_references(references, to_score, len(metrics), on_progress, chunk)
+        for metric in to_score:
+            if isinstance(metric, SetMetric):
+                features[metric.name] = computed.features(metric) if computed.parts[metric.name] else np.zeros((0, 0))
+                metric.keep_reference_features(features[metric.name])
+            elif isinstance(metric, ImageMetric):
+                scores[metric.name] = computed.values[metric.name]
+                metric.keep_reference_values(scores[metric.name])
         if blank_cache is not None:
             blank_cache.store(digest, "blank", BLANK_ID, flags)
     elif on_progress:
@@ -140,6 +107,28 @@ def score_references(
     blank = tuple(key for key in keys if flags[key])
     ordered = {m.name: scores[m.name] for m in image_metrics}
     return ReferenceScoring(ordered, features, blank, time.perf_counter() - start)
+
+
+def _read_references(
+    references: ReferenceSet,
+    metrics: Sequence[Metric],
+    counted: int,
+    on_progress: Callable[[float], None] | None,
+    chunk: int,
+) -> tuple[dict[str, float], Scores]:
+    """Every reference image read once, chunk by chunk: its blankness, and ``metrics`` scored on it."""
+    keys = references.sample_keys()
+    prompt_by_key = {image.key: image.prompt for image in references.manifest.images}
+    scores = Scores(metrics)
+    flags: dict[str, float] = {}
+    groups = _chunks(keys, chunk_for(references.path(keys[0]), chunk) if keys else chunk)
+    loads = [[functools.partial(references.image, key) for key in group] for group in groups]
+    for group, images in zip(groups, read_chunks(loads, io_threads(READ_THREADS)), strict=True):
+        flags.update((key, float(is_blank(image))) for key, image in zip(group, images, strict=True))
+        scores.update(group, images, [prompt_by_key[key] for key in group])
+        if on_progress:
+            on_progress(counted * len(group) / len(keys))
+    return flags, scores
 
 
 @exact_float32()
@@ -163,32 +152,54 @@ def score_config(
     """
     if result.status != STATUS_OK or not result.samples:
         return result
-    unknown = [m.name for m in metrics if not isinstance(m, PairMetric | ImageMetric | SetMetric)]
-    if unknown:
-        raise TypeError(f"metric {unknown[0]} has an unknown scope")
+    scores = Scores(metrics)
     samples = [s for s in result.samples if s.image]
-    known = known or {}
-    every_key = [s.key for s in samples]
-    reused = {
-        m.name
-        for m in metrics
-        if isinstance(m, PairMetric | ImageMetric) and all(key in known.get(m.name, {}) for key in every_key)
-    }
-    per_sample_metrics = [m for m in metrics if isinstance(m, PairMetric | ImageMetric) and m.name not in reused]
-    set_metrics = [m for m in metrics if isinstance(m, SetMetric)]
-    pairs = any(isinstance(m, PairMetric) for m in per_sample_metrics)
-    values: dict[str, list[float]] = {m.name: [] for m in per_sample_metrics}
-    values.update({name: [known[name][key] for key in every_key] for name in reused})
-    parts: dict[str, list[np.ndarray]] = {m.name: [] for m in set_metrics}
-    seconds: dict[str, float] = {m.name: 0.0 for m in metrics}
-    waited = 0.0
+    reused = scores.known(known or {}, [s.key for s in samples])
+    waited = 0.0 if scores.idle else _read_config(scores, samples, references, run_dir, on_progress, chunk)
+    if on_progress and reused:
+        on_progress(len(reused))
+    per_sample: dict[str, dict[str, float]] = {s.key: dict(s.metrics) for s in samples}
+    summaries: list[MetricSummary] = []
+    for metric in metrics:
+        start = time.perf_counter()
+        if isinstance(metric, SetMetric):
+            fake = scores.features(metric)
+            metric.count("generated_feature_extractions", len(fake))
+            summaries.append(
+                set_summary(metric, metric.score_features(fake, reference.features[metric.name], result.name))
+            )
+        else:
+            values = [scores.values[metric.name][sample.key] for sample in samples]
+            for sample, value in zip(samples, values, strict=True):
+                per_sample[sample.key][metric.name] = value
+            summaries.append(summary_of(metric, values, result.name))
+        scores.seconds[metric.name] += time.perf_counter() - start
+    scored = tuple(replace(s, metrics=per_sample.get(s.key, dict(s.metrics))) for s in result.samples)
+    timing = {f"score_{name}_s": round(value, 4) for name, value in scores.seconds.items()}
+    timing["score_images_read_s"] = round(waited, 4)
+    timing["scoring_s"] = round(sum(scores.seconds.values()) + waited, 4)
+    return replace(result, samples=scored, summaries=tuple(summaries), timing={**result.timing, **timing})
+
+
+def _read_config(
+    scores: Scores,
+    samples: Sequence[SampleResult],
+    references: ReferenceSet,
+    run_dir: Path,
+    on_progress: Callable[[float], None] | None,
+    chunk: int,
+) -> float:
+    """Read a configuration's images chunk by chunk (the next chunk on background threads) into ``scores``;
+    the seconds spent waiting for reads."""
+    pairs = scores.needs_references
+    counted = len(scores.per_sample) + len(scores.set_metrics)
 
     def load(sample: SampleResult) -> tuple[np.ndarray, np.ndarray | None]:
         return load_png(run_dir / str(sample.image)), references.image(sample.key) if pairs else None
 
-    to_read = samples if per_sample_metrics or set_metrics else []
-    groups = _chunks(to_read, chunk_for(run_dir / str(samples[0].image), chunk) if to_read else chunk)
+    groups = _chunks(samples, chunk_for(run_dir / str(samples[0].image), chunk))
     reader = read_chunks([[functools.partial(load, s) for s in group] for group in groups], io_threads(READ_THREADS))
+    waited = 0.0
     for group in groups:
         start = time.perf_counter()
         try:
@@ -198,42 +209,11 @@ def score_config(
             raise
         waited += time.perf_counter() - start
         images = [image for image, _ in loaded]
-        chunk_pairs = Pairs(images, [ref for _, ref in loaded], keep=True)  # one device copy for all pair metrics
-        for scorer in per_sample_metrics:
-            start = time.perf_counter()
-            if isinstance(scorer, PairMetric):
-                values[scorer.name].extend(scorer.score_chunk(chunk_pairs))
-            else:
-                values[scorer.name].extend(scorer.score_images(images, [s.prompt for s in group]))
-            seconds[scorer.name] += time.perf_counter() - start
-        start = time.perf_counter()
-        for name, features in _features(set_metrics, images).items():
-            parts[name].append(features)
-        for set_metric in set_metrics:  # shared features: the time is split between the metrics
-            seconds[set_metric.name] += (time.perf_counter() - start) / len(set_metrics)
+        refs = [ref for _, ref in loaded] if pairs else None
+        scores.update([s.key for s in group], images, [s.prompt for s in group], refs)
         if on_progress:
-            on_progress((len(per_sample_metrics) + len(set_metrics)) * len(group) / len(samples))
-    if on_progress and reused:
-        on_progress(len(reused))
-    per_sample: dict[str, dict[str, float]] = {s.key: dict(s.metrics) for s in samples}
-    summaries: list[MetricSummary] = []
-    for metric in metrics:
-        start = time.perf_counter()
-        if isinstance(metric, SetMetric):
-            fake = np.concatenate(parts[metric.name]) if parts[metric.name] else metric.features([])
-            metric.count("generated_feature_extractions", len(fake))
-            score = metric.score_features(fake, reference.features[metric.name], result.name)
-            summaries.append(set_summary(metric, score))
-        else:
-            for sample, value in zip(samples, values[metric.name], strict=True):
-                per_sample[sample.key][metric.name] = value
-            summaries.append(summary_of(metric, values[metric.name], result.name))
-        seconds[metric.name] += time.perf_counter() - start
-    scored = tuple(replace(s, metrics=per_sample.get(s.key, dict(s.metrics))) for s in result.samples)
-    timing = {f"score_{name}_s": round(value, 4) for name, value in seconds.items()}
-    timing["score_images_read_s"] = round(waited, 4)
-    timing["scoring_s"] = round(sum(seconds.values()) + waited, 4)
-    return replace(result, samples=scored, summaries=tuple(summaries), timing={**result.timing, **timing})
+            on_progress(counted * len(group) / len(samples))
+    return waited
 
 
 def _described(metric: Metric) -> dict[str, Any]:
@@ -256,30 +236,6 @@ def set_summary(metric: SetMetric, score: SetScore) -> MetricSummary:
         note=score.note,
         reliable=score.reliable,
     )
-
-
-def equivalence(result: ConfigResult, target: ConfigResult, run_dir: Path) -> dict[str, Any]:
-    """Largest 8-bit pixel difference between two configurations' images of the same samples."""
-    theirs = {s.key: s for s in target.samples if s.image}
-    largest, compared, differing = 0, 0, 0
-    for sample in result.samples:
-        other = theirs.get(sample.key)
-        if sample.image is None or other is None or other.image is None:
-            continue
-        mine, partner = load_png(run_dir / sample.image), load_png(run_dir / other.image)
-        difference = (
-            int(np.abs(mine.astype(np.int16) - partner.astype(np.int16)).max()) if mine.shape == partner.shape else 255
-        )
-        largest = max(largest, difference)
-        compared += 1
-        differing += difference > 0
-    return {
-        "target": target.name,
-        "samples_compared": compared,
-        "samples_differing": differing,
-        "max_pixel_diff": largest,
-        "identical": compared > 0 and largest == 0,
-    }
 
 
 def summary_of(metric: Metric, values: Sequence[float], config: str) -> MetricSummary:

@@ -10,25 +10,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.controls import add_relative_noise
+from harness.controls import Control, add_relative_noise
 
 
 def unet_noise_0_05(pipe: Any) -> Any:
+    """UNet weights + 5% relative noise: a sensitivity probe."""
     add_relative_noise(pipe.unet, 0.05, 1)
     return pipe
 
 
 def unet_noise_0_2(pipe: Any) -> Any:
+    """UNet weights + 20% relative noise."""
     add_relative_noise(pipe.unet, 0.2, 1)
     return pipe
 
 
 def unet_noise_0_5(pipe: Any) -> Any:
+    """UNet weights + 50% relative noise: broken objects (a negative control)."""
     add_relative_noise(pipe.unet, 0.5, 1)
     return pipe
 
 
 def text_encoder_noise_0_2(pipe: Any) -> Any:
+    """Text encoder weights + 20% relative noise."""
     add_relative_noise(pipe.text_encoder, 0.2, 2)
     return pipe
 
@@ -45,3 +49,12 @@ def flawed_generator(pipe: Any) -> Any:
         scheduler=flawed.scheduler,
     )
     return pipe
+
+
+CONTROLS = (
+    Control.of(unet_noise_0_05, "quality"),
+    Control.of(unet_noise_0_2, "quality"),
+    Control.of(unet_noise_0_5, "quality"),
+    Control.of(text_encoder_noise_0_2, "quality"),
+    Control.of(flawed_generator, "quality"),
+)

@@ -1,14 +1,16 @@
-"""The shapes world as a plug-in (:mod:`harness.plugins`): its trained pipelines, its adherence metric and its
+"""The shapes world as a plug-in (:mod:`harness.registry`): its trained pipelines, its adherence metric and its
 evaluator CLIP, the default feature space and CLIP model for metrics on its pipelines."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.controls import Control
 from harness.metrics.base import Metric
-from harness.pipelines.builtin import Builtin
+from harness.pipelines.family import Builtin
 
 EVALUATOR = "builtin:shapes"
 
@@ -26,12 +28,13 @@ def _shapes_flawed() -> Any:
 
 
 def _world(arch: str) -> Callable[[], Any]:
-    def build() -> Any:
-        from harness.world.assets import load_world, world_dir
+    return functools.partial(_load_world, arch)  # a partial, not a closure: the registry pickles to isolated workers
 
-        return load_world(world_dir(arch))
 
-    return build
+def _load_world(arch: str) -> Any:
+    from harness.world.assets import load_world, world_dir
+
+    return load_world(world_dir(arch))
 
 
 def builtins() -> list[Builtin]:
@@ -87,7 +90,13 @@ def metrics() -> list[type[Metric]]:
     return [Adherence]
 
 
-def clip_folders() -> dict[str, Callable[[], Path]]:
+def evaluators() -> dict[str, Callable[[], Path]]:
     from harness.world.assets import evaluator_dir
 
     return {EVALUATOR: evaluator_dir}
+
+
+def controls() -> list[Control]:
+    from harness.world.controls import CONTROLS
+
+    return list(CONTROLS)

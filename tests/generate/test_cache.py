@@ -10,18 +10,11 @@ import time
 
 from harness.cli import main
 from harness.samples import load_png
-from tests.helpers import configs_by_name, read_results
+from tests.helpers import configs_by_name, read_results, suite_head
 
-BODY = """
-name = "k"
-pipeline = "builtin:tiny-sd"
-reference = "fp32"
-prompts = ["a red circle", "a cat", "a lighthouse", "two squares"]
-seeds = [0, 1]
-steps = 2
-width = 32
-height = 32
-[configs.fp32]
+BODY = (
+    suite_head("k", prompts=["a red circle", "a cat", "a lighthouse", "two squares"], seeds=[0, 1])
+    + """[configs.fp32]
 [configs.bf16]
 dtype = "bfloat16"
 [configs.int8]
@@ -30,6 +23,7 @@ components = ["vae.decoder"]
 ranges = "ranges/vae.txt"
 calibration_prompts = ["a green triangle"]
 """
+)
 
 
 def run(path, tmp_path, name, *extra):

@@ -19,23 +19,16 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from tests.helpers import REPO
+from tests.helpers import REPO, suite_head
 
 ROOT = REPO
 
 # GGUF files, sample images, reference features (KID) and reference values (CLIP score) are
 # all written into the shared cache; the last configuration is slowed (sleeps, same images)
 # so a kill lands inside it.
-SUITE = """
-name = "shared"
-pipeline = "builtin:tiny-sd"
-reference = "fp32"
-prompts = ["a red circle", "a blue square on the left"]
-seeds = [0, 1]
-steps = 3
-width = 32
-height = 32
-batch_size = 1
+SUITE = (
+    suite_head("shared", prompts=["a red circle", "a blue square on the left"], seeds=[0, 1], steps=3)
+    + """batch_size = 1
 [metrics]
 psnr = {}
 clip_score = { model = "builtin:tiny" }
@@ -51,6 +44,7 @@ components = ["unet"]
 dtype = "float32"
 transform = "harness.controls:denoiser_slowdown_3x"
 """
+)
 
 
 def harness(suite: Path, out: Path, cache: Path) -> subprocess.Popen[bytes]:

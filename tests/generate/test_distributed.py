@@ -17,16 +17,11 @@ from pathlib import Path
 
 import pytest
 
-BODY = """
-name = "d"
-pipeline = "builtin:tiny-sd"
-reference = "fp32"
-prompts = ["a red circle", "a cat", "a lighthouse"]
-seeds = [0, 1]
-steps = 2
-width = 32
-height = 32
-batch_size = 2
+from tests.helpers import suite_head
+
+BODY = (
+    suite_head("d", prompts=["a red circle", "a cat", "a lighthouse"], seeds=[0, 1])
+    + """batch_size = 2
 [metrics]
 psnr = {}
 ssim = {}
@@ -34,6 +29,7 @@ ssim = {}
 [configs.bf16]
 dtype = "bfloat16"
 """
+)
 
 
 TORCHRUN = str(Path(sys.executable).parent / "torchrun")

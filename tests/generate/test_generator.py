@@ -10,18 +10,13 @@ from harness.cli import main
 from harness.generate.distributed import Ranks
 from harness.generate.generator import batches
 from harness.samples import load_png
+from tests.helpers import suite_head
 
-BODY = """
-name = "b"
-pipeline = "builtin:tiny-sd"
-reference = "fp32"
-prompts = ["a red circle", "a cat", "a lighthouse", "two squares"]
-seeds = [0, 1]
-steps = 3
-width = 48
-height = 48
-[configs.fp32]
+BODY = (
+    suite_head("b", prompts=["a red circle", "a cat", "a lighthouse", "two squares"], seeds=[0, 1], steps=3, size=48)
+    + """[configs.fp32]
 """
+)
 
 
 def test_batched_generation_matches_single_within_one_level(write_suite, tmp_path):

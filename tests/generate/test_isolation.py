@@ -6,22 +6,17 @@ import json
 
 from harness.cli import main
 from harness.kinds.precision import PrecisionKind
+from tests.helpers import suite_head
 
-BODY = """
-name = "iso"
-pipeline = "builtin:tiny-sd"
-reference = "fp32"
-prompts = ["a red circle"]
-seeds = [0]
-steps = 2
-width = 32
-height = 32
-[configs.fp32]
+BODY = (
+    suite_head("iso")
+    + """[configs.fp32]
 [configs.bf16]
 dtype = "bfloat16"
 [configs.dies]
 transform = "killer:die"
 """
+)
 
 
 def test_isolated_run_matches_in_process_and_survives_a_dying_worker(write_suite, tmp_path):
@@ -46,14 +41,16 @@ class RenamedPrecision(PrecisionKind):
     name = "renamed_precision"
 
 
-def test_the_worker_uses_the_callers_registries(write_suite, kinds, metrics, tmp_path):
+def test_the_worker_uses_the_callers_registry(write_suite, tmp_path):
     from harness.plan.suite import load_suite
+    from harness.registry import build_registry
     from harness.runner import Runner, RunRequest
 
     body = BODY.split("[configs.fp32]")[0] + '[configs.fp32]\n[configs.mine]\nkind = "renamed_precision"\n'
-    registry = {**kinds, RenamedPrecision.name: RenamedPrecision()}
-    suite = load_suite(write_suite(body, name="plug"), registry, metrics)
-    runner = Runner(registry, metrics)
+    registry = build_registry()
+    registry.kinds.add(RenamedPrecision.name, RenamedPrecision(), "this test")
+    suite = load_suite(write_suite(body, name="plug"), registry)
+    runner = Runner(registry)
     runner.bless(RunRequest(suite))
     output = runner.run(RunRequest(suite, out_dir=tmp_path / "r", isolate=True))
     mine = output.result.config("mine")

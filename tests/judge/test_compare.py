@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.errors import InputError, Where
-from harness.judge.compare import Tolerance, compare_runs, parse_tolerances
+from harness.judge.compare import compare_runs
+from harness.plan.tolerance import Tolerance
 from harness.results import ConfigResult, MetricSummary, RunResult, SampleResult
 from harness.score.scoring import summary_of
 from harness.timing import BatchTiming
-from tests.helpers import REPO
+from tests.helpers import REPO, suite_head
 
 
 class _Metric:
@@ -161,35 +161,9 @@ def test_a_baseline_in_another_unit_is_not_compared():
     assert delta(same_unit, "kid").status == "regressed"
 
 
-def test_tolerance_parsing():
-    tolerances = parse_tolerances(
-        {"psnr": {"max_drop": 1.0}, "ssim": False, "peak_rss_mb": {"max_rise": 10, "max_rise_pct": 2}},
-        Where("s.toml", "regression"),
-        ["psnr", "ssim"],
-    )
-    assert tolerances["psnr"].max_drop == 1.0 and "ssim" not in tolerances
-    assert tolerances["median_image_s"].max_rise_pct == 5.0  # defaults for time and memory
-    assert tolerances["peak_gpu_allocated_mb"].allowed(6191.0) == pytest.approx(32 + 61.91)
-    assert tolerances["peak_rss_mb"].allowed(1000.0) == pytest.approx(30.0)
-    for table, message in (
-        ({"psnr": {"max_drop": 1, "max_rise": 1}}, "one direction"),
-        ({"psnr": {"max_drop": -1}}, "must be >= 0"),
-        ({"psrn": {"max_drop": 1}}, "Did you mean: psnr?"),
-    ):
-        with pytest.raises(InputError, match=message):
-            parse_tolerances(table, Where("s.toml", "regression"), ["psnr"])
-
-
-SUITE = """
-name = "c"
-pipeline = "builtin:tiny-sd"
-reference = "fp32"
-prompts = ["a red circle", "a cat", "a lighthouse", "two squares"]
-seeds = [0, 1]
-steps = 2
-width = 32
-height = 32
-[metrics]
+SUITE = (
+    suite_head("c", prompts=["a red circle", "a cat", "a lighthouse", "two squares"], seeds=[0, 1])
+    + """[metrics]
 psnr = {}
 [regression]
 psnr = { max_drop = 0.5 }
@@ -197,6 +171,7 @@ psnr = { max_drop = 0.5 }
 [configs.bf16]
 dtype = "bfloat16"
 """
+)
 
 
 def test_run_with_baseline_and_compare_command(write_suite, tmp_path, capsys, monkeypatch):

@@ -9,6 +9,7 @@ from harness.judge.performance import BUSY_CORES, MIN_BATCHES, judge_time, machi
 from harness.plan.tolerance import Tolerance
 from harness.results import ConfigResult
 from harness.timing import BatchTiming
+from tests.helpers import suite_head
 
 FIVE = Tolerance("median_image_s", max_rise_pct=5.0)
 
@@ -121,21 +122,15 @@ def test_machines_must_match():
     )
 
 
-SPEED_SUITE = """
-name = "speed"
-pipeline = "builtin:tiny-sd"
-reference = "fp32"
-prompts = ["a red circle", "a cat", "a lighthouse", "two squares"]
-seeds = [0, 1]
-steps = 2
-width = 32
-height = 32
-[metrics]
+SPEED_SUITE = (
+    suite_head("speed", prompts=["a red circle", "a cat", "a lighthouse", "two squares"], seeds=[0, 1])
+    + """[metrics]
 psnr = {{}}
 [configs.fp32]
 [configs.cand]
 {transform}
 """
+)
 
 
 def test_clean_rerun_passes_a_3x_slowdown_fails_and_cached_runs_say_so(write_suite, tmp_path):

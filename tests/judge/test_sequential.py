@@ -9,18 +9,11 @@ import numpy as np
 import pytest
 
 from harness.errors import InputError, Where
-from harness.judge.sequential import (
-    FAILED,
-    PASSED,
-    SequentialOptions,
-    confidence_sequence,
-    decide,
-    parse_sequential,
-    sample_order,
-)
+from harness.judge.sequential import FAILED, PASSED, confidence_sequence, decide, sample_order
+from harness.plan.sequential import SequentialOptions, parse_sequential
 from harness.plan.thresholds import Threshold
 from harness.samples import SampleJob
-from tests.helpers import bless_and_run, configs_by_name
+from tests.helpers import bless_and_run, configs_by_name, suite_head
 
 
 def test_looks_grow_geometrically_in_whole_batches_and_end_at_full_n():
@@ -119,16 +112,9 @@ def nan_decoder(pipe: Any) -> Any:
     return pipe
 
 
-SUITE = """
-name = "seq"
-pipeline = "builtin:tiny-sd"
-reference = "fp32"
-prompts = ["a red circle", "a blue square on the left"]
-seeds = [0, 1, 2, 3]
-steps = 2
-width = 32
-height = 32
-batch_size = 1
+SUITE = (
+    suite_head("seq", prompts=["a red circle", "a blue square on the left"], seeds=[0, 1, 2, 3])
+    + """batch_size = 1
 
 [sequential]
 enabled = true
@@ -157,6 +143,7 @@ expect = "fail"
 transform = "tests.judge.test_sequential:nan_decoder"
 expect = "fail"
 """
+)
 
 
 def test_a_run_stops_each_configuration_once_decided(write_suite, tmp_path):
@@ -230,8 +217,9 @@ def test_off_by_default_and_with_a_flag(write_suite, tmp_path):
 
 
 def monitor_for(thresholds, control=False):
-    from harness.judge.sequential import Monitor, ReferenceView
+    from harness.judge.sequential import Monitor
     from harness.metrics.base import ImageMetric
+    from harness.score.references import ReferenceView
 
     class Level(ImageMetric):
         name, unit, higher_is_better, summary = "level", "", True, "mean pixel value"

@@ -29,9 +29,9 @@ def test_layers_compute_what_a_native_kernel_computes(dtype):
 def test_only_half_precision_layers_on_cpu_are_routed(monkeypatch):
     from harness.kinds.casting import CastLog, Precision, apply_precision
     from harness.kinds.pipeline import copy_pipeline
-    from harness.pipelines.builtin import builtin_pipelines
+    from harness.registry import build_registry
 
-    pipeline = builtin_pipelines()["tiny-sd"].build()
+    pipeline = build_registry().builtins["tiny-sd"].build()
 
     monkeypatch.setenv("HARNESS_CPU_HALF", "float32-accumulate")
     pipe = copy_pipeline(pipeline)

@@ -7,22 +7,16 @@ import importlib.util
 import pytest
 
 from harness.kinds.optional import missing_package
-from tests.helpers import bless_and_run, configs_by_name
+from tests.helpers import bless_and_run, configs_by_name, suite_head
 
-BODY = """
-name = "o"
-pipeline = "builtin:tiny-sd"
-reference = "fp32"
-prompts = ["a red circle"]
-seeds = [0]
-steps = 2
-width = 32
-height = 32
-[thresholds]
+BODY = (
+    suite_head("o")
+    + """[thresholds]
 psnr = {{ min = 25 }}
 [configs.fp32]
 {configs}
 """
+)
 
 
 def run(write_suite, tmp_path, configs):

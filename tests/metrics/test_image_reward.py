@@ -15,17 +15,11 @@ import pytest
 
 from harness.cli import main
 from harness.metrics.image_reward import ImageRewardMetric
+from tests.helpers import suite_head
 
-SUITE = """
-name = "optional"
-pipeline = "builtin:tiny-sd"
-reference = "fp32"
-prompts = ["a red circle", "a cat"]
-seeds = [0]
-steps = 2
-width = 32
-height = 32
-
+SUITE = (
+    suite_head("optional", prompts=["a red circle", "a cat"])
+    + """
 [metrics]
 psnr = {}
 image_reward = {}
@@ -41,6 +35,7 @@ hpsv2 = { max_drop = 0.5 }
 [configs.bf16]
 dtype = "bfloat16"
 """
+)
 
 
 @pytest.fixture(autouse=True)

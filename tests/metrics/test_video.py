@@ -8,6 +8,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from harness.metrics.temporal import temporal_error
 from harness.metrics.video import FramePSNR, FramePSNRWorst, FrameSSIM, FrameSSIMWorst, split_frames
+from harness.registry import build_registry
 
 
 def clip_pair(frames: int = 5, height: int = 16, width: int = 12, seed: int = 0):
@@ -66,8 +67,6 @@ def test_one_frame_clips_are_images():
 
 
 def test_a_suite_gives_clip_metrics_its_frames(write_suite):
-    from harness.kinds import default_kinds
-    from harness.metrics import default_metrics
     from harness.plan.suite import load_suite
 
     body = (
@@ -75,7 +74,7 @@ def test_a_suite_gives_clip_metrics_its_frames(write_suite):
         "[metrics]\nframe_psnr = {}\ntemporal_error = {}\nframe_ssim_worst = { frames = 3 }\npsnr = {}\n"
         "[configs.fp32]\n"
     )
-    suite = load_suite(write_suite(body, name="v"), default_kinds(), default_metrics())
+    suite = load_suite(write_suite(body, name="v"), build_registry())
     options = {m.name: m.options for m in suite.metrics}
     assert options["frame_psnr"]["frames"] == 9 and options["temporal_error"]["frames"] == 9
     assert options["frame_ssim_worst"]["frames"] == 3  # given in the suite: kept

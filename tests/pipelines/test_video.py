@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 
 from harness.errors import InputError
-from harness.pipelines.builtin import builtin_pipelines
 from harness.pipelines.family import Family, VideoFamily
-from harness.pipelines.source import families, family_for_class
+from harness.registry import build_registry
 
 
-def test_video_families_are_registered_with_their_pipeline_classes():
-    assert {"wan", "ltx"} <= set(families())
-    assert family_for_class("WanPipeline").name == "wan" and family_for_class("LTXPipeline").name == "ltx"
-    assert families()["wan"].video and not families()["sd"].video
+def test_video_families_are_registered_with_their_pipeline_classes(registry):
+    families = registry.families
+    assert {"wan", "ltx"} <= set(families)
+    assert registry.family_for_class("WanPipeline").name == "wan"
+    assert registry.family_for_class("LTXPipeline").name == "ltx"
+    assert families["wan"].video and not families["sd"].video
 
 
 def test_a_clip_becomes_its_frames_stacked_top_to_bottom():
@@ -35,7 +36,7 @@ def test_a_clip_becomes_its_frames_stacked_top_to_bottom():
 def test_tiny_video_pipelines_are_deterministic_real_diffusers_pipelines(name, pipeline_class):
     import torch
 
-    builtin = builtin_pipelines()[name]
+    builtin = build_registry().builtins[name]
     first, second = builtin.build(), builtin.build()
     assert type(first).__name__ == pipeline_class
     for key, tensor in first.transformer.state_dict().items():
@@ -56,34 +57,36 @@ def test_tiny_video_pipelines_are_deterministic_real_diffusers_pipelines(name, p
     assert not np.allclose(clips[:, :32], clips[:, -32:])  # frames differ: a clip, not one image repeated
 
 
-def test_clips_need_a_video_family(write_suite, tmp_path):
-    from harness.generate.generator import workbench
-    from harness.kinds import default_kinds
-    from harness.metrics import default_metrics
+def test_clips_need_a_video_family(write_suite, tmp_path, registry):
+    """Refused where the family is known from the suite (a built-in, or family = ...), naming the video families; a
+    folder's family is known once it loads, and its configurations are input errors then."""
+    from dataclasses import replace
+
+    from harness.generate.generator import plan
+    from harness.generate.workbench import workbench
     from harness.plan.suite import load_suite
 
     body = (
         'name = "v"\npipeline = "builtin:tiny-sd"\nreference = "fp32"\nprompts = ["a"]\nseeds = [0]\nsteps = 1\n'
         "width = 32\nheight = 32\nframes = 5\n[configs.fp32]\n"
     )
-    suite = load_suite(write_suite(body, name="v"), default_kinds(), default_metrics())
-    bench = workbench(suite, default_kinds(), "cpu", tmp_path / "cache", tmp_path)
-    from harness.generate.generator import plan
-
+    with pytest.raises(InputError) as caught:
+        load_suite(write_suite(body, name="v"), registry)
+    assert "frames: frames = 5: the 'sd' family makes images; clips need a video family (ltx, wan)" in str(caught.value)
+    suite = load_suite(write_suite(body.replace("frames = 5", "frames = 1"), name="v"), registry)
+    suite = replace(suite, generation=replace(suite.generation, frames=5))  # as a folder whose family loads later
+    bench = workbench(suite, registry, "cpu", tmp_path / "cache", tmp_path)
     result = bench.generator.generate(
         suite.config("fp32"), plan(suite, "fp32"), bench.context, tmp_path / "i", tmp_path, None, lambda n: None
     )
     assert result.status == "error" and result.error_type == "input"
-    assert "'sd' family makes images; clips need a video family (wan, ltx)" in result.message
-    assert isinstance(InputError("x"), Exception)
+    assert "'sd' family makes images; clips need a video family" in result.message
 
 
 def test_frames_must_be_positive(write_suite):
-    from harness.kinds import default_kinds
-    from harness.metrics import default_metrics
     from harness.plan.suite import load_suite
 
     body = 'name = "v"\npipeline = "builtin:tiny-wan"\nreference = "fp32"\nprompts = ["a"]\nseeds = [0]\nframes = 0\n'
     with pytest.raises(InputError, match="frames") as caught:
-        load_suite(write_suite(body + "[configs.fp32]\n", name="v"), default_kinds(), default_metrics())
+        load_suite(write_suite(body + "[configs.fp32]\n", name="v"), build_registry())
     assert "must be >= 1" in str(caught.value)

@@ -10,8 +10,8 @@ from harness.plan.suite import load_suite
 from tests.helpers import REPO
 
 
-def test_tiny_suite_parses(write_suite, kinds, metrics):
-    suite = load_suite(write_suite(), kinds, metrics)
+def test_tiny_suite_parses(write_suite, registry):
+    suite = load_suite(write_suite(), registry)
     assert suite.name == "tiny"
     assert suite.prompts == ("a red circle", "a blue square on the left")
     assert suite.seeds == (0,)
@@ -23,7 +23,7 @@ def test_tiny_suite_parses(write_suite, kinds, metrics):
     assert suite.config("bf16").options.precision.dtype == "bfloat16"
 
 
-def test_per_config_thresholds_replace_suite_wide_ones(write_suite, kinds, metrics):
+def test_per_config_thresholds_replace_suite_wide_ones(write_suite, registry):
     path = write_suite(
         """
         pipeline = "builtin:tiny-sd"
@@ -42,13 +42,13 @@ def test_per_config_thresholds_replace_suite_wide_ones(write_suite, kinds, metri
         thresholds.psnr = false
         """
     )
-    suite = load_suite(path, kinds, metrics)
+    suite = load_suite(path, registry)
     assert [t.describe() for t in suite.thresholds_for("a")] == ["psnr >= 30", "ssim >= 0.9"]
     assert [t.describe() for t in suite.thresholds_for("b")] == ["psnr >= 20", "worst psnr >= 15", "ssim >= 0.9"]
     assert [t.describe() for t in suite.thresholds_for("c")] == ["ssim >= 0.9"]
 
 
-def test_prompts_file_skips_comments_and_blank_lines(write_suite, kinds, metrics):
+def test_prompts_file_skips_comments_and_blank_lines(write_suite, registry):
     path = write_suite(
         """
         pipeline = "builtin:tiny-sd"
@@ -58,7 +58,7 @@ def test_prompts_file_skips_comments_and_blank_lines(write_suite, kinds, metrics
         """,
         files={"prompts/p.txt": "# comment\n\nfirst prompt\n  second prompt  \n"},
     )
-    assert load_suite(path, kinds, metrics).prompts == ("first prompt", "second prompt")
+    assert load_suite(path, registry).prompts == ("first prompt", "second prompt")
 
 
 BASE = """
@@ -127,18 +127,18 @@ prompts = ["x"]
         (BASE.replace("builtin:tiny-sd", "not a path or id"), {}, "pipeline: cannot tell what"),
     ],
 )
-def test_bad_suites_give_one_clear_error(write_suite, kinds, metrics, body, files, expected):
+def test_bad_suites_give_one_clear_error(write_suite, registry, body, files, expected):
     path = write_suite(body, files=files)
     with pytest.raises(InputError) as caught:
-        load_suite(path, kinds, metrics)
+        load_suite(path, registry)
     message = str(caught.value)
     assert message.startswith(str(path)), message
     assert expected in message, message
 
 
-def test_missing_suite_file(tmp_path, kinds, metrics):
+def test_missing_suite_file(tmp_path, registry):
     with pytest.raises(InputError, match="file not found"):
-        load_suite(tmp_path / "nope.toml", kinds, metrics)
+        load_suite(tmp_path / "nope.toml", registry)
 
 
 def test_validate_cli_exit_codes(write_suite, capsys):
@@ -183,7 +183,7 @@ def test_shipped_suites_validate():
         assert main(["validate", str(path)]) == 0, path
 
 
-def test_comparisons_needed_follows_vs_transitively(write_suite, kinds, metrics):
+def test_comparisons_needed_follows_vs_transitively(write_suite, registry):
     path = write_suite(
         """
         name = "chain"
@@ -214,7 +214,7 @@ def test_comparisons_needed_follows_vs_transitively(write_suite, kinds, metrics)
         """,
         name="chain",
     )
-    suite = load_suite(path, kinds, metrics)
+    suite = load_suite(path, registry)
     assert suite.comparisons_needed(["q8"]) == {
         "bf16": "the ssim gate of 'q8' compares with it",
         "fp16": "the ssim gate of 'bf16' compares with it",

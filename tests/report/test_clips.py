@@ -30,18 +30,11 @@ def test_key_frames_are_first_middle_last():
 
 
 def test_a_video_run_reports_clips(write_suite, tmp_path):
-    from tests.helpers import bless_and_run
+    from tests.helpers import bless_and_run, suite_head
 
-    body = """
-name = "v"
-pipeline = "builtin:tiny-wan"
-reference = "fp32"
-prompts = ["a red ball", "waves"]
-seeds = [0]
-steps = 2
-width = 32
-height = 32
-frames = 5
+    body = (
+        suite_head("v", pipeline="builtin:tiny-wan", prompts=["a red ball", "waves"])
+        + """frames = 5
 [metrics]
 frame_psnr = {}
 temporal_error = {}
@@ -54,6 +47,7 @@ dtype = "bfloat16"
 transform = "harness.controls:frame_flicker"
 expect = "fail"
 """
+    )
     code, results = bless_and_run(write_suite(body, name="v"), tmp_path / "run", "--device", "cpu")
     assert code == 0, results["checks"]
     html = (tmp_path / "run" / "report.html").read_text()

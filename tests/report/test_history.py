@@ -9,23 +9,18 @@ import pytest
 from harness.cli import main
 from harness.errors import InputError
 from harness.report.history import collect, series
+from tests.helpers import suite_head
 
-SUITE = """
-name = "h"
-pipeline = "builtin:tiny-sd"
-reference = "fp32"
-prompts = ["a red circle", "a cat"]
-seeds = [0]
-steps = 2
-width = 32
-height = 32
-[metrics]
+SUITE = (
+    suite_head("h", prompts=["a red circle", "a cat"])
+    + """[metrics]
 psnr = {}
 ssim = {}
 [configs.fp32]
 [configs.bf16]
 dtype = "bfloat16"
 """
+)
 
 
 def test_history_of_three_runs(write_suite, tmp_path):

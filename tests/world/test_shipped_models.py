@@ -15,6 +15,7 @@ from harness.world.assets import evaluator_dir, generator_dir
 from harness.world.evaluate import clip_scores, held_out_captions
 from harness.world.scene import random_scene, render_batch
 from harness.world.tokenizer import shapes_tokenizer
+from tests.helpers import suite_head
 
 ROOT = generator_dir().parents[3]
 
@@ -59,16 +60,19 @@ def test_evaluator_tokenizer_is_the_world_tokenizer():
     assert ids[: len(expected)] == expected
 
 
-SUITE = """
-name = "w"
-pipeline = "builtin:shapes"
-reference = "fp32"
-prompts = ["a blue square in the center and a yellow star on the left", "a white star on the right and a yellow square at the top", "a purple square at the bottom and a yellow circle on the left"]
-seeds = [0]
-steps = 8
-width = 64
-height = 64
-guidance = 5.0
+SUITE = (
+    suite_head(
+        "w",
+        pipeline="builtin:shapes",
+        prompts=[
+            "a blue square in the center and a yellow star on the left",
+            "a white star on the right and a yellow square at the top",
+            "a purple square at the bottom and a yellow circle on the left",
+        ],
+        steps=8,
+        size=64,
+    )
+    + """guidance = 5.0
 [metrics]
 psnr = {}
 clip_score = {}
@@ -82,6 +86,7 @@ transform = "harness.world.controls:unet_noise_0_5"
 [configs.flawed]
 transform = "harness.world.controls:flawed_generator"
 """
+)
 
 
 def test_damage_and_the_flawed_model_are_caught_by_clip_and_adherence(write_suite, tmp_path):
@@ -110,9 +115,11 @@ def test_adherence_refuses_prompts_outside_the_world(write_suite, capsys):
 @pytest.mark.parametrize("name", ["shapes", "shapes-flawed"])
 def test_builtin_world_pipelines_load(name):
     from harness.errors import Where
-    from harness.pipelines.source import PipelineSource, load_pipeline
+    from harness.generate.loading import load_pipeline
+    from harness.plan.source import PipelineSource
+    from harness.registry import build_registry
 
-    loaded = load_pipeline(PipelineSource("builtin", name), Where("x"))
+    loaded = load_pipeline(PipelineSource("builtin", name), Where("x"), build_registry())
     assert loaded.family.name == "sd" and loaded.pipe.unet.config.block_out_channels == [32, 64, 128]
     assert loaded.pipe.scheduler.config.prediction_type == ("v_prediction" if name == "shapes" else "epsilon")
 

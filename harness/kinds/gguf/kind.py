@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness import atomic, tomlread
+from harness import atomic
 from harness.errors import InputError, Where, unknown
 from harness.kinds.base import BuildContext, Notes
 from harness.kinds.casting import DTYPE_NAMES, install_boundary_casts, torch_dtype
@@ -24,6 +24,7 @@ from harness.kinds.gguf.file import LAYOUTS, QUANT_TYPES, open_gguf, read_gguf_s
 from harness.kinds.gguf.policy import POLICIES, mix_name, mix_problem
 from harness.kinds.pipeline import PipelineKind, PipelineOptions
 from harness.memory import MB, process_rss_bytes
+from harness.options import option
 from harness.pipelines.family import Family
 
 # 3: header (architecture, file_type), <=1024-element tensors F32, original layout keeps float
@@ -34,57 +35,63 @@ WRITER_VERSION = "4"
 
 @dataclass(frozen=True)
 class GGUFOptions:
-    type: str
-    components: tuple[str, ...]
-    compute_dtype: str | None = None
-    file: str | None = None
-    float_type: str = "F16"
-    policy: str = "uniform"
-    layout: str = "diffusers"
+    type: str = option(
+        'GGML type of quantized tensors ("file" when the file is given)',
+        default="",
+        choices=QUANT_TYPES,
+        what="GGUF type",
+    )
+    components: tuple[str, ...] = option(
+        "components to load from GGUF", nonempty=True, example="['unet'] or ['transformer']"
+    )
+    compute_dtype: str | None = option(
+        "dtype GGUF layers compute in (default: the component's dtype)", default=None, choices=DTYPE_NAMES, what="dtype"
+    )
+    file: str | None = option(
+        "an existing .gguf file (any type diffusers dequantizes, K-quants included) for the one component",
+        default=None,
+        path=True,
+    )
+    float_type: str = option(
+        "storage of tensors that stay unquantized: F16, BF16 (as convert.py stores a bf16 model) or F32 (1-D tensors "
+        "and tensors of at most 1024 elements are always F32)",
+        default="F16",
+        choices=("F16", "BF16", "F32"),
+    )
+    policy: str = option(
+        "uniform: every quantizable Linear weight in type (the default of layout = 'diffusers') | community: the file "
+        "llama-quantize's image patch writes for type, Q4_K = Q4_K_M (the default of layout = 'original') | S | M | "
+        "L: llama.cpp's mixes, e.g. Q4_K + M = Q4_K_M",
+        default="",
+        choices=POLICIES,
+    )
+    layout: str = option(
+        "the key names: diffusers, or original (those of downloaded files: SD1.x/SDXL UNets, FLUX.1, SD3.x)",
+        default="diffusers",
+        choices=LAYOUTS,
+    )
+
+    def validate(self, where: Where) -> GGUFOptions:
+        """The type (``file`` for a given file), and the policy's default, which follows the layout."""
+        if not self.file and not self.type:
+            raise where.error("type", f"missing; one of {', '.join(QUANT_TYPES)} (or file = 'path.gguf')")
+        if self.file and len(self.components) != 1:
+            raise where.error("file", "a file holds one component; list exactly one in components")
+        policy = self.policy or ("community" if self.layout == "original" else "uniform")
+        problem = mix_problem(self.type or "file", policy)
+        if problem:
+            raise where.error("policy", problem)
+        return replace(self, type=self.type or "file", policy=policy)
 
 
 class GGUFKind(PipelineKind):
     name: ClassVar[str] = "gguf"
+    packages: ClassVar[tuple[str, ...]] = ("gguf",)
     summary: ClassVar[str] = (
         "components quantized to GGUF (Q8_0 ... Q4_0, K-quants, BF16, F16) and loaded through diffusers' GGUF loader"
     )
-    extra_keys: ClassVar[Mapping[str, str]] = {
-        "type": f"{' | '.join(QUANT_TYPES)} (ignored with file)",
-        "components": "components to load from GGUF, e.g. ['unet'] or ['transformer']",
-        "compute_dtype": "dtype GGUF layers compute in (default: the component's dtype)",
-        "file": "an existing .gguf file (any type diffusers dequantizes, K-quants included) for the one component",
-        "float_type": "F16 (default), BF16 (as convert.py stores a bf16 model) or F32: storage of tensors that stay "
-        "unquantized (1-D tensors and tensors of at most 1024 elements are always F32)",
-        "policy": "uniform (every quantizable Linear weight in type; the default of layout = 'diffusers') | "
-        "community (the file llama-quantize's image patch writes for type: Q4_K = Q4_K_M; the default of layout = "
-        "'original') | S | M | L: llama.cpp's mixes, e.g. Q4_K + M = Q4_K_M",
-        "layout": "diffusers (default) | original: the key names of downloaded files (SD1.x/SDXL UNets, FLUX.1, SD3.x)",
-    }
-
-    def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> GGUFOptions:
-        file = tomlread.get(table, "file", str, where)
-        quant_type = tomlread.get(table, "type", str, where)
-        if file is None and quant_type is None:
-            raise where.error("type", f"missing; one of {', '.join(QUANT_TYPES)} (or file = 'path.gguf')")
-        if quant_type is not None and quant_type not in QUANT_TYPES:
-            raise where.error("type", unknown("GGUF type", quant_type, QUANT_TYPES))
-        components = tomlread.get_list(table, "components", str, where) or []
-        if not components:
-            raise where.error("components", "missing; e.g. ['unet'] or ['transformer']")
-        if file is not None and len(components) != 1:
-            raise where.error("file", "a file holds one component; list exactly one in components")
-        compute = tomlread.get(table, "compute_dtype", str, where)
-        if compute is not None and compute not in DTYPE_NAMES:
-            raise where.error("compute_dtype", unknown("dtype", compute, DTYPE_NAMES))
-        float_type = tomlread.get_choice(table, "float_type", ("F16", "BF16", "F32"), where, "F16")
-        layout = tomlread.get_choice(table, "layout", LAYOUTS, where, "diffusers")
-        default_policy = "community" if layout == "original" else "uniform"
-        policy = tomlread.get_choice(table, "policy", POLICIES, where, default_policy)
-        problem = mix_problem(quant_type or "file", policy)
-        if problem:
-            raise where.error("policy", problem)
-        resolved = str((suite_dir / Path(file).expanduser()).resolve()) if file else None
-        return GGUFOptions(quant_type or "file", tuple(components), compute, resolved, float_type, policy, layout)
+    own_options: ClassVar[type] = GGUFOptions
+    example: ClassVar[Mapping[str, Any]] = {"type": "Q4_0", "components": ["unet"]}
 
     def check(self, options: PipelineOptions, where: Where) -> None:
         super().check(options, where)
@@ -92,7 +99,7 @@ class GGUFKind(PipelineKind):
             open_gguf(Path(options.extra.file))
 
     def cache_inputs(self, options: PipelineOptions, suite_dir: Path) -> dict[str, Any]:
-        from harness.generate.cache import file_fingerprint
+        from harness.identity import file_fingerprint
 
         return {**super().cache_inputs(options, suite_dir), "file": file_fingerprint(options.extra.file)}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from harness.kinds.int8.fakequant import (
@@ -87,15 +88,13 @@ def _int8_matmul(rows: Any, weight_codes: Any) -> Any:
 def apply_real_int8(layers: Mapping[str, Any], ranges: Mapping[str, Range], stats: RealInt8Stats) -> None:
     """Replace each layer's forward with an int8 matmul (falls back to simulation where shapes do not fit)."""
     import torch
-    import torch.nn.functional as F
     from torch import nn
 
     for name, module in layers.items():
         quant = ActivationQuant.from_range(ranges[name].low, ranges[name].high)
         codes, scales = quantize_weight(module.weight)
         flat_codes = codes.reshape(codes.shape[0], -1)
-        k = flat_codes.shape[1]
-        fits = k % 8 == 0 and flat_codes.shape[0] % 8 == 0
+        fits = flat_codes.shape[1] % 8 == 0 and flat_codes.shape[0] % 8 == 0
         if isinstance(module, nn.Conv2d) and module.groups != 1:
             fits = False
         fake_weight = (codes.float() * scales.float()).to(module.weight.dtype)
@@ -108,59 +107,70 @@ def apply_real_int8(layers: Mapping[str, Any], ranges: Mapping[str, Range], stat
             )
             continue
         stats.layers_real += 1
-        column_sums = flat_codes.to(torch.int32).sum(dim=1)
-        channel_scales = scales.reshape(-1).float() * quant.scale
-        state = {"checked": False}
+        layer = _RealInt8Layer(
+            quant, flat_codes, flat_codes.to(torch.int32).sum(dim=1), scales.reshape(-1).float() * quant.scale,
+            fake_weight, stats,
+        )  # fmt: skip
+        module.forward = types.MethodType(layer.forward, module)
 
-        def forward(
-            mod: Any,
-            x: Any,
-            quant: ActivationQuant = quant,
-            flat_codes: Any = flat_codes,
-            column_sums: Any = column_sums,
-            channel_scales: Any = channel_scales,
-            fake_weight: Any = fake_weight,
-            state: dict[str, bool] = state,
-        ) -> Any:
-            dtype = x.dtype
-            codes = quantize_activation(x.float(), quant)
-            correction = (128 - quant.zero_point) * column_sums
-            if isinstance(mod, nn.Linear):
-                rows = (codes - 128).reshape(-1, codes.shape[-1]).to(torch.int8)
-                acc = _int8_matmul(rows, flat_codes) + correction
-                out = (acc.float() * channel_scales).reshape(*x.shape[:-1], -1)
-            else:
-                batch, _, height, width = x.shape
-                # Zero padding in real values is the zero point in code space.
-                padded = F.pad(codes, _pad4(mod.padding), value=float(quant.zero_point))
-                cols = F.unfold(padded, mod.kernel_size, mod.dilation, 0, mod.stride)
-                rows = (cols.transpose(1, 2).reshape(-1, cols.shape[1]) - 128).to(torch.int8)
-                acc = _int8_matmul(rows, flat_codes) + correction
-                out_h = (height + 2 * mod.padding[0] - mod.dilation[0] * (mod.kernel_size[0] - 1) - 1) // mod.stride[
-                    0
-                ] + 1
-                out_w = (width + 2 * mod.padding[1] - mod.dilation[1] * (mod.kernel_size[1] - 1) - 1) // mod.stride[
-                    1
-                ] + 1
-                out = (
-                    (acc.float() * channel_scales)
-                    .reshape(batch, out_h * out_w, -1)
-                    .transpose(1, 2)
-                    .reshape(batch, -1, out_h, out_w)
-                )
-            if mod.bias is not None:
-                out = out + (mod.bias.float().reshape(1, -1, 1, 1) if out.dim() == 4 else mod.bias.float())
-            out = out.to(dtype)
-            if not state["checked"]:
-                state["checked"] = True
-                simulated = _float_forward(mod, fake_quantize_activation(x, quant), fake_weight)
-                diff = (out.float() - simulated.float()).abs()
-                stats.max_abs_diff = max(stats.max_abs_diff, float(diff.max()))
-                scale = float(simulated.float().abs().max()) or 1.0
-                stats.max_rel_diff = max(stats.max_rel_diff, float(diff.max()) / scale)
-            return out
 
-        module.forward = types.MethodType(forward, module)
+@dataclass
+class _RealInt8Layer:
+    """One layer's integer forward: uint8 activation codes times int8 weight codes, rescaled per channel. Its first
+    call is checked against the exact simulation (the largest difference goes to the stats)."""
+
+    quant: ActivationQuant
+    flat_codes: Any
+    column_sums: Any
+    channel_scales: Any
+    fake_weight: Any
+    stats: RealInt8Stats
+    checked: bool = False
+
+    def forward(self, mod: Any, x: Any) -> Any:
+        from torch import nn
+
+        dtype = x.dtype
+        codes = quantize_activation(x.float(), self.quant)
+        correction = (128 - self.quant.zero_point) * self.column_sums
+        out = (
+            self._linear(codes, x, correction) if isinstance(mod, nn.Linear) else self._conv(mod, codes, x, correction)
+        )
+        if mod.bias is not None:
+            out = out + (mod.bias.float().reshape(1, -1, 1, 1) if out.dim() == 4 else mod.bias.float())
+        out = out.to(dtype)
+        if not self.checked:
+            self.checked = True
+            simulated = _float_forward(mod, fake_quantize_activation(x, self.quant), self.fake_weight)
+            diff = (out.float() - simulated.float()).abs()
+            self.stats.max_abs_diff = max(self.stats.max_abs_diff, float(diff.max()))
+            scale = float(simulated.float().abs().max()) or 1.0
+            self.stats.max_rel_diff = max(self.stats.max_rel_diff, float(diff.max()) / scale)
+        return out
+
+    def _linear(self, codes: Any, x: Any, correction: Any) -> Any:
+        import torch
+
+        rows = (codes - 128).reshape(-1, codes.shape[-1]).to(torch.int8)
+        acc = _int8_matmul(rows, self.flat_codes) + correction
+        return (acc.float() * self.channel_scales).reshape(*x.shape[:-1], -1)
+
+    def _conv(self, mod: Any, codes: Any, x: Any, correction: Any) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        batch, _, height, width = x.shape
+        # Zero padding in real values is the zero point in code space.
+        padded = F.pad(codes, _pad4(mod.padding), value=float(self.quant.zero_point))
+        cols = F.unfold(padded, mod.kernel_size, mod.dilation, 0, mod.stride)
+        rows = (cols.transpose(1, 2).reshape(-1, cols.shape[1]) - 128).to(torch.int8)
+        acc = _int8_matmul(rows, self.flat_codes) + correction
+        out_h = (height + 2 * mod.padding[0] - mod.dilation[0] * (mod.kernel_size[0] - 1) - 1) // mod.stride[0] + 1
+        out_w = (width + 2 * mod.padding[1] - mod.dilation[1] * (mod.kernel_size[1] - 1) - 1) // mod.stride[1] + 1
+        return (
+            (acc.float() * self.channel_scales).reshape(batch, out_h * out_w, -1).transpose(1, 2)
+            .reshape(batch, -1, out_h, out_w)
+        )  # fmt: skip
 
 
 def _pad4(padding: Any) -> tuple[int, int, int, int]:

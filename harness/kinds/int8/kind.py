@@ -17,28 +17,52 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness import tomlread
 from harness.errors import InputError, Where
 from harness.kinds.base import BuildContext, ConfigSpec, Notes
 from harness.kinds.int8.ranges import check_names, read_ranges, write_ranges
 from harness.kinds.pipeline import DiffusersRuntime, PipelineKind, PipelineOptions
+from harness.options import option
 from harness.pipelines.family import Family
 from harness.samples import SampleJob
 
 SENSITIVITY_SHOWN = 10
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)  # declared in the order the docs read them, required keys among them
 class Int8Options:
-    components: tuple[str, ...]
-    ranges: str
-    calibrate: bool = True
-    calibration_prompts: tuple[str, ...] = ()
-    calibration_seeds: tuple[int, ...] = (1000,)
-    percentile: float = 0.1
-    exclude: tuple[str, ...] = ()
-    int8_matmul: str = "simulate"
-    sensitivity: bool = True
+    components: tuple[str, ...] = option(
+        "submodules to quantize", nonempty=True, example="list the submodules to quantize, e.g. ['vae.decoder']"
+    )
+    ranges: str = option("range file (name,min,max per line), relative to the suite", path=True)
+    calibrate: bool = option(
+        "true: calibrate in each run (widening the file's ranges, if any) and save the result in the run folder; "
+        "`harness ranges calibrate` writes it to the file; false: use the file as is",
+        default=True,
+    )
+    calibration_prompts: tuple[str, ...] = option(
+        "prompts for calibration (must not be evaluation samples)", default=(), lines_key="calibration_prompts_file"
+    )
+    calibration_seeds: tuple[int, ...] = option("seeds for calibration", default=(1000,), nonempty=True)
+    percentile: float = option(
+        "low percentile of each input taken as its min (high = 100 - it); 0 = plain min/max",
+        default=0.1,
+        minimum=0.0,
+        below=50.0,
+    )
+    exclude: tuple[str, ...] = option("layers kept in float: exact names, dotted prefixes or glob patterns", default=())
+    int8_matmul: str = option(
+        "simulate: exact fake quantization in float | real: integer matmuls with torch._int_mm on the device",
+        default="simulate",
+        choices=("simulate", "real"),
+    )
+    sensitivity: bool = option("report each layer's output SQNR with only it quantized", default=True)
+
+    def validate(self, where: Where) -> None:
+        if self.calibrate and not self.calibration_prompts:
+            raise where.error(
+                "calibration_prompts",
+                "calibrate = true needs calibration prompts (separate from the evaluation prompts)",
+            )
 
 
 class Int8Kind(PipelineKind):
@@ -46,18 +70,11 @@ class Int8Kind(PipelineKind):
     summary: ClassVar[str] = (
         "static W8A8: int8 per-channel weights, uint8 activations from calibrated ranges (simulated, or real int8 matmuls)"
     )
-    extra_keys: ClassVar[Mapping[str, str]] = {
-        "components": "submodules to quantize, e.g. ['vae.decoder'] or ['unet']",
-        "ranges": "range file (name,min,max per line), relative to the suite",
-        "calibrate": "true: calibrate in each run (widening the file's ranges, if any) and save the result in the run "
-        "folder; `harness ranges calibrate` writes it to the file; false: use the file as is",
-        "calibration_prompts": "prompts for calibration (must not be evaluation samples)",
-        "calibration_prompts_file": "a file of calibration prompts, one per line",
-        "calibration_seeds": "seeds for calibration (default [1000])",
-        "percentile": "low percentile of each input taken as its min (high = 100 - it); default 0.1, 0 = plain min/max",
-        "exclude": "layers kept in float: exact names, dotted prefixes or glob patterns",
-        "int8_matmul": "simulate (exact fake quantization in float) | real (integer matmuls with torch._int_mm on the device)",
-        "sensitivity": "report each layer's output SQNR with only it quantized (default true)",
+    own_options: ClassVar[type] = Int8Options
+    example: ClassVar[Mapping[str, Any]] = {
+        "components": ["vae.decoder"],
+        "ranges": "ranges/vae_decoder.txt",
+        "calibration_prompts": ["a blue square at the top"],
     }
 
     def prepare(self, spec: ConfigSpec, context: BuildContext, where: Where) -> str | None:
@@ -70,50 +87,6 @@ class Int8Kind(PipelineKind):
         return (
             f"calibrated {notes['layers_quantized']} layers on {notes.get('calibration_samples', 0)} samples in "
             f"{notes.get('calibration_s', 0):.1f} s -> {notes['range_file']}"
-        )
-
-    def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> Int8Options:
-        components = tomlread.get_list(table, "components", str, where)
-        if not components:
-            raise where.error("components", "missing; list the submodules to quantize, e.g. ['vae.decoder']")
-        ranges = tomlread.require(table, "ranges", str, where)
-        calibrate = tomlread.get(table, "calibrate", bool, where, True)
-        prompts = tomlread.get_list(table, "calibration_prompts", str, where)
-        prompts_file = tomlread.get(table, "calibration_prompts_file", str, where)
-        if prompts is not None and prompts_file is not None:
-            raise where.error(
-                "calibration_prompts_file", "give calibration_prompts or calibration_prompts_file, not both"
-            )
-        if prompts_file is not None:
-            path = (suite_dir / prompts_file).resolve()
-            if not path.is_file():
-                raise where.error("calibration_prompts_file", f"file not found: {path}")
-            prompts = [
-                line.strip()
-                for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and not line.startswith("#")
-            ]
-        if calibrate and not prompts:
-            raise where.error(
-                "calibration_prompts",
-                "calibrate = true needs calibration prompts (separate from the evaluation prompts)",
-            )
-        seeds = tomlread.get_list(table, "calibration_seeds", int, where) or [1000]
-        percentile = tomlread.get(table, "percentile", float, where, 0.1)
-        assert percentile is not None
-        if not 0.0 <= percentile < 50.0:
-            raise where.error("percentile", f"must be in [0, 50), got {percentile:g}")
-        matmul = tomlread.get_choice(table, "int8_matmul", ("simulate", "real"), where, "simulate")
-        return Int8Options(
-            components=tuple(components),
-            ranges=str((suite_dir / ranges).resolve()),
-            calibrate=bool(calibrate),
-            calibration_prompts=tuple(prompts or ()),
-            calibration_seeds=tuple(seeds),
-            percentile=percentile,
-            exclude=tuple(tomlread.get_list(table, "exclude", str, where) or ()),
-            int8_matmul=matmul,
-            sensitivity=bool(tomlread.get(table, "sensitivity", bool, where, True)),
         )
 
     def check(self, options: PipelineOptions, where: Where) -> None:
@@ -130,7 +103,7 @@ class Int8Kind(PipelineKind):
             read_ranges(path)
 
     def cache_inputs(self, options: PipelineOptions, suite_dir: Path) -> dict[str, Any]:
-        from harness.generate.cache import content_fingerprint
+        from harness.identity import content_fingerprint
 
         inputs = super().cache_inputs(options, suite_dir)
         if Path(options.extra.ranges).is_file():  # given ranges, or the ones calibration widens
@@ -150,7 +123,6 @@ class Int8Kind(PipelineKind):
 
     def modify(self, pipe: Any, options: PipelineOptions, context: BuildContext, family: Family, notes: Notes) -> Any:
         from harness.kinds.int8.apply import RealInt8Stats, SensitivityProbe, apply_real_int8, apply_simulated
-        from harness.kinds.int8.calibrate import RangeCollector
         from harness.kinds.layers import target_layers
 
         extra: Int8Options = options.extra
@@ -163,6 +135,38 @@ class Int8Kind(PipelineKind):
         pipe.to(context.device)
         runtime = DiffusersRuntime(pipe, family, context)
         jobs = self._calibration_jobs(extra, context)
+        ranges = self._ranges(extra, existing, layers, runtime, jobs, context, notes)
+        if extra.sensitivity and jobs:
+            start = time.perf_counter()
+            with SensitivityProbe(layers, ranges) as probe:
+                runtime.generate([jobs[0]])
+            table = probe.table()
+            notes["sensitivity"] = table
+            notes["sensitivity_worst"] = table[:SENSITIVITY_SHOWN]
+            notes["sensitivity_s"] = round(time.perf_counter() - start, 3)
+        if extra.int8_matmul == "real":
+            stats = RealInt8Stats(context.device)
+            apply_real_int8(layers, ranges, stats)
+            notes.live.append(stats.notes)
+        else:
+            apply_simulated(layers, ranges)
+            notes["int8_matmul"] = "simulated in float (exact fake quantization)"
+        return pipe
+
+    @staticmethod
+    def _ranges(
+        extra: Int8Options,
+        existing: Mapping[str, Any],
+        layers: Mapping[str, Any],
+        runtime: DiffusersRuntime,
+        jobs: list[SampleJob],
+        context: BuildContext,
+        notes: Notes,
+    ) -> Mapping[str, Any]:
+        """Calibrated ranges (widening the file's, written where this command may write), or the file's as given."""
+        from harness.kinds.int8.calibrate import RangeCollector
+
+        path = Path(extra.ranges)
         if extra.calibrate:
             start = time.perf_counter()
             with RangeCollector(layers, extra.percentile) as collector:
@@ -195,24 +199,9 @@ class Int8Kind(PipelineKind):
                 raise InputError(
                     "range file is empty and calibrate = false; set calibrate = true to fill it", file=path
                 )
-            ranges = existing
             notes["calibration"] = "none: ranges read from the file"
-        if extra.sensitivity and jobs:
-            start = time.perf_counter()
-            with SensitivityProbe(layers, ranges) as probe:
-                runtime.generate([jobs[0]])
-            table = probe.table()
-            notes["sensitivity"] = table
-            notes["sensitivity_worst"] = table[:SENSITIVITY_SHOWN]
-            notes["sensitivity_s"] = round(time.perf_counter() - start, 3)
-        if extra.int8_matmul == "real":
-            stats = RealInt8Stats(context.device)
-            apply_real_int8(layers, ranges, stats)
-            notes.live.append(stats.notes)
-        else:
-            apply_simulated(layers, ranges)
-            notes["int8_matmul"] = "simulated in float (exact fake quantization)"
-        return pipe
+            return existing
+        return ranges
 
     @staticmethod
     def _calibration_jobs(extra: Int8Options, context: BuildContext) -> list[SampleJob]:

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness import atomic, tomlread
+from harness import atomic
 from harness.errors import InputError, Where
 from harness.kinds.base import BuildContext, Notes
 from harness.kinds.casting import torch_dtype
 from harness.kinds.pipeline import PipelineKind, PipelineOptions
+from harness.options import option
 from harness.pipelines.family import Family
 
 COMPONENTS = ("unet", "vae", "transformer")
@@ -27,8 +28,12 @@ COMPONENTS = ("unet", "vae", "transformer")
 
 @dataclass(frozen=True)
 class SingleFileOptions:
-    component: str
-    file: str | None = None
+    component: str = option("the component loaded from the checkpoint", default="unet", choices=COMPONENTS)
+    file: str | None = option(
+        "original-layout .safetensors (default: exported by the harness from the suite's pipeline)",
+        default=None,
+        path=True,
+    )
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -49,18 +54,11 @@ class SingleFileKind(PipelineKind):
     summary: ClassVar[str] = (
         "a component loaded from an original-layout checkpoint (LDM, SD3, FLUX) with from_single_file, after a key audit"
     )
-    extra_keys: ClassVar[Mapping[str, str]] = {
-        "component": "unet | vae | transformer (SD3.x; FLUX.1 at full width)",
-        "file": "original-layout .safetensors (default: exported by the harness from the suite's pipeline)",
-    }
-
-    def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> SingleFileOptions:
-        component = tomlread.get_choice(table, "component", COMPONENTS, where, "unet")
-        file = tomlread.get(table, "file", str, where)
-        return SingleFileOptions(component, str((suite_dir / Path(file).expanduser()).resolve()) if file else None)
+    own_options: ClassVar[type] = SingleFileOptions
+    example: ClassVar[Mapping[str, Any]] = {"component": "unet"}
 
     def cache_inputs(self, options: PipelineOptions, suite_dir: Path) -> dict[str, Any]:
-        from harness.generate.cache import file_fingerprint
+        from harness.identity import file_fingerprint
 
         return {**super().cache_inputs(options, suite_dir), "file": file_fingerprint(options.extra.file)}
 

@@ -21,25 +21,44 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from harness import tomlread
+import numpy as np
+
 from harness.errors import Where
 from harness.kinds.base import BuildContext, ConfigSpec
 from harness.kinds.pipeline import PipelineKind, PipelineOptions
 from harness.kinds.streaming.offloading import apply_group_offload, disk_hazards
+from harness.options import option
 from harness.results import STATUS_OK, ConfigResult
+from harness.samples import load_png
 
 MODES = ("group_block", "group_leaf", "sequential_cpu", "model_cpu")
 
 
 @dataclass(frozen=True)
 class StreamingOptions:
-    mode: str
-    offload: str = "cpu"
-    use_stream: bool = False
-    blocks_per_group: int = 1
-    equivalent_to: str | None = None
-    record_stream: bool = False
-    non_blocking: bool = False
+    mode: str = option("how weights reach the device", default="group_block", choices=MODES)
+    offload: str = option(
+        "where group-offloaded weights wait (disk streams them from files)", default="cpu", choices=("cpu", "disk")
+    )
+    use_stream: bool = option("overlap transfers with compute on CUDA streams (group modes, CUDA only)", default=False)
+    blocks_per_group: int = option("blocks moved together at block level", default=1, minimum=1)
+    equivalent_to: str | None = option(
+        "the plain configuration whose images these must equal (default: same precision, found automatically)",
+        default=None,
+    )
+    record_stream: bool = option(
+        "with use_stream: let tensors be freed on the compute stream (faster, diffusers' record_stream)",
+        default=False,
+    )
+    non_blocking: bool = option("asynchronous host-to-device copies (pinned memory)", default=False)
+
+    def validate(self, where: Where) -> None:
+        if self.offload == "disk" and not self.mode.startswith("group"):
+            raise where.error("offload", "disk offloading needs a group mode (group_block or group_leaf)")
+        if self.use_stream and not self.mode.startswith("group"):
+            raise where.error("use_stream", "CUDA streams apply to group offloading only")
+        if self.record_stream and not self.use_stream:
+            raise where.error("record_stream", "record_stream needs use_stream = true")
 
 
 class StreamingKind(PipelineKind):
@@ -47,34 +66,8 @@ class StreamingKind(PipelineKind):
     summary: ClassVar[str] = (
         "offloaded/streamed weights: group offloading (block/leaf, CPU or disk, CUDA streams), sequential or model CPU offload"
     )
-    extra_keys: ClassVar[Mapping[str, str]] = {
-        "mode": " | ".join(MODES),
-        "offload": "cpu | disk: where group-offloaded weights wait (disk streams them from files)",
-        "use_stream": "overlap transfers with compute on CUDA streams (group modes, CUDA only)",
-        "blocks_per_group": "blocks moved together at block level (default 1)",
-        "record_stream": "with use_stream: let tensors be freed on the compute stream (faster, diffusers' record_stream)",
-        "non_blocking": "asynchronous host-to-device copies (pinned memory)",
-        "equivalent_to": "the plain configuration whose images these must equal (default: same precision, found automatically)",
-    }
-
-    def parse_extra(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> StreamingOptions:
-        mode = tomlread.get_choice(table, "mode", MODES, where, "group_block")
-        offload = tomlread.get_choice(table, "offload", ("cpu", "disk"), where, "cpu")
-        if offload == "disk" and not mode.startswith("group"):
-            raise where.error("offload", "disk offloading needs a group mode (group_block or group_leaf)")
-        blocks = tomlread.get(table, "blocks_per_group", int, where, 1)
-        assert blocks is not None
-        if blocks < 1:
-            raise where.error("blocks_per_group", "must be >= 1")
-        use_stream = bool(tomlread.get(table, "use_stream", bool, where, False))
-        if use_stream and not mode.startswith("group"):
-            raise where.error("use_stream", "CUDA streams apply to group offloading only")
-        record_stream = bool(tomlread.get(table, "record_stream", bool, where, False))
-        if record_stream and not use_stream:
-            raise where.error("record_stream", "record_stream needs use_stream = true")
-        non_blocking = bool(tomlread.get(table, "non_blocking", bool, where, False))
-        equivalent = tomlread.get(table, "equivalent_to", str, where)
-        return StreamingOptions(mode, offload, use_stream, blocks, equivalent, record_stream, non_blocking)
+    own_options: ClassVar[type] = StreamingOptions
+    example: ClassVar[Mapping[str, Any]] = {"mode": "group_leaf"}
 
     def unavailable(self, options: PipelineOptions, device: str) -> str | None:
         extra: StreamingOptions = options.extra
@@ -129,8 +122,6 @@ class StreamingKind(PipelineKind):
     ) -> ConfigResult:
         """A streaming configuration must reproduce the plain configuration of the same precision: the largest
         8-bit pixel difference over their common samples goes to its notes (``equivalence``)."""
-        from harness.score.scoring import equivalence
-
         extra: StreamingOptions = spec.options.extra
         target_name = extra.equivalent_to or next(
             (
@@ -154,6 +145,30 @@ class StreamingKind(PipelineKind):
             if hazards and not found["identical"]:
                 found["known_causes"] = hazards
         return replace(result, notes={**result.notes, "equivalence": found})
+
+
+def equivalence(result: ConfigResult, target: ConfigResult, run_dir: Path) -> dict[str, Any]:
+    """Largest 8-bit pixel difference between two configurations' images of the same samples."""
+    theirs = {s.key: s for s in target.samples if s.image}
+    largest, compared, differing = 0, 0, 0
+    for sample in result.samples:
+        other = theirs.get(sample.key)
+        if sample.image is None or other is None or other.image is None:
+            continue
+        mine, partner = load_png(run_dir / sample.image), load_png(run_dir / other.image)
+        difference = (
+            int(np.abs(mine.astype(np.int16) - partner.astype(np.int16)).max()) if mine.shape == partner.shape else 255
+        )
+        largest = max(largest, difference)
+        compared += 1
+        differing += difference > 0
+    return {
+        "target": target.name,
+        "samples_compared": compared,
+        "samples_differing": differing,
+        "max_pixel_diff": largest,
+        "identical": compared > 0 and largest == 0,
+    }
 
 
 def _ensure(path: Path) -> str:

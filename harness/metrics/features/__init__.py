@@ -8,6 +8,7 @@ from typing import Any
 
 from harness import tomlread
 from harness.errors import InputError, Where
+from harness.metrics.base import NO_EVALUATORS, Evaluators
 from harness.metrics.clip_model import BUILTIN_TINY, check_clip, parse_clip_options
 from harness.metrics.features.base import FeatureExtractor
 
@@ -56,19 +57,21 @@ def resolve_defaults(options: dict[str, Any], evaluator: str) -> dict[str, Any]:
     return resolved
 
 
-def check_feature_options(options: Mapping[str, Any], where: Where) -> None:
+def check_feature_options(options: Mapping[str, Any], where: Where, evaluators: Evaluators = NO_EVALUATORS) -> None:
     try:
         if options["features"] == "inception":
             from harness.metrics.features.inception import resolve_weights
 
             resolve_weights(options.get("weights"))
         elif options["features"] == "clip":
-            check_clip(options)
+            check_clip(options, evaluators)
     except InputError as error:
         raise where.error("features", error.detail) from None
 
 
-def extractor_for(options: Mapping[str, Any], device: str = "cpu") -> FeatureExtractor:
+def extractor_for(
+    options: Mapping[str, Any], device: str = "cpu", evaluators: Evaluators = NO_EVALUATORS
+) -> FeatureExtractor:
     """The extractor ``options`` name, on ``device``, built once per process."""
     key = (options["features"], options.get("weights"), options.get("model"), options.get("pretrained"), device)
     if key not in _EXTRACTORS:
@@ -83,5 +86,5 @@ def extractor_for(options: Mapping[str, Any], device: str = "cpu") -> FeatureExt
         else:
             from harness.metrics.features.clip import ClipFeatures
 
-            _EXTRACTORS[key] = ClipFeatures(options, device)
+            _EXTRACTORS[key] = ClipFeatures(options, device, evaluators)
     return _EXTRACTORS[key]

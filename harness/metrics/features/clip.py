@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.metrics.base import NO_EVALUATORS, Evaluators
 from harness.metrics.clip_model import load_clip
 from harness.metrics.features.base import FeatureExtractor, module_digest
 
@@ -19,9 +20,9 @@ from harness.metrics.features.base import FeatureExtractor, module_digest
 class ClipFeatures(FeatureExtractor):
     name = "clip"
 
-    def __init__(self, options: Mapping[str, Any], device: str = "cpu"):
+    def __init__(self, options: Mapping[str, Any], device: str = "cpu", evaluators: Evaluators = NO_EVALUATORS):
         self.device = device
-        self.clip = load_clip(options, device)
+        self.clip = load_clip(options, device, evaluators)
         self.dim = int(self.clip.encode_images([np.zeros((8, 8, 3), dtype=np.uint8)]).shape[-1])
         # The id changes with the weights and with how features are post-processed (cache key).
         self._id = f"clip-sqrtd-{self.clip.id}-{module_digest(self.clip.model)}"

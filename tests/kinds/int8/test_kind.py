@@ -149,13 +149,15 @@ def test_a_file_for_another_model_fails_that_config_only_with_exit_2(write_suite
 def test_ranges_reuse_for_a_fine_tune_of_the_same_architecture(write_suite, tmp_path):
     """Calibrate on tiny-sd, then reuse the file on a perturbed copy loaded from a local folder."""
     from harness.errors import Where
-    from harness.pipelines.source import PipelineSource, load_pipeline
+    from harness.generate.loading import load_pipeline
+    from harness.plan.source import PipelineSource
+    from harness.registry import build_registry
 
     body = HEAD.format(name="base", pipeline="builtin:tiny-sd") + int8(
         "vae8", ["vae.decoder"], "ranges/vae.txt", CALIBRATION
     )
     calibrate_file(write_suite, body, name="base")
-    tuned = load_pipeline(PipelineSource("builtin", "tiny-sd"), Where("x")).pipe
+    tuned = load_pipeline(PipelineSource("builtin", "tiny-sd"), Where("x"), build_registry()).pipe
     with torch.no_grad():
         generator = torch.Generator().manual_seed(1)
         for parameter in tuned.vae.decoder.parameters():

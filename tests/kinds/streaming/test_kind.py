@@ -5,17 +5,12 @@ from __future__ import annotations
 import json
 
 from harness.cli import main
+from harness.registry import build_registry
+from tests.helpers import suite_head
 
-BODY = """
-name = "s"
-pipeline = "builtin:tiny-sd"
-reference = "fp32"
-prompts = ["a red circle", "a cat"]
-seeds = [0]
-steps = 2
-width = 32
-height = 32
-[configs.fp32]
+BODY = (
+    suite_head("s", prompts=["a red circle", "a cat"])
+    + """[configs.fp32]
 [configs.block_disk]
 kind = "streaming"
 mode = "group_block"
@@ -41,6 +36,7 @@ kind = "streaming"
 mode = "group_block"
 use_stream = true
 """
+)
 
 
 def test_streaming_on_cpu(write_suite, tmp_path):
@@ -63,8 +59,6 @@ def test_streaming_option_errors(write_suite):
     import pytest
 
     from harness.errors import InputError
-    from harness.kinds import default_kinds
-    from harness.metrics import default_metrics
     from harness.plan.suite import load_suite
 
     base = (
@@ -77,4 +71,4 @@ def test_streaming_option_errors(write_suite):
         ('mode = "group_sideways"\n', "Unknown value 'group_sideways'"),
     ):
         with pytest.raises(InputError, match=message):
-            load_suite(write_suite(base + extra, name="e"), default_kinds(), default_metrics())
+            load_suite(write_suite(base + extra, name="e"), build_registry())

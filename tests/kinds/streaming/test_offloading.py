@@ -11,7 +11,7 @@ import torch
 
 from harness.cli import main
 from harness.kinds.streaming.offloading import apply_group_offload, disk_hazards, tied_parameters
-from harness.pipelines.builtin import builtin_pipelines
+from harness.registry import build_registry
 
 CPU = {"onload_device": torch.device("cpu"), "offload_device": torch.device("cpu")}
 
@@ -31,8 +31,8 @@ def _images(pipe, **kwargs):
 
 def test_each_component_gets_its_own_folder(tmp_path):
     """A folder per component, and the images of a pipeline without named hazards are the plain ones."""
-    plain = _images(builtin_pipelines()["tiny-sd3"].build())
-    pipe = builtin_pipelines()["tiny-sd3"].build()
+    plain = _images(build_registry().builtins["tiny-sd3"].build())
+    pipe = build_registry().builtins["tiny-sd3"].build()
     folders = apply_group_offload(pipe, str(tmp_path), offload_type="block_level", num_blocks_per_group=1, **CPU)
     assert set(folders) == {"transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3"}
     assert len(set(folders.values())) == len(folders) and all(f.startswith(str(tmp_path)) for f in folders.values())
@@ -43,17 +43,17 @@ def test_each_component_gets_its_own_folder(tmp_path):
 def test_one_shared_folder_collides(tmp_path):
     """LTX's VAE and transformer both have a leaf group named "" (the root's own tensors): in the one folder of
     diffusers' pipeline-level call the second loads the first's file and fails on its shapes; a folder each runs."""
-    shared = builtin_pipelines()["tiny-ltx"].build()
+    shared = build_registry().builtins["tiny-ltx"].build()
     shared.enable_group_offload(offload_type="leaf_level", offload_to_disk_path=str(tmp_path / "one"), **CPU)
     with pytest.raises(RuntimeError, match="size of tensor"):
         _images(shared, num_frames=9)
-    own = builtin_pipelines()["tiny-ltx"].build()
+    own = build_registry().builtins["tiny-ltx"].build()
     apply_group_offload(own, str(tmp_path / "own"), offload_type="leaf_level", **CPU)
     assert _images(own, num_frames=9).shape[1] == 9
 
 
 def test_tied_parameters_found():
-    t5 = builtin_pipelines()["tiny-flux"].build().text_encoder_2
+    t5 = build_registry().builtins["tiny-flux"].build().text_encoder_2
     assert tied_parameters(t5) == [("shared.weight", "encoder.embed_tokens.weight")]
     assert tied_parameters(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))) == []
 
@@ -61,7 +61,7 @@ def test_tied_parameters_found():
 def test_named_hazards_are_the_causes(tmp_path):
     """Each named hazard is what makes disk offloading differ: untying T5's embedding (FLUX, leaf level) and
     keeping LTX's VAE in memory (block level) make the images equal the plain ones."""
-    flux = builtin_pipelines()["tiny-flux"].build()
+    flux = build_registry().builtins["tiny-flux"].build()
     assert [h.split(":")[0] for h in disk_hazards(flux, leaf_level=True)] == ["text_encoder_2"]
     assert disk_hazards(flux, leaf_level=False) == []
     plain = _images(flux)
@@ -69,13 +69,13 @@ def test_named_hazards_are_the_causes(tmp_path):
     # the released tensor's memory is uninitialised: off by a few levels here, all NaN on another machine
     assert not np.allclose(_images(flux), plain, atol=1e-3)
 
-    untied = builtin_pipelines()["tiny-flux"].build()
+    untied = build_registry().builtins["tiny-flux"].build()
     t5 = untied.text_encoder_2
     t5.encoder.embed_tokens.weight = torch.nn.Parameter(t5.shared.weight.detach().clone())
     apply_group_offload(untied, str(tmp_path / "b"), offload_type="leaf_level", **CPU)
     assert np.abs(_images(untied) - plain).max() < 1e-4
 
-    ltx = builtin_pipelines()["tiny-ltx"].build()
+    ltx = build_registry().builtins["tiny-ltx"].build()
     hazards = disk_hazards(ltx, leaf_level=False)
     assert len(hazards) == 1 and hazards[0].startswith("vae: buffers on the root module (latents_mean, latents_std)")
     plain = _images(ltx, num_frames=9)
