@@ -22,6 +22,7 @@ from harness.generate.isolation import IsolatedJob
 from harness.generate.strategies import GenerationStrategy, make_strategy
 from harness.generate.workbench import Workbench, workbench
 from harness.judge.sequential import Sequential
+from harness.kinds import cpu_half
 from harness.kinds.base import ConfigSpec
 from harness.metrics.base import Metric, ScoringContext
 from harness.plan.suite import Suite
@@ -150,6 +151,15 @@ def kind_packages(registry: Registry) -> list[str]:
     return [package for kind in registry.kinds.values() for package in kind.packages]
 
 
+def describe_machine(registry: Registry, device: str, cache_dir: Path) -> dict[str, Any]:
+    """The machine and libraries a run or a blessing happens on, with the kinds' packages and, on a CPU, the path
+    half precision takes there (kept per machine: harness/kinds/cpu_half.py)."""
+    described = environment.describe(device, kind_packages(registry))
+    if device == "cpu":
+        described["cpu_half"] = cpu_half.paths(cache_dir)
+    return described
+
+
 def select(request: RunRequest) -> tuple[list[str], dict[str, str]]:
     """The configurations to run, and those run only because a chosen one's gates compare with them."""
     names = [spec.name for spec in request.suite.configs]
@@ -182,7 +192,7 @@ def _open(registry: Registry, request: RunRequest, ranks: distributed.Ranks | No
     run_id = new_run_id() if ranks is None else ranks.broadcast(new_run_id())
     run_dir = request.out_dir or (request.reports_root / request.suite.name / run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    described = environment.describe(device, kind_packages(registry))
+    described = describe_machine(registry, device, request.cache_dir)
     if ranks is not None:
         described["processes"] = ranks.world
     journal = Journal(run_dir / "results.json", main)

@@ -44,7 +44,7 @@ from harness.references.source import ReferenceFailure
 from harness.registry import Registry
 from harness.report.console import make_console
 from harness.results import STATUS_OK, RunResult, now
-from harness.run_plan import RunPlan, RunRequest, kind_packages, plan_run
+from harness.run_plan import RunPlan, RunRequest, describe_machine, plan_run
 from harness.score.scoring import ReferenceScoring, score_config
 
 __all__ = ["BlessError", "RunOutput", "RunRequest", "Runner"]
@@ -110,7 +110,7 @@ class Runner:
                     f"reference images contain NaN/Inf or are blank: {', '.join(unhealthy)}; not blessing them"
                 )
             files = {s.key: work / str(s.image) for s in result.samples}
-            described = environment.describe(device, kind_packages(self.registry))
+            described = describe_machine(self.registry, device, request.cache_dir)
             return references.bless(suite, self.kinds, files, bench.loader().fingerprint, described, now())
 
     # ---- run --------------------------------------------------------------------------

@@ -12,7 +12,6 @@ results.json records as the configuration's provenance.
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import time
 import traceback
@@ -27,6 +26,7 @@ from harness import environment
 from harness.errors import InputError
 from harness.generate.cache import SampleCache
 from harness.identity import ConfigIdentity, Environment, PipelineIdentity, generation_inputs
+from harness.kinds import cpu_half
 from harness.kinds.base import BuildContext, ConfigKind, ConfigSpec, Notes, Runtime, jsonable
 from harness.memory import PeakMemory
 from harness.pipelines.family import LoadedPipeline
@@ -105,6 +105,7 @@ class ConfigGenerator:
         self.loader = loader
         self.timing_repeats = timing_repeats  # extra timed passes per configuration; None: what the speed gate needs
         self._device_class = environment.device_class(device)
+        self.cache_dir = cache.directory if cache is not None else None  # where the machine's CPU half path is kept
 
     def batch_size(self, spec: ConfigSpec, requested: int | None) -> int:
         kind = self.kinds[spec.kind]
@@ -126,7 +127,7 @@ class ConfigGenerator:
             environment=Environment(
                 packages=environment.library_versions(kind.packages),
                 device_class=self._device_class,
-                numerics={"cpu_half": os.environ.get("HARNESS_CPU_HALF", "auto")} if self.device == "cpu" else {},
+                numerics={"cpu_half": cpu_half.paths(self.cache_dir)} if self.device == "cpu" else {},
             ),
         )
 

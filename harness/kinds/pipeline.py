@@ -121,7 +121,7 @@ class PipelineKind(ConfigKind):
         pipe = self.modify(pipe, options, context, base.family, notes)
         # before placing: offloading wraps each layer's forward in hooks that bring its weights in, and a
         # forward routed after that would bypass them (from disk: computing with weights not loaded)
-        notes.update(accumulate_in_float32(pipe, context.device))
+        notes.update(accumulate_in_float32(pipe, context.device, context.cache_dir))
         pipe = self.place(pipe, options, context)
         if options.transform:
             function = resolve_transform(options.transform, context.suite_dir)

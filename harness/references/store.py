@@ -223,6 +223,12 @@ def drift(blessed: Mapping[str, Any], here: Mapping[str, Any]) -> list[str]:
             f"references were blessed on {was}, this run is on {now}: expect small differences even for the "
             "reference configuration (94-97 dB in fp32 between two CPU models, not bit-identical images)"
         )
+    half_then, half_now = blessed.get("cpu_half"), here.get("cpu_half")
+    if half_then and half_now and half_then != half_now:
+        warnings.append(
+            f"references were blessed with half precision taking {half_then} on the CPU, this run takes {half_now}: "
+            "half-precision configurations differ from the blessing by accumulation order too"
+        )
     old, new = blessed.get("libraries") or {}, here.get("libraries") or {}
     # names recorded on both sides: a blessing that did not record a package (older harness) says nothing of it
     changed = [f"{name} {old[name]} -> {new[name]}" for name in sorted(set(old) & set(new)) if old[name] != new[name]]

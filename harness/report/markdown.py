@@ -8,6 +8,7 @@ from typing import Any
 from harness.phases import describe as describe_phases
 from harness.report.model import (
     config_rows,
+    cpu_half_line,
     failing_checks,
     fmt,
     headline,
@@ -74,6 +75,8 @@ def render_markdown(result: RunResult) -> str:
         lines += ["", f"<sub>{_escape(references_line(result.references))}</sub>"]
     if result.phases:
         lines += ["", f"<sub>{describe_phases(result.phases)}</sub>"]
+    if cpu_half_line(result.environment):
+        lines += ["", f"<sub>{cpu_half_line(result.environment)}</sub>"]
     env = result.environment
     libraries = env.get("libraries", {})
     versions = ", ".join(f"{k} {v}" for k, v in libraries.items() if k in ("torch", "diffusers", "transformers"))

@@ -279,3 +279,19 @@ def references_line(record: Mapping[str, Any]) -> str:
 
 def _db(value: Any) -> str:
     return "inf" if value is None or not math.isfinite(float(value)) else f"{float(value):.1f} dB"
+
+
+def cpu_half_line(environment: Mapping[str, Any]) -> str:
+    """Which path half precision took on the run's CPU (harness/kinds/cpu_half.py), in one line; empty off a CPU."""
+    decided = environment.get("cpu_half")
+    if not decided:
+        return ""
+    parts = []
+    for dtype, operations in decided.items():
+        emulated = [op for op, path in operations.items() if path == "float32-accumulate"]
+        native = [op for op, path in operations.items() if path != "float32-accumulate"]
+        text = f"{dtype} " + " and ".join(emulated) + " accumulate in float32" if emulated else ""
+        if native:
+            text += ("; " if text else f"{dtype} ") + " and ".join(native) + " native"
+        parts.append(text)
+    return "CPU half precision (kept per machine): " + ", ".join(parts)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -123,3 +125,46 @@ def test_emulated_half_precision_keeps_group_offloading_hooks(write_suite, tmp_p
     assert "cpu_half" in streamed["notes"]
     assert all(s["nonfinite_fraction"] == 0 and not s["blank"] for s in streamed["samples"])
     assert code == 0, [c for c in results["checks"] if c["status"] != "pass"]
+
+
+def test_the_decision_is_measured_once_per_machine_and_kept(tmp_path, monkeypatch):
+    """auto times each (dtype, operation) both ways once, keeps the decision in the cache folder, and every later run
+    (a new process included: the per-process memo is cleared here) reads it instead of timing again."""
+    from harness.kinds import cpu_half
+
+    monkeypatch.delenv("HARNESS_CPU_HALF", raising=False)
+    monkeypatch.setattr(cpu_half, "_DECIDED", {})
+    calls = []
+
+    def measured():
+        calls.append(1)
+        slow, fast = {"native_s": 0.05, "emulated_s": 0.001}, {"native_s": 0.001, "emulated_s": 0.0011}
+        return {"float16": {"conv": slow, "linear": fast}, "bfloat16": {"conv": fast, "linear": fast}}
+
+    monkeypatch.setattr(cpu_half, "measure", measured)
+    first = cpu_half.paths(tmp_path)
+    assert first["float16"] == {"conv": "float32-accumulate", "linear": "native"}
+    assert first["bfloat16"] == {"conv": "native", "linear": "native"}
+    kept = json.loads((tmp_path / cpu_half.DECISIONS).read_text())[cpu_half.machine_key()]
+    assert kept["paths"] == first and kept["timings"]["float16"]["conv"]["native_s"] == 0.05
+    monkeypatch.setattr(cpu_half, "_DECIDED", {})  # as a new process would start
+    assert cpu_half.paths(tmp_path) == first and len(calls) == 1
+    monkeypatch.setenv("HARNESS_CPU_HALF", "native")
+    assert cpu_half.paths(tmp_path)["float16"]["conv"] == "native"
+
+
+def test_the_machines_path_is_in_results_and_the_sample_identity(write_suite, tmp_path, monkeypatch):
+    from harness.cli import main
+    from harness.kinds import cpu_half
+    from tests.helpers import read_results
+
+    monkeypatch.delenv("HARNESS_CPU_HALF", raising=False)
+    path = write_suite()
+    cache = tmp_path / "cache"
+    assert main(["bless", str(path), "--cache-dir", str(cache), "--device", "cpu"]) == 0
+    assert main(["run", str(path), "--out", str(tmp_path / "r"), "--cache-dir", str(cache), "--device", "cpu"]) == 0
+    results = read_results(tmp_path / "r")
+    decided = cpu_half.paths(cache)
+    assert results["environment"]["cpu_half"] == decided
+    assert all(config["identity"]["environment"]["numerics"]["cpu_half"] == decided for config in results["configs"])
+    assert "CPU half precision (kept per machine)" in (tmp_path / "r" / "summary.md").read_text()

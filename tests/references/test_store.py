@@ -106,6 +106,13 @@ def test_drift_names_what_differs_from_the_blessing():
     device, libraries = drift(blessed, here)
     assert "blessed on cpu: Intel Xeon, 2 threads, this run is on cpu: AMD EPYC, 2 threads" in device
     assert libraries == "library versions differ from the blessing: transformers 5.23.0 -> 5.24.0"
+    # a package the blessing did not record says nothing; another CPU half path is named
+    here = {**blessed, "libraries": {**blessed["libraries"], "optimum-quanto": "0.2.7"}}
+    assert drift(blessed, here) == []
+    emulated = {"float16": {"conv": "float32-accumulate", "linear": "native"}}
+    native = {"float16": {"conv": "native", "linear": "native"}}
+    (half,) = drift({**blessed, "cpu_half": native}, {**blessed, "cpu_half": emulated})
+    assert "half precision taking" in half and "float32-accumulate" in half
 
 
 def test_bless_copies_png_files_it_is_given(write_suite, registry, tmp_path):
