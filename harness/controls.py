@@ -32,7 +32,7 @@ class Control:
 
     name: str
     transform: str  # what a suite writes: "package.module:function"
-    damages: str  # quality | rounding (must pass) | schedule | speed | memory | clips
+    damages: str  # quality | rounding (must pass) | schedule | speed | memory | clips | tail (a few samples)
     summary: str
 
     @classmethod
@@ -311,6 +311,36 @@ def _shift_decoded_frames(pipe: Any, offsets: Any) -> Any:
     return pipe
 
 
+TAIL_NOISE = 0.1  # in the VAE's [-1, 1] output: about 13 8-bit levels RMS, about 26 dB against the clean image
+
+
+def noisy_quarter_of_images(pipe: Any) -> Any:
+    """Every fourth decoded image (counted over the whole run, whatever the batch) gets Gaussian noise of 5% of the
+    range: a quarter of the images near 26 dB while the mean PSNR stays far above any mean gate (a tail gate's
+    control)."""
+    import torch
+
+    decode, seen = pipe.vae.decode, [0]
+    generator = torch.Generator().manual_seed(4)
+
+    def noisy_decode(*args: Any, **kwargs: Any) -> Any:
+        output = decode(*args, **kwargs)
+        sample = output[0] if isinstance(output, tuple) else output.sample
+        indices = [i for i in range(sample.shape[0]) if (seen[0] + i) % 4 == 3]
+        seen[0] += sample.shape[0]
+        if indices:
+            noise = torch.randn((len(indices), *sample.shape[1:]), generator=generator) * TAIL_NOISE
+            sample = sample.clone()
+            sample[indices] = sample[indices] + noise.to(sample.device, sample.dtype)
+        if isinstance(output, tuple):
+            return (sample, *output[1:])
+        output.sample = sample
+        return output
+
+    pipe.vae.decode = noisy_decode
+    return pipe
+
+
 # Every control of this module, with what it damages; the registry lists them (``python -m harness ls controls``).
 CONTROLS = (
     Control.of(denoiser_noise_0_5, "quality"),
@@ -321,6 +351,7 @@ CONTROLS = (
     Control.of(wrong_sampler_shift, "schedule"),
     Control.of(vae_scaling_wrong, "quality"),
     Control.of(text_embeddings_x4, "quality"),
+    Control.of(noisy_quarter_of_images, "tail"),
     Control.of(denoiser_slowdown_10pct, "speed"),
     Control.of(denoiser_slowdown_50pct, "speed"),
     Control.of(denoiser_slowdown_2x, "speed"),

@@ -7,6 +7,7 @@ byte and independent of the order in which things were computed.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,3 +83,12 @@ def summarize(values: Sequence[float], higher_is_better: bool, seed: int) -> Sum
         ci_high=high,
         median_ci=median_ci,
     )
+
+
+def tail_value(values: Sequence[float], higher_is_better: bool, quantile: float) -> float | None:
+    """The low tail's edge: the value the worst ``quantile`` of the samples are at or beyond, that is the
+    ``ceil(quantile x n)``-th worst finite value (p25 of 12 samples: the 3rd worst). ``None`` without values."""
+    finite = sorted((v for v in values if math.isfinite(v)), reverse=not higher_is_better)
+    if not finite:
+        return None
+    return float(finite[max(1, math.ceil(quantile * len(finite))) - 1])

@@ -37,7 +37,7 @@ KINDS = sorted(REGISTRY.kinds)
 METRICS = sorted(REGISTRY.metrics)
 CONTROLS = sorted(REGISTRY.controls)
 SCOPES = ("pair", "image", "set")
-DAMAGES = ("quality", "rounding", "schedule", "speed", "memory", "clips")
+DAMAGES = ("quality", "rounding", "schedule", "speed", "memory", "clips", "tail")
 
 
 def _parse(kind: ConfigKind, table: dict[str, Any], tmp_path: Path) -> Any:

@@ -119,3 +119,28 @@ def test_the_timestep_embedding_control_finds_wans_layer():
     pipe = timestep_embedding_zeroed(build_tiny_wan())
     layer = pipe.transformer.condition_embedder.time_embedder.linear_1
     assert not layer.weight.any() and not layer.bias.any()
+
+
+def test_noisy_quarter_of_images_ruins_every_fourth_image_whatever_the_batch():
+    import torch
+
+    class Output:
+        def __init__(self, sample):
+            self.sample = sample
+
+    class Vae:
+        def decode(self, latents, return_dict=True):
+            return (latents.clone(),) if not return_dict else Output(latents.clone())
+
+    class Pipe:
+        def __init__(self):
+            self.vae = Vae()
+
+    def decoded(batches):
+        pipe = controls.noisy_quarter_of_images(Pipe())
+        return torch.cat([pipe.vae.decode(torch.zeros(size, 3, 4, 4), return_dict=False)[0] for size in batches])
+
+    one_batch, in_ones = decoded([8]), decoded([1] * 8)
+    ruined = [i for i in range(8) if one_batch[i].abs().sum() > 0]
+    assert ruined == [3, 7] == [i for i in range(8) if in_ones[i].abs().sum() > 0]
+    assert 0.05 < float(one_batch[3].std()) < 0.15  # about 26 dB against a clean image

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.stats import bootstrap_interval, stable_seed, summarize
+from harness.stats import bootstrap_interval, stable_seed, summarize, tail_value
 
 
 def test_summary_of_known_values():
@@ -37,3 +37,12 @@ def test_single_value_has_no_interval():
     summary = summarize([5.0], higher_is_better=True, seed=0)
     assert summary.ci_low is None and summary.ci_high is None and summary.mean == 5.0
     assert summarize([], higher_is_better=True, seed=0).n == 0
+
+
+def test_tail_value_is_the_kth_worst_sample():
+    values = [5.0, 1.0, 4.0, 2.0, 3.0, float("nan"), 6.0, 7.0, 8.0]  # 8 finite values
+    assert tail_value(values, True, 0.25) == 2.0  # ceil(0.25 x 8) = 2nd lowest
+    assert tail_value(values, False, 0.25) == 7.0  # 2nd highest where lower is better
+    assert tail_value(values, True, 0.01) == 1.0 == min(v for v in values if v == v)
+    assert tail_value(values, True, 0.5) == float(np.sort([v for v in values if v == v])[3])
+    assert tail_value([], True, 0.25) is None

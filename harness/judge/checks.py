@@ -29,7 +29,7 @@ from harness.results import (
     paired_values,
     sample_values,
 )
-from harness.stats import bootstrap_interval, stable_seed
+from harness.stats import bootstrap_interval, stable_seed, tail_value
 
 HEALTH_CHECK = "images are finite and not blank"
 
@@ -203,11 +203,15 @@ def _not_judged(threshold: Threshold, config: ConfigResult, summary: MetricSumma
 
 
 def _evaluate_absolute(threshold: Threshold, config: ConfigResult, summary: MetricSummary, name: str) -> CheckOutcome:
-    """A ``min``/``max`` bound on the mean (estimate or interval), the median or the worst sample."""
+    """A ``min``/``max`` bound on the mean (estimate or interval), the median, a low tail (``p25``: the value a
+    quarter of the samples are at or beyond) or the worst sample."""
     unit = f" {summary.unit}" if summary.unit.strip("()") else ""
     value: float | None
     if summary.scope == "set" or threshold.stat == "mean":
         value, low, high = summary.mean, summary.ci_low, summary.ci_high
+    elif threshold.quantile is not None:
+        values = list(sample_values(config, threshold.metric).values())
+        value, low, high = tail_value(values, summary.higher_is_better, threshold.quantile), None, None
     else:
         value = summary.median if threshold.stat == "median" else summary.worst
         low = high = None

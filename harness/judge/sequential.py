@@ -89,8 +89,9 @@ def decide(
     changes ``this - reference``). Never decides what a later sample could overturn."""
     if values.size == 0:
         return Decision(None, "no finite values yet")
-    if threshold.stat == "median":
-        return Decision(None, "median gates wait for full n")
+    if threshold.stat == "median" or threshold.quantile is not None:
+        # the k-th worst of n moves either way as n grows (k does too): only the full set decides it
+        return Decision(None, f"{threshold.stat} gates wait for full n")
     if threshold.stat == "worst":
         if relative:
             worst_drop, worst_rise = float(-values.min()), float(values.max())

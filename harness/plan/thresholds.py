@@ -8,14 +8,17 @@ the whole confidence interval.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from harness import tomlread
-from harness.errors import Where
+from harness.errors import Where, unknown
 
 STATS = ("mean", "median", "worst")
+# p1 .. p50: a low tail, the value the worst q of the samples are at or beyond (the ceil(q x n)-th worst sample)
+QUANTILE = re.compile(r"^p([1-9]|[1-4][0-9]|50)$")
 BASES = ("estimate", "interval")
 _KEYS = ("min", "max", "max_drop", "max_rise", "vs", "stat", "basis", "expected", "factor")
 DEFAULT_DEVICE = "default"
@@ -46,6 +49,12 @@ class Threshold:
     # (device class, expected) pairs, "default" for any other; factor > 1 bounds from above, < 1 from below
     expected: tuple[tuple[str, float], ...] = ()
     factor: float | None = None
+
+    @property
+    def quantile(self) -> float | None:
+        """``stat = "p25"``: 0.25, the share of samples at or beyond the bounded value; ``None`` for other stats."""
+        found = QUANTILE.match(self.stat)
+        return int(found.group(1)) / 100.0 if found else None
 
     @property
     def relative(self) -> bool:
@@ -134,7 +143,11 @@ def _parse_one(metric: str, table: Mapping[str, Any], where: Where) -> Threshold
             raise where.error(key, f"must be >= 0, got {value:g}")
     if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
         raise where.error("min", f"min {bounds['min']:g} is above max {bounds['max']:g}")
-    stat = tomlread.get_choice(table, "stat", STATS, where, "mean")
+    stat = tomlread.get(table, "stat", str, where, "mean") or "mean"
+    if stat not in STATS and not QUANTILE.match(stat):
+        raise where.error("stat", unknown("statistic", stat, [*STATS, "p1 .. p50 (a low tail, e.g. p25)"]))
+    if QUANTILE.match(stat) and (bounds["max_drop"] is not None or bounds["max_rise"] is not None):
+        raise where.error("stat", f"stat = {stat!r} bounds the metric itself: give min or max, not a change")
     basis = tomlread.get_choice(table, "basis", BASES, where, "estimate")
     if basis == "interval" and stat != "mean":
         raise where.error(

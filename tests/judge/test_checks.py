@@ -41,6 +41,19 @@ def test_absolute_min_on_mean_and_worst():
     assert evaluate(Threshold("psnr", max=37), c, r).status == "fail"  # mean 38
 
 
+def test_a_low_tail_gate_sees_a_quarter_of_ruined_samples_the_mean_does_not():
+    """p25: the ceil(n/4)-th worst sample. Three ruined images of twelve leave the mean far above its gate."""
+    ruined = config("a", [60.0] * 9 + [26.0, 25.0, 27.0])
+    one_bad = config("b", [60.0] * 11 + [26.0])
+    r = run(ruined, one_bad)
+    assert evaluate(Threshold("psnr", min=38), ruined, r).status == "pass"  # mean 51.5
+    tail = evaluate(Threshold("psnr", stat="p25", min=32), ruined, r)
+    assert tail.status == "fail" and tail.value == 27.0 and "p25 psnr = 27 dB" in tail.reason
+    assert evaluate(Threshold("psnr", stat="p25", min=32), one_bad, r).status == "pass"  # 3rd worst: 60
+    lower = config("c", [0.1] * 6 + [0.5, 0.6], metric=_Metric("lpips", higher=False, unit=""))
+    assert evaluate(Threshold("lpips", stat="p25", max=0.3), lower, run(lower)).value == 0.5  # worst side: high
+
+
 def test_interval_basis_fails_only_when_the_whole_interval_is_past_the_bound():
     noisy = config("a", [25.0, 35.0, 28.0, 33.0, 26.0, 34.0])  # mean 30.2
     r = run(noisy)

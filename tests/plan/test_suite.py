@@ -107,6 +107,16 @@ prompts = ["x"]
         (BASE + "[thresholds]\nssim = { min = 1 }\n", {}, "thresholds.ssim: Unknown metric 'ssim'"),
         (BASE + "[thresholds]\npsnr = { mni = 1 }\n", {}, "thresholds.psnr.mni: Unknown key 'mni'. Did you mean: min?"),
         (
+            BASE + "[thresholds]\npsnr = { stat = 'p75', min = 1 }\n",
+            {},
+            "thresholds.psnr.stat: Unknown statistic 'p75'",
+        ),
+        (
+            BASE + "[thresholds]\npsnr = { stat = 'p25', max_drop = 1 }\n",
+            {},
+            "thresholds.psnr.stat: stat = 'p25' bounds the metric itself",
+        ),
+        (
             BASE + "[thresholds]\npsnr = { stat = 'worst', min = 1, basis = 'interval' }\n",
             {},
             "basis = 'interval' judges the mean",
