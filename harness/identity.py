@@ -154,6 +154,20 @@ def reference_inputs(
     }
 
 
+def weights_digest(modules: dict[str, Any]) -> str:
+    """A sha256 over every parameter and buffer (name, dtype, shape, bytes) of the given modules."""
+    import torch
+
+    digest = hashlib.sha256()
+    for component in sorted(modules):
+        module = modules[component]
+        for name, tensor in sorted(module.state_dict().items()):
+            digest.update(f"{component}.{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            data = tensor.detach().to("cpu").contiguous()
+            digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return digest.hexdigest()
+
+
 def component_digests(pipe: Any) -> dict[str, str]:
     """A digest of each component that is not a torch module: a scheduler's class and configuration, a tokenizer's
     class, vocabulary and special tokens; anything else by its class. Modules are in the weights fingerprint."""

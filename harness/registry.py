@@ -84,6 +84,9 @@ class Registry:
         self.builtins: Section[Builtin] = Section("built-in pipeline")
         self.controls: Section[Control] = Section("negative control")
         self.evaluators: Section[Callable[[], Path]] = Section("built-in evaluator")
+        # pipelines built in Python and handed to harness.api (a pipeline, or a function making one), by name:
+        # ``pipeline = "object:NAME"`` and kind = "object"; empty for the command line
+        self.objects: dict[str, Any] = {}
 
     def offer(self, plugin: Any, owner: str) -> None:
         """Register what ``plugin`` offers through its hooks (see the module's docstring)."""

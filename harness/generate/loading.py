@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import Where
-from harness.identity import PipelineIdentity, component_digests
-from harness.pipelines.family import Family, LoadedPipeline
+from harness.identity import PipelineIdentity, component_digests, weights_digest
+from harness.pipelines.family import Family, LoadedPipeline, made
 from harness.plan.source import DEFAULT_SINGLE_FILE_FAMILY, PipelineSource, check_available
 
 if TYPE_CHECKING:
@@ -38,6 +38,9 @@ def load_pipeline(source: PipelineSource, where: Where, registry: Registry) -> L
         builtin = registry.builtins[source.location]
         pipe = builtin.build()
         family = registry.families[source.family]() if source.family else builtin.family()
+    elif source.kind == "object":  # handed to the Python API (harness.api): a pipeline, or a function making one
+        pipe = made(registry.objects[source.location])
+        family = registry.families[source.family]() if source.family else registry.family_for_class(type(pipe).__name__)
     elif source.kind == "single_file":
         import diffusers
 
@@ -77,29 +80,6 @@ def load_pipeline(source: PipelineSource, where: Where, registry: Registry) -> L
     return LoadedPipeline(pipe, family, source, identity.digest(), seconds, identity)
 
 
-def source_fingerprint(source: PipelineSource) -> str:
-    """A fingerprint that needs no loading: built-ins by name and harness version, files by listing."""
-    if source.kind == "builtin":
-        from harness import __version__
-
-        return f"builtin:{source.location}:harness-{__version__}"
-    return fingerprint_pipeline(None, source)
-
-
-def weights_digest(modules: dict[str, Any]) -> str:
-    """A sha256 over every parameter and buffer (name, dtype, shape, bytes) of the given modules."""
-    import torch
-
-    digest = hashlib.sha256()
-    for component in sorted(modules):
-        module = modules[component]
-        for name, tensor in sorted(module.state_dict().items()):
-            digest.update(f"{component}.{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-            data = tensor.detach().to("cpu").contiguous()
-            digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
-    return digest.hexdigest()
-
-
 def fingerprint_pipeline(pipe: Any, source: PipelineSource) -> str:
     """What identifies the weights: their bytes for built-ins, file names and sizes for files on disk.
 
@@ -108,7 +88,7 @@ def fingerprint_pipeline(pipe: Any, source: PipelineSource) -> str:
     """
     import torch
 
-    if source.kind == "builtin":
+    if source.kind in ("builtin", "object"):  # built in memory: hash the weights themselves
         modules = {k: v for k, v in pipe.components.items() if isinstance(v, torch.nn.Module)}
         return weights_digest(modules)
     root = Path(source.location)

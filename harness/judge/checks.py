@@ -35,6 +35,8 @@ HEALTH_CHECK = "images are finite and not blank"
 
 
 NEGATIVE_CONTROL_CHECK = "is flagged (negative control)"
+RUNS_CHECK = "runs"  # a configuration that crashed or was skipped: its one outcome
+JUDGED_CHECK = "judged"  # a configuration run only to support another's comparison: its one outcome
 
 
 def run_checks(
@@ -63,14 +65,14 @@ def run_checks(
     for config in run.configs:
         if config.name in support:
             outcomes.append(
-                CheckOutcome(config.name, "judged", SKIPPED, f"not judged: run only because {support[config.name]}")
+                CheckOutcome(config.name, JUDGED_CHECK, SKIPPED, f"not judged: run only because {support[config.name]}")
             )
             continue
         if config.status == STATUS_ERROR:
-            outcomes.append(CheckOutcome(config.name, "runs", ERROR, config.message))
+            outcomes.append(CheckOutcome(config.name, RUNS_CHECK, ERROR, config.message))
             continue
         if config.status == STATUS_SKIPPED:
-            outcomes.append(CheckOutcome(config.name, "runs", SKIPPED, config.message))
+            outcomes.append(CheckOutcome(config.name, RUNS_CHECK, SKIPPED, config.message))
             continue
         own = [health_outcome(config, blank_refs)]
         own += [

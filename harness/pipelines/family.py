@@ -122,3 +122,8 @@ class LoadedPipeline:
     fingerprint: str
     load_seconds: float
     identity: Any = None  # harness.identity.PipelineIdentity
+
+
+def made(value: Any) -> Any:
+    """A pipeline handed over in Python (harness.api): the pipeline itself, or what a function making one returns."""
+    return value() if callable(value) and not hasattr(value, "components") else value

@@ -18,7 +18,7 @@ from harness.errors import Where, unknown
 if TYPE_CHECKING:
     from harness.registry import Registry
 
-SOURCE_KINDS = ("builtin", "hub", "local", "single_file")
+SOURCE_KINDS = ("builtin", "object", "hub", "local", "single_file")
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 HUB_TIMEOUT_S = 10.0  # asking the hub whether a model exists, when it is not cached
 DEFAULT_SINGLE_FILE_FAMILY = "sd"  # a checkpoint file without family = "...": SD1.x, the common case
@@ -35,8 +35,8 @@ class PipelineSource:
     config: str | None = None
 
     def describe(self) -> str:
-        if self.kind == "builtin":
-            return f"builtin:{self.location}"
+        if self.kind in ("builtin", "object"):
+            return f"{self.kind}:{self.location}"
         if self.kind == "hub":
             return f"hub:{self.location}"
         return self.location
@@ -57,6 +57,11 @@ def parse_source(
     families = registry.families
     if family is not None and family not in families:
         raise where.error("family", unknown("pipeline family", family, families))
+    if text.startswith("object:"):  # a pipeline handed to the Python API (harness.api)
+        name = text.removeprefix("object:")
+        if name not in registry.objects:
+            raise where.error("pipeline", unknown("pipeline object", name, registry.objects) + " (harness.api)")
+        return PipelineSource("object", name, family)
     if text.startswith("builtin:"):
         name = text.removeprefix("builtin:")
         builtins = registry.builtins
@@ -91,7 +96,7 @@ def parse_source(
 
 def check_available(source: PipelineSource, where: Where) -> None:
     """Raise an :class:`InputError` naming what to place where, without loading any weights."""
-    if source.kind == "builtin":
+    if source.kind in ("builtin", "object"):
         return
     if source.kind == "local":
         path = Path(source.location)

@@ -174,8 +174,13 @@ class Suite:
 
 def load_suite(path: Path, registry: Registry) -> Suite:
     """Read and validate a suite file (no files beyond it are opened except a prompts file)."""
+    return suite_from_table(tomlread.read_toml(Path(path)), Path(path), registry)
+
+
+def suite_from_table(data: Mapping[str, Any], path: Path, registry: Registry) -> Suite:
+    """Validate a suite given as the table its TOML file would hold (the Python API builds one in code); ``path``
+    names it in errors, and its folder is where relative files, references and reports are found."""
     path = Path(path)
-    data = tomlread.read_toml(path)
     where = Where(path)
     tomlread.check_keys(data, list(suite_keys()), where)
     suite_dir = path.resolve().parent
