@@ -1,7 +1,7 @@
-"""FLUX.1-dev at full size (random weights) through the harness on one GPU: what a quantization evaluation costs.
+"""FLUX.1-dev or SDXL at full size (random weights) through the harness on one GPU: what an evaluation costs.
 
-    python benchmarks/gpu/flux_dev_harness.py OUT.json [--prompts 4] [--seeds 1] [--steps 28] [--px 1024]
-    python benchmarks/gpu/flux_dev_harness.py OUT.json --layers 1 --px 64 --steps 2 --device cpu   # the code path
+    python benchmarks/gpu/production_harness.py OUT.json [--model flux|sdxl] [--prompts 4] [--seeds 1] [--px 1024]
+    python benchmarks/gpu/production_harness.py OUT.json --layers 1 --px 64 --steps 2 --device cpu   # the code path
 
 A ``FluxPipeline`` of FLUX.1-dev's configuration (transformer 19 + 38 blocks of width 3072, T5-XXL encoder, CLIP-L,
 16-channel VAE, its scheduler config) is built in Python with random weights (no checkpoint can be downloaded on the
@@ -117,18 +117,102 @@ def random_flux_dev(layers: int | None, device: str) -> Any:
     )
 
 
-CONFIGS = {
-    "bf16": {"dtype": "bfloat16"},
-    "fp8": {"kind": "layerwise_casting", "dtype": "bfloat16", "components": ["transformer"]},
-    "q4_k_s": {
-        "kind": "gguf",
-        "dtype": "bfloat16",
-        "components": ["transformer"],
-        "type": "Q4_K",
-        "policy": "S",
-        "layout": "original",
-        "compute_dtype": "bfloat16",
-    },
+def random_sdxl(layers: int | None, device: str) -> Any:
+    """SDXL base 1.0's components with random weights, initialised on ``device``, returned on the CPU in bf16."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from harness.pipelines.tokenizers import byte_clip_tokenizer
+
+    def made(build: Any) -> Any:
+        torch.manual_seed(0)
+        with torch.device(device):
+            module = build()
+        return module.to(torch.bfloat16).to("cpu").eval()
+
+    tokenizer, tokenizer_2 = byte_clip_tokenizer(77), byte_clip_tokenizer(77)
+    ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    clip_l = CLIPTextConfig(
+        vocab_size=49408,
+        hidden_size=768,
+        intermediate_size=3072,
+        num_hidden_layers=layers or 12,
+        num_attention_heads=12,
+        projection_dim=768,
+        hidden_act="quick_gelu",
+        **ids,
+    )
+    clip_g = CLIPTextConfig(
+        vocab_size=49408,
+        hidden_size=1280,
+        intermediate_size=5120,
+        num_hidden_layers=layers or 32,
+        num_attention_heads=20,
+        projection_dim=1280,
+        hidden_act="gelu",
+        **ids,
+    )
+    unet = made(
+        lambda: UNet2DConditionModel(  # stabilityai/stable-diffusion-xl-base-1.0 unet/config.json
+            sample_size=128,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            block_out_channels=(320, 640, 1280),
+            layers_per_block=2,
+            transformer_layers_per_block=(1, 2, 10) if layers is None else (1, 1, 1),
+            attention_head_dim=(5, 10, 20),
+            cross_attention_dim=2048,
+            use_linear_projection=True,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=256,
+            projection_class_embeddings_input_dim=2816,
+        )
+    )
+    vae = made(
+        lambda: AutoencoderKL(
+            down_block_types=["DownEncoderBlock2D"] * 4,
+            up_block_types=["UpDecoderBlock2D"] * 4,
+            block_out_channels=[128, 256, 512, 512],
+            layers_per_block=2,
+            latent_channels=4,
+            scaling_factor=0.13025,
+            sample_size=1024,
+        )
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
+    )
+    return StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=made(lambda: CLIPTextModel(clip_l)),
+        text_encoder_2=made(lambda: CLIPTextModelWithProjection(clip_g)),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2,
+        unet=unet,
+        scheduler=scheduler,
+    )
+
+
+def configs(denoiser: str) -> dict[str, dict[str, Any]]:
+    return {
+        "bf16": {"dtype": "bfloat16"},
+        "fp8": {"kind": "layerwise_casting", "dtype": "bfloat16", "components": [denoiser]},
+        "q4_k_s": {
+            "kind": "gguf",
+            "dtype": "bfloat16",
+            "components": [denoiser],
+            "type": "Q4_K",
+            "policy": "S",
+            "layout": "original",
+            "compute_dtype": "bfloat16",
+        },
+    }
+
+
+MODELS = {  # name: (builder, denoiser, steps, guidance)
+    "flux": (random_flux_dev, "transformer", 28, 3.5),
+    "sdxl": (random_sdxl, "unet", 30, 5.0),
 }
 
 
@@ -137,38 +221,40 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=28)
+    parser.add_argument("--model", choices=sorted(MODELS), default="flux")
+    parser.add_argument("--steps", type=int, default=None, help="default: the model's (FLUX 28, SDXL 30)")
     parser.add_argument("--px", type=int, default=1024)
     parser.add_argument("--layers", type=int, default=None, help="layers per stack (default: FLUX.1-dev's)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    parser.add_argument("--configs", nargs="+", default=["bf16", "fp8", "q4_k_s"])
     args = parser.parse_args()
 
     import torch
 
     from harness import api
 
+    builder, denoiser, steps, guidance = MODELS[args.model]
     start = time.perf_counter()
-    pipe = random_flux_dev(args.layers, args.device)
+    pipe = builder(args.layers, args.device)
     built_s = time.perf_counter() - start
     params = {
         name: sum(p.numel() for p in m.parameters()) for name, m in pipe.components.items() if hasattr(m, "parameters")
     }
     print(f"built in {built_s:.1f} s: {json.dumps(params)}", flush=True)
     suite = api.Suite(
-        name="flux_dev_full",
+        name=f"{args.model}_full",
         pipeline=pipe,
         prompts=PROMPTS[: args.prompts],
         seeds=list(range(args.seeds)),
-        steps=args.steps,
+        steps=args.steps or steps,
         width=args.px,
         height=args.px,
-        guidance=3.5,
+        guidance=guidance,
         reference_images="live",
         metrics={"psnr": {}, "ssim": {}},
         thresholds={"psnr": {"min": 0}},
-        configs={name: CONFIGS[name] for name in args.configs},
+        configs={name: configs(denoiser)[name] for name in args.configs},
         reference="bf16",
         folder="/tmp/flux_dev_full",
     )
