@@ -111,7 +111,7 @@ def registry_for(objects: Mapping[str, Any]) -> Registry:
 
     registry = build_registry()
     registry.objects.update(objects)
-    registry.kinds.add(ObjectKind.name, ObjectKind(registry), "harness.api")
+    registry.kinds.add(ObjectKind.name, ObjectKind(registry.objects, registry.family_for_class), "harness.api")
     return registry
 
 

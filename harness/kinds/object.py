@@ -13,19 +13,16 @@ file run from the command line has none to name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from harness import options
 from harness.errors import Where, unknown
 from harness.kinds.base import BuildContext, ConfigKind, Runtime
 from harness.options import option
-from harness.pipelines.family import made
-
-if TYPE_CHECKING:
-    from harness.registry import Registry
+from harness.pipelines.family import Family, made
 
 
 @dataclass(frozen=True)
@@ -40,8 +37,11 @@ class ObjectKind(ConfigKind):
     )
     example: ClassVar[Mapping[str, Any]] = {"object": "mine"}
 
-    def __init__(self, registry: Registry):
-        self.registry = registry
+    def __init__(self, objects: Mapping[str, Any], family_for_class: Callable[[str], Family]):
+        """``objects``: the pipelines (or functions making them) by name; ``family_for_class``: the registry's
+        family for a pipeline class name."""
+        self.objects = objects
+        self.family_for_class = family_for_class
         self._pipelines: dict[str, Any] = {}
         self._fingerprints: dict[str, str] = {}
 
@@ -50,14 +50,14 @@ class ObjectKind(ConfigKind):
 
     def parse(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> ObjectOptions:
         parsed = options.parse(ObjectOptions, table, where, suite_dir)
-        if parsed.object not in self.registry.objects:
-            raise where.error("object", unknown("pipeline object", parsed.object, self.registry.objects))
+        if parsed.object not in self.objects:
+            raise where.error("object", unknown("pipeline object", parsed.object, self.objects))
         return parsed
 
     def pipeline(self, name: str) -> Any:
         """The object's pipeline, made once (a function handed over is called on first use)."""
         if name not in self._pipelines:
-            self._pipelines[name] = made(self.registry.objects[name])
+            self._pipelines[name] = made(self.objects[name])
         return self._pipelines[name]
 
     def cache_inputs(self, options: ObjectOptions, suite_dir: Path) -> dict[str, Any]:
@@ -83,6 +83,6 @@ class ObjectKind(ConfigKind):
         pipe = self.pipeline(options.object)
         pipe.set_progress_bar_config(disable=True)
         pipe.to(context.device)
-        runtime = DiffusersRuntime(pipe, self.registry.family_for_class(type(pipe).__name__), context)
+        runtime = DiffusersRuntime(pipe, self.family_for_class(type(pipe).__name__), context)
         runtime.notes["object"] = f"{options.object}: {type(pipe).__name__} handed to harness.api, run as it is"
         return runtime
