@@ -19,8 +19,11 @@ Which path each (dtype, operation) takes is decided once per machine and kept: w
 linear layers is timed both ways at the sizes the shipped models run (interleaved repeats,
 medians), the emulated path taken where the native one is more than 1.25x slower, and the
 decision written to ``cpu_half.json`` in the cache folder under the machine's CPU model,
-thread count and torch version. Every later run on that machine reads it, so the numeric
-path (and the speed) is the same on every run, and it is part of every sample's identity
+thread count and torch version. Every later run with that cache folder reads it, so the
+numeric path (and the speed) is the same on every run that shares a cache; the folder's
+decision wins over one a process made earlier for another folder, and such a decision is
+written into a folder that has none (so a process never measures twice and a second
+process finds the first one's answer). It is part of every sample's identity
 and of results.json. (It used to be one small convolution timed in each process, which a
 loaded machine answered differently from run to run: a 6x speed coin toss whose path the
 cache key did not record.) ``native`` and ``float32-accumulate`` force a path.
@@ -43,7 +46,7 @@ OPERATIONS = ("conv", "linear")
 SLOWER = 1.25  # native more than this much slower than emulated: emulate
 REPEATS = 5
 DECISIONS = "cpu_half.json"
-_DECIDED: dict[str, dict[str, dict[str, str]]] = {}  # per process, by machine key
+_DECIDED: dict[str, dict[str, Any]] = {}  # per process, by machine key: {"paths": ..., "timings": ...}
 
 
 def mode() -> str:
@@ -72,9 +75,13 @@ def paths(cache_dir: Path | None) -> dict[str, dict[str, str]]:
     if chosen != "auto":
         return {dtype: dict.fromkeys(OPERATIONS, chosen) for dtype in DTYPES}
     key = machine_key()
+    stored = _stored(cache_dir, key)
+    if stored is not None:  # the cache folder's decision is the one every run sharing the folder takes
+        return stored
     if key not in _DECIDED:
-        _DECIDED[key] = _stored(cache_dir, key) or _decide_and_keep(cache_dir, key)
-    return _DECIDED[key]
+        _DECIDED[key] = _decided(measure())
+    _keep(cache_dir, key, _DECIDED[key])  # a decision this process made for another folder: this folder's too
+    return _DECIDED[key]["paths"]
 
 
 def _stored(cache_dir: Path | None, key: str) -> dict[str, dict[str, str]] | None:
@@ -90,24 +97,27 @@ def _stored(cache_dir: Path | None, key: str) -> dict[str, dict[str, str]] | Non
     return found if valid else None
 
 
-def _decide_and_keep(cache_dir: Path | None, key: str) -> dict[str, dict[str, str]]:
-    timings = measure()
-    decided = {
+def _decided(timings: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]:
+    paths = {
         dtype: {op: EMULATED if t["native_s"] > SLOWER * t["emulated_s"] else NATIVE for op, t in ops.items()}
         for dtype, ops in timings.items()
     }
-    if cache_dir is not None:
-        from harness.atomic import write_text
+    return {"paths": paths, "timings": timings, "rule": f"emulated where native > {SLOWER} x emulated"}
 
-        path = cache_dir / DECISIONS
-        try:
-            known = json.loads(path.read_text()) if path.is_file() else {}
-        except (OSError, ValueError):
-            known = {}
-        known[key] = {"paths": decided, "timings": timings, "rule": f"emulated where native > {SLOWER} x emulated"}
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        write_text(path, json.dumps(known, indent=1) + "\n")
-    return decided
+
+def _keep(cache_dir: Path | None, key: str, record: dict[str, Any]) -> None:
+    if cache_dir is None:
+        return
+    from harness.atomic import write_text
+
+    path = cache_dir / DECISIONS
+    try:
+        known = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        known = {}
+    known[key] = record
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    write_text(path, json.dumps(known, indent=1) + "\n")
 
 
 def measure() -> dict[str, dict[str, dict[str, float]]]:

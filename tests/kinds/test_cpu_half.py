@@ -153,6 +153,38 @@ def test_the_decision_is_measured_once_per_machine_and_kept(tmp_path, monkeypatc
     assert cpu_half.paths(tmp_path)["float16"]["conv"] == "native"
 
 
+def test_a_cache_folder_keeps_one_decision_whichever_process_made_it(tmp_path, monkeypatch):
+    """A process that decided for one folder writes that decision into a new folder it runs with, so a second process
+    (which reads the folder) takes the same path; and a folder's own decision wins over the process's. Without this a
+    killed run and its resumption in another process disagreed on a loaded machine, and nothing was served from the
+    cache (seen on CI-like load: tests/generate/test_cache.py)."""
+    from harness.kinds import cpu_half
+
+    monkeypatch.delenv("HARNESS_CPU_HALF", raising=False)
+    monkeypatch.setattr(cpu_half, "_DECIDED", {})
+    emulate = {"native_s": 0.05, "emulated_s": 0.001}
+    native = {"native_s": 0.001, "emulated_s": 0.001}
+    answers = iter([emulate, native])
+
+    def measured():
+        timing = next(answers)  # the first call measures "emulate", a second would measure "native"
+        return {dtype: dict.fromkeys(cpu_half.OPERATIONS, timing) for dtype in cpu_half.DTYPES}
+
+    monkeypatch.setattr(cpu_half, "measure", measured)
+    one, two = tmp_path / "one", tmp_path / "two"
+    decided = cpu_half.paths(one)
+    assert decided["float16"]["conv"] == "float32-accumulate"
+    assert cpu_half.paths(two) == decided  # no second measurement: the process's decision, written into two/
+    monkeypatch.setattr(cpu_half, "_DECIDED", {})  # another process, with the same folder
+    assert cpu_half.paths(two) == decided
+    key = cpu_half.machine_key()
+    kept = json.loads((two / cpu_half.DECISIONS).read_text())
+    kept[key]["paths"]["float16"]["conv"] = "native"  # the folder says otherwise: it wins over the memo
+    (two / cpu_half.DECISIONS).write_text(json.dumps(kept))
+    assert cpu_half.paths(two)["float16"]["conv"] == "native"
+    assert cpu_half.paths(one)["float16"]["conv"] == "float32-accumulate"
+
+
 def test_the_machines_path_is_in_results_and_the_sample_identity(write_suite, tmp_path, monkeypatch):
     from harness.cli import main
     from harness.kinds import cpu_half
