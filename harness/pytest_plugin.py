@@ -129,9 +129,9 @@ class SuiteFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         from harness.plan.suite import check_suite, suite_from_table
 
-        self.suite = api.load(self.path)
-        registry = api.registry_for(self.suite.objects)
         try:
+            self.suite = api.load(self.path)
+            registry = api.registry_for(self.suite.objects)
             loaded = suite_from_table(self.suite.table, self.path, registry)
             check_suite(loaded, registry)
         except InputError as error:

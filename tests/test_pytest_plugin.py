@@ -114,6 +114,10 @@ def test_a_bad_suite_is_one_collection_error_naming_file_and_key(pytester, suite
     result = harness(pytester, "--harness-suite", str(suite_file))
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*gates.toml: steps: expected an integer*"])
+    suite_file.write_text("name = [")
+    broken = harness(pytester, "--harness-suite", str(suite_file))
+    assert broken.ret == pytest.ExitCode.INTERRUPTED
+    broken.stdout.fnmatch_lines(["*gates.toml*"])
     missing = harness(pytester, "--harness-suite", "nowhere.toml")
     assert missing.ret == pytest.ExitCode.USAGE_ERROR
     missing.stderr.fnmatch_lines(["*--harness-suite nowhere.toml: no such suite file*"])
