@@ -57,7 +57,7 @@ def pipeline(value: Any, **table: Any) -> Pipeline:
 
 
 class Suite:
-    """A suite built in code: the keys of a suite file (``docs``: ``python -m harness ls keys``) as arguments, with
+    """A suite built in code: the keys of a suite file (``python -m harness ls keys`` lists them) as arguments, with
     pipelines that may be objects. ``folder`` is where relative files and the references (``reference_images/NAME``
     unless ``references`` says) are found, as a suite file's folder is; nothing is written before a run or a
     blessing."""
