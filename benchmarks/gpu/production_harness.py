@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from families import SDXL_UNET
 
 PROMPTS = [
     "a photograph of an astronaut riding a horse on the moon",
@@ -35,27 +39,45 @@ PROMPTS = [
 ]
 
 
+def made(device: str, build: Any) -> Any:
+    """A module built (seeded) on ``device`` with its default random initialisation, returned on the CPU in bf16."""
+    import torch
+
+    torch.manual_seed(0)
+    with torch.device(device):
+        module = build()
+    return module.to(torch.bfloat16).to("cpu").eval()
+
+
+def full_vae(latent_channels: int, **config: Any) -> Any:
+    """The 4-level AutoencoderKL of SD/SDXL/FLUX (128-256-512-512, two layers a block)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        down_block_types=["DownEncoderBlock2D"] * 4,
+        up_block_types=["UpDecoderBlock2D"] * 4,
+        block_out_channels=[128, 256, 512, 512],
+        layers_per_block=2,
+        latent_channels=latent_channels,
+        **config,
+    )
+
+
 def random_flux_dev(layers: int | None, device: str) -> Any:
     """FLUX.1-dev's components with random weights, initialised on ``device`` and returned on the CPU in bf16."""
-    import torch
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
     from harness.pipelines.tokenizers import byte_clip_tokenizer, byte_t5_tokenizer
 
-    def made(build: Any) -> Any:
-        torch.manual_seed(0)
-        with torch.device(device):
-            module = build()
-        return module.to(torch.bfloat16).to("cpu").eval()
-
     clip_tokenizer, t5_tokenizer = byte_clip_tokenizer(77), byte_t5_tokenizer(512)
     transformer = made(
+        device,
         lambda: FluxTransformer2DModel(
             guidance_embeds=True,
             num_layers=layers if layers is not None else 19,
             num_single_layers=layers if layers is not None else 38,
-        )
+        ),
     )
     clip = CLIPTextConfig(
         vocab_size=49408,
@@ -83,19 +105,10 @@ def random_flux_dev(layers: int | None, device: str) -> Any:
         eos_token_id=t5_tokenizer.eos_token_id,
     )
     vae = made(
-        lambda: AutoencoderKL(
-            in_channels=3,
-            out_channels=3,
-            down_block_types=["DownEncoderBlock2D"] * 4,
-            up_block_types=["UpDecoderBlock2D"] * 4,
-            block_out_channels=[128, 256, 512, 512],
-            layers_per_block=2,
-            latent_channels=16,
-            use_quant_conv=False,
-            use_post_quant_conv=False,
-            scaling_factor=0.3611,
-            shift_factor=0.1159,
-        )
+        device,
+        lambda: full_vae(
+            16, use_quant_conv=False, use_post_quant_conv=False, scaling_factor=0.3611, shift_factor=0.1159
+        ),
     )
     scheduler = FlowMatchEulerDiscreteScheduler(  # FLUX.1-dev's scheduler_config.json
         num_train_timesteps=1000,
@@ -110,26 +123,19 @@ def random_flux_dev(layers: int | None, device: str) -> Any:
         scheduler=scheduler,
         vae=vae,
         transformer=transformer,
-        text_encoder=made(lambda: CLIPTextModel(clip)),
+        text_encoder=made(device, lambda: CLIPTextModel(clip)),
         tokenizer=clip_tokenizer,
-        text_encoder_2=made(lambda: T5EncoderModel(t5)),
+        text_encoder_2=made(device, lambda: T5EncoderModel(t5)),
         tokenizer_2=t5_tokenizer,
     )
 
 
 def random_sdxl(layers: int | None, device: str) -> Any:
     """SDXL base 1.0's components with random weights, initialised on ``device``, returned on the CPU in bf16."""
-    import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     from harness.pipelines.tokenizers import byte_clip_tokenizer
-
-    def made(build: Any) -> Any:
-        torch.manual_seed(0)
-        with torch.device(device):
-            module = build()
-        return module.to(torch.bfloat16).to("cpu").eval()
 
     tokenizer, tokenizer_2 = byte_clip_tokenizer(77), byte_clip_tokenizer(77)
     ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
@@ -154,39 +160,19 @@ def random_sdxl(layers: int | None, device: str) -> Any:
         **ids,
     )
     unet = made(
-        lambda: UNet2DConditionModel(  # stabilityai/stable-diffusion-xl-base-1.0 unet/config.json
-            sample_size=128,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            block_out_channels=(320, 640, 1280),
-            layers_per_block=2,
-            transformer_layers_per_block=(1, 2, 10) if layers is None else (1, 1, 1),
-            attention_head_dim=(5, 10, 20),
-            cross_attention_dim=2048,
-            use_linear_projection=True,
-            addition_embed_type="text_time",
-            addition_time_embed_dim=256,
-            projection_class_embeddings_input_dim=2816,
-        )
+        device,
+        lambda: UNet2DConditionModel(
+            **{**SDXL_UNET, **({"transformer_layers_per_block": (1, 1, 1)} if layers else {})}
+        ),
     )
-    vae = made(
-        lambda: AutoencoderKL(
-            down_block_types=["DownEncoderBlock2D"] * 4,
-            up_block_types=["UpDecoderBlock2D"] * 4,
-            block_out_channels=[128, 256, 512, 512],
-            layers_per_block=2,
-            latent_channels=4,
-            scaling_factor=0.13025,
-            sample_size=1024,
-        )
-    )
+    vae = made(device, lambda: full_vae(4, scaling_factor=0.13025, sample_size=1024))
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
     )
     return StableDiffusionXLPipeline(
         vae=vae,
-        text_encoder=made(lambda: CLIPTextModel(clip_l)),
-        text_encoder_2=made(lambda: CLIPTextModelWithProjection(clip_g)),
+        text_encoder=made(device, lambda: CLIPTextModel(clip_l)),
+        text_encoder_2=made(device, lambda: CLIPTextModelWithProjection(clip_g)),
         tokenizer=tokenizer,
         tokenizer_2=tokenizer_2,
         unet=unet,
