@@ -295,19 +295,26 @@ def decoded_colour_shift(pipe: Any) -> Any:
 
 def _shift_decoded_frames(pipe: Any, offsets: Any) -> Any:
     """Add ``offsets(frames, dtype, device)`` to each decoded frame of the VAE's (N, C, F, H, W) output."""
+
+    def shifted(sample: Any) -> Any:
+        shift = offsets(sample.shape[2], sample.dtype, sample.device).to(sample.device)
+        return sample + shift.view(1, 1, -1, 1, 1)
+
+    return _change_decoded(pipe, shifted)
+
+
+def _change_decoded(pipe: Any, change: Any) -> Any:
+    """Wrap the VAE's ``decode`` so that ``change(sample)`` replaces its decoded sample, in a tuple or an output."""
     decode = pipe.vae.decode
 
-    def shifted_decode(*args: Any, **kwargs: Any) -> Any:
+    def changed_decode(*args: Any, **kwargs: Any) -> Any:
         output = decode(*args, **kwargs)
-        sample = output[0] if isinstance(output, tuple) else output.sample
-        shift = offsets(sample.shape[2], sample.dtype, sample.device).to(sample.device)
-        shifted = sample + shift.view(1, 1, -1, 1, 1)
         if isinstance(output, tuple):
-            return (shifted, *output[1:])
-        output.sample = shifted
+            return (change(output[0]), *output[1:])
+        output.sample = change(output.sample)
         return output
 
-    pipe.vae.decode = shifted_decode
+    pipe.vae.decode = changed_decode
     return pipe
 
 
@@ -320,25 +327,20 @@ def noisy_quarter_of_images(pipe: Any) -> Any:
     control)."""
     import torch
 
-    decode, seen = pipe.vae.decode, [0]
+    seen = [0]
     generator = torch.Generator().manual_seed(4)
 
-    def noisy_decode(*args: Any, **kwargs: Any) -> Any:
-        output = decode(*args, **kwargs)
-        sample = output[0] if isinstance(output, tuple) else output.sample
+    def noisy(sample: Any) -> Any:
         indices = [i for i in range(sample.shape[0]) if (seen[0] + i) % 4 == 3]
         seen[0] += sample.shape[0]
-        if indices:
-            noise = torch.randn((len(indices), *sample.shape[1:]), generator=generator) * TAIL_NOISE
-            sample = sample.clone()
-            sample[indices] = sample[indices] + noise.to(sample.device, sample.dtype)
-        if isinstance(output, tuple):
-            return (sample, *output[1:])
-        output.sample = sample
-        return output
+        if not indices:
+            return sample
+        noise = torch.randn((len(indices), *sample.shape[1:]), generator=generator) * TAIL_NOISE
+        sample = sample.clone()
+        sample[indices] = sample[indices] + noise.to(sample.device, sample.dtype)
+        return sample
 
-    pipe.vae.decode = noisy_decode
-    return pipe
+    return _change_decoded(pipe, noisy)
 
 
 # Every control of this module, with what it damages; the registry lists them (``python -m harness ls controls``).
