@@ -12,6 +12,13 @@ from harness.cli import main
 REPO = Path(__file__).resolve().parent.parent  # the checkout: suites/, reference_images/, docs/
 
 
+# Two held-out captions of the shapes world (its generator never saw them), for small suites on it.
+SHAPES_PROMPTS = (
+    "a blue square in the center and a yellow star on the left",
+    "a purple circle in the center and a green triangle at the bottom",
+)
+
+
 def suite_head(
     name: str,
     *,

@@ -11,13 +11,11 @@ from harness import api
 from harness.controls import denoiser_noise_0_5
 from harness.errors import InputError
 from harness.results import FAIL, PASS, XFAIL
+from tests.helpers import SHAPES_PROMPTS
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PROMPTS = [
-    "a blue square in the center and a yellow star on the left",
-    "a purple circle in the center and a green triangle at the bottom",
-]
+PROMPTS = list(SHAPES_PROMPTS)
 SHAPES = dict(seeds=[0], steps=8, width=64, height=64, guidance=5.0)
 GATES = dict(metrics={"psnr": {}}, thresholds={"psnr": [{"min": 38}, {"stat": "worst", "min": 22}]})
 

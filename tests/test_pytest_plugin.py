@@ -10,24 +10,16 @@ from pathlib import Path
 import pytest
 
 from harness.pytest_plugin import check_node_name
+from tests.helpers import SHAPES_PROMPTS, suite_head
 
 pytest_plugins = ("pytester",)
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SUITE = """
-name = "gates"
-pipeline = "builtin:shapes"
-reference = "fp32"
-reference_images = "live"
-prompts = ["a blue square in the center and a yellow star on the left",
-           "a purple circle in the center and a green triangle at the bottom"]
-seeds = [0]
-steps = 8
-width = 64
-height = 64
-guidance = 5.0
-
+SUITE = (
+    suite_head("gates", pipeline="builtin:shapes", prompts=SHAPES_PROMPTS, steps=8, size=64)
+    + 'guidance = 5.0\nreference_images = "live"\n'
+    + """
 [metrics]
 psnr = {}
 
@@ -48,6 +40,7 @@ transform = "harness.controls:denoiser_noise_0_5"
 transform = "harness.controls:denoiser_noise_0_5"
 expect = "fail"
 """
+)
 
 CHECKS = ("images_are_finite_and_not_blank", "psnr_ge_38", "worst_psnr_ge_22")
 
