@@ -138,6 +138,7 @@ class CorePlugin:
 
     @staticmethod
     def kinds() -> list[ConfigKind]:
+        from harness.kinds.bitsandbytes import BitsAndBytesKind
         from harness.kinds.command import CommandKind
         from harness.kinds.gguf.kind import GGUFKind
         from harness.kinds.int8.kind import Int8Kind
@@ -157,6 +158,7 @@ class CorePlugin:
             LayerwiseCastingKind(),
             TorchaoKind(),
             QuantoKind(),
+            BitsAndBytesKind(),
             CommandKind(),
         ]
 

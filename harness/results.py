@@ -83,6 +83,8 @@ class ConfigResult:
     sequential: Mapping[str, Any] = field(default_factory=dict)
     # everything its images depend on (harness.identity.ConfigIdentity) and its digest: the sample cache's key
     identity: Mapping[str, Any] = field(default_factory=dict)
+    # speed against its base in this run, with its interval, and the effects it shows (harness/judge/speed.py)
+    speed: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def measured(self) -> bool:
@@ -239,6 +241,36 @@ def read_results(path: Path) -> RunResult:
         return RunResult.from_dict(data)
     except (json.JSONDecodeError, TypeError, KeyError) as error:
         raise InputError(f"not a readable results.json: {error}", file=path) from None
+
+
+def image_equivalence(result: ConfigResult, target: ConfigResult, run_dir: Path) -> dict[str, Any]:
+    """The largest 8-bit pixel difference between two configurations' images of the same samples."""
+    import numpy
+
+    from harness.samples import load_png
+
+    theirs = {s.key: s for s in target.samples if s.image}
+    largest, compared, differing = 0, 0, 0
+    for sample in result.samples:
+        other = theirs.get(sample.key)
+        if sample.image is None or other is None or other.image is None:
+            continue
+        mine, partner = load_png(run_dir / sample.image), load_png(run_dir / other.image)
+        difference = (
+            int(numpy.abs(mine.astype(numpy.int16) - partner.astype(numpy.int16)).max())
+            if mine.shape == partner.shape
+            else 255
+        )
+        largest = max(largest, difference)
+        compared += 1
+        differing += difference > 0
+    return {
+        "target": target.name,
+        "samples_compared": compared,
+        "samples_differing": differing,
+        "max_pixel_diff": largest,
+        "identical": compared > 0 and largest == 0,
+    }
 
 
 def sample_values(result: ConfigResult, metric: str) -> dict[str, float]:

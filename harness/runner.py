@@ -37,6 +37,7 @@ from harness.generate.workbench import workbench
 from harness.judge.checks import coverage_warnings, exit_code, run_checks
 from harness.judge.compare import compare_runs
 from harness.judge.sequential import in_plan_order, sample_order
+from harness.judge.speed import judge_speed
 from harness.memory import PeakMemory
 from harness.plan.suite import Suite
 from harness.references import store as references
@@ -223,7 +224,10 @@ class Runner:
         judged = [name for name in plan_.selected if name not in plan_.support]
         thresholds = {name: suite.thresholds_for(name) for name in judged}
         controls = [name for name in judged if suite.config(name).expect == "fail"]
-        outcomes = run_checks(result, thresholds, list(reference.blank), controls, plan_.left_out, plan_.support)
+        result, speed_checks = judge_speed(result, suite, plan_.run_dir, judged)
+        outcomes = run_checks(
+            result, thresholds, list(reference.blank), controls, plan_.left_out, plan_.support, speed_checks
+        )
         if plan_.baseline is not None:
             comparison = compare_runs(result, plan_.baseline, suite.regression, str(request.baseline))
             outcomes = (*outcomes, *comparison.outcomes())
@@ -239,7 +243,9 @@ class Runner:
             warnings=(
                 *plan_.source.warnings,
                 *plan_.source.environment_warnings(plan_.described),
-                *coverage_warnings(outcomes, thresholds, controls),
+                *coverage_warnings(
+                    outcomes, thresholds, controls, {o.metric for found in speed_checks.values() for o in found}
+                ),
                 *(
                     f"also ran {name!r}, not judged: {why} (name it with --config to judge it)"
                     for name, why in plan_.support.items()

@@ -100,9 +100,13 @@ class DenoiserClock:
         self._pending: list[Any] = []
         self._open: list[Any] = []
         self.seconds = 0.0
+        import torch
+
+        # kept out of torch.compile's graphs (a compiled denoiser runs its hooks inside the compiled call): traced,
+        # each call's growing list of stamps would recompile the graph until dynamo's limit
         self._handles = [
-            module.register_forward_pre_hook(self._before),
-            module.register_forward_hook(self._after),
+            module.register_forward_pre_hook(torch.compiler.disable(self._before)),
+            module.register_forward_hook(torch.compiler.disable(self._after)),
         ]
 
     def _stamp(self) -> Any:

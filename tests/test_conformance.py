@@ -54,6 +54,10 @@ def _other(value: Any, spec: options.Option, hint: Any, current: Any) -> Any:
     inner = typing.get_args(hint)[0] if type(None) in typing.get_args(hint) else hint
     if value == "transform":
         return "my_runtime.patches:apply"
+    if value == "cache":  # a table of its own: tests/kinds/speedup/test_cache.py varies each hook's keys
+        return {"hook": "first_block", "threshold": 0.3}
+    if value == "compile":
+        return {"mode": "max-autotune"}
     if spec.read is not None:  # a command line
         return [*list(current), "--also"]
     if spec.choices:
@@ -123,7 +127,9 @@ def test_every_kind_key_changes_the_identity(name, key, tmp_path):
     example = dict(kind.example)
     base = _parse(kind, example, tmp_path)
     holder = next(
-        o for o in (base, getattr(base, "precision", None), getattr(base, "extra", None)) if hasattr(o, field.name)
+        o
+        for o in (base, *(getattr(base, part, None) for part in ("precision", "extra", "speedups")))
+        if hasattr(o, field.name)
     )
     current = getattr(holder, field.name)  # as parsed: a default that follows another key is resolved
     changed = {**example, key: _other(key, spec, hint, current)}

@@ -28,6 +28,14 @@ def _kinds(table: Table, registry: Registry, _: str | None) -> None:
         table.add_column(column)
     for name, kind in registry.kinds.items():
         table.add_row(name, kind.summary, ", ".join(kind.keys), registry.kinds.owner(name))
+    from harness.kinds.speedup.attention import BACKENDS
+    from harness.kinds.speedup.cache import HOOKS
+
+    table.caption = (
+        "Speed-ups combine with every kind that takes them: cache = { hook = ... } (diffusers step caches: "
+        f"{', '.join(HOOKS)}), compile = true | {{ mode, fullgraph, dynamic, backend, scope }}, attention_backend "
+        f"({', '.join(BACKENDS)}); `ls keys precision` describes each key"
+    )
 
 
 def _metrics(table: Table, registry: Registry, _: str | None) -> None:

@@ -200,15 +200,23 @@ class _ConfigWork:
     def cache(self) -> SampleCache | None:
         return self.generator.cache
 
+    @property
+    def timed(self) -> bool:
+        """Whether a gate needs this configuration's timings: then the cache is not read and timing passes are
+        added as a run with a baseline adds them (harness/judge/speed.py)."""
+        return self.spec.name in self.generator.suite.timed()
+
     def run(self, base: ConfigResult) -> ConfigResult:
-        missing = self._from_cache()
+        missing = list(self.jobs) if self.timed else self._from_cache()
         if self.monitor is not None:
             missing = self._observe_cached(missing)
             base = replace(base, sequential=self.monitor.record())
         self.timing = {"batch_size": self.size, "cache_hits": len(self.done), "cache_misses": len(missing)}
         if not missing:
             return self._all_cached(base)
-        if self.done:
+        if self.timed:
+            self.context.notes["timing"] = "timed: a speed gate needs it, so the sample cache was not read"
+        elif self.done:
             self.context.notes["timing"] = f"partly cached: timed on the {len(missing)} samples generated in this run"
         return self._generate(base, missing)
 
@@ -333,6 +341,8 @@ class _ConfigWork:
     def _timing_passes(self, runtime: Runtime, clock: BatchClock, ran: list[SampleJob]) -> None:
         start = time.perf_counter()
         repeats = self.generator.timing_repeats
+        if self.timed and not repeats:
+            repeats = None  # as many passes as bring its timed calls to what an interval needs
         passes = timing_passes(repeats, len(measured(clock.timings)), len(batches(ran, self.size)))
         for repeat in range(1, passes + 1):
             self.where.status(f"(timing pass {repeat}/{passes})")

@@ -46,6 +46,7 @@ def run_checks(
     expected_to_fail: Iterable[str] = (),
     not_computed: Mapping[str, str] | None = None,
     supporting: Mapping[str, str] | None = None,
+    more: Mapping[str, Sequence[CheckOutcome]] | None = None,
 ) -> tuple[CheckOutcome, ...]:
     """Every outcome of every configuration, in configuration order.
 
@@ -55,7 +56,8 @@ def run_checks(
     A configuration in ``expected_to_fail`` is a negative control: its failed checks
     become ``xfail``, and if none failed, one ``fail`` says the gates lost their teeth.
     A configuration in ``supporting`` was run only for another's comparison (``--config``
-    did not name it): it gets one skipped outcome saying so, and is not judged.
+    did not name it): it gets one skipped outcome saying so, and is not judged. ``more`` holds outcomes judged
+    elsewhere (the speed gate and the "did it apply?" effects, :mod:`harness.judge.speed`), by configuration.
     """
     blank_refs = set(reference_blank)
     controls = set(expected_to_fail)
@@ -84,6 +86,7 @@ def run_checks(
             for threshold in thresholds_for.get(config.name, ())
             if threshold.metric not in missing
         ]
+        own += list((more or {}).get(config.name, ()))
         if config.name in controls:
             own = _as_negative_control(config.name, own)
         outcomes.extend(own)
@@ -112,17 +115,25 @@ def _as_negative_control(name: str, outcomes: list[CheckOutcome]) -> list[CheckO
 
 
 def uncovered_gates(
-    outcomes: Iterable[CheckOutcome], thresholds_for: Mapping[str, Sequence[Threshold]], controls: Iterable[str]
+    outcomes: Iterable[CheckOutcome],
+    thresholds_for: Mapping[str, Sequence[Threshold]],
+    controls: Iterable[str],
+    also_gated: Iterable[str] = (),
 ) -> list[str]:
-    """Gated metrics that no negative control of the run trips: gates nobody has seen fail."""
+    """Gated metrics (and ``also_gated``: the speed gate, required effects) that no negative control of the run
+    trips: gates nobody has seen fail."""
     controls = set(controls)
     gated = {threshold.metric for thresholds in thresholds_for.values() for threshold in thresholds}
+    gated |= set(also_gated)
     caught = {o.metric for o in outcomes if o.config in controls and o.status == XFAIL}
     return sorted(gated - caught)
 
 
 def coverage_warnings(
-    outcomes: Iterable[CheckOutcome], thresholds_for: Mapping[str, Sequence[Threshold]], controls: Iterable[str]
+    outcomes: Iterable[CheckOutcome],
+    thresholds_for: Mapping[str, Sequence[Threshold]],
+    controls: Iterable[str],
+    also_gated: Iterable[str] = (),
 ) -> list[str]:
     """One warning per gate that the run's negative controls never trip (none when the run has no control)."""
     controls = list(controls)
@@ -131,7 +142,7 @@ def coverage_warnings(
     return [
         f'no negative control trips the {metric} gate: add a configuration with expect = "fail" that it must '
         "catch, or the gate may be unable to fail (docs/regression.md)"
-        for metric in uncovered_gates(outcomes, thresholds_for, controls)
+        for metric in uncovered_gates(outcomes, thresholds_for, controls, also_gated)
     ]
 
 

@@ -154,6 +154,9 @@ class ConfigSpec:
     description: str = ""
     thresholds: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     expect: str = "pass"
+    min_speedup: float | None = None  # the speed gate: its speedup over ``speedup_vs`` (harness/judge/speed.py)
+    speedup_vs: str | None = None  # the configuration its speed is judged against; None: the suite's reference
+    effects: tuple[str, ...] = ()  # effects it must show against its base, or fail as a no-op: pixels, speed, memory
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -162,6 +165,9 @@ class ConfigSpec:
             "description": self.description,
             "expect": self.expect,
             "options": jsonable(self.options),
+            **({"min_speedup": self.min_speedup} if self.min_speedup is not None else {}),
+            **({"speedup_vs": self.speedup_vs} if self.speedup_vs else {}),
+            **({"effects": list(self.effects)} if self.effects else {}),
         }
 
 

@@ -3,16 +3,18 @@
 Each configuration gets its own deep copy of the once-loaded base pipeline, so one
 configuration's casts, hooks or replaced modules never leak into the next. The steps
 are always: copy -> precision -> the kind's own change -> placement on the device ->
-the user's transform.
+the user's transform -> the speed-ups (attention backend, step cache, compile:
+:mod:`harness.kinds.speedup`), which any in-process kind combines.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -21,6 +23,7 @@ from harness.errors import InputError, Where
 from harness.kinds.base import BuildContext, ConfigKind, Notes, Runtime
 from harness.kinds.casting import CastLog, Precision, apply_precision
 from harness.kinds.cpu_half import accumulate_in_float32
+from harness.kinds.speedup import Speedups, apply_speedups
 from harness.kinds.transform import apply_transform, parse_transform, resolve_transform
 from harness.options import option
 from harness.pipelines.family import Family
@@ -35,6 +38,7 @@ class PipelineOptions:
     precision: Precision
     transform: str | None = None
     extra: Any = None
+    speedups: Speedups = field(default_factory=Speedups)
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,9 @@ class _Transform:
     )
 
 
-COMMON_KEYS: Mapping[str, str] = {**options.keys(Precision), **options.keys(_Transform)}
+COMMON_KEYS: Mapping[str, str] = {**options.keys(Precision), **options.keys(_Transform), **options.keys(Speedups)}
+T = TypeVar("T")
+COMMON_DECLARATIONS = (Precision, _Transform, Speedups)  # what every in-process configuration reads beside its kind
 
 
 def copy_pipeline(pipe: Any) -> Any:
@@ -66,16 +72,27 @@ class PipelineKind(ConfigKind):
     own_options: ClassVar[type | None] = None  # the kind's declared options (harness.options): PipelineOptions.extra
 
     def declarations(self) -> tuple[type, ...]:
-        return (Precision, _Transform, *((self.own_options,) if self.own_options else ()))
+        return (*COMMON_DECLARATIONS, *((self.own_options,) if self.own_options else ()))
 
     def parse(self, table: Mapping[str, Any], where: Where, suite_dir: Path) -> PipelineOptions:
         tomlread.check_keys(table, list(self.keys), where)
         common = {key: value for key, value in table.items() if key in COMMON_KEYS}
         own = {key: value for key, value in table.items() if key not in COMMON_KEYS}
-        transform = options.parse(_Transform, common, where, suite_dir, also=tuple(options.keys(Precision)))
-        precision = options.parse(Precision, common, where, suite_dir, also=tuple(options.keys(_Transform)))
+
+        def read(cls: type[T]) -> T:
+            also = tuple(key for key in COMMON_KEYS if key not in options.keys(cls))
+            return options.parse(cls, common, where, suite_dir, also=also)
+
+        precision, transform, speedups = read(Precision), read(_Transform), read(Speedups)
         extra = options.parse(self.own_options, own, where, suite_dir) if self.own_options else None
-        return PipelineOptions(precision=precision, transform=transform.transform, extra=extra)
+        return PipelineOptions(precision=precision, transform=transform.transform, extra=extra, speedups=speedups)
+
+    def unavailable(self, options: PipelineOptions, device: str) -> str | None:
+        return options.speedups.unavailable(device) or self.backend_unavailable(options, device)
+
+    def backend_unavailable(self, options: PipelineOptions, device: str) -> str | None:
+        """Why the kind's own backend cannot run here (a package, the device); ``None`` if it can."""
+        return None
 
     def check(self, options: PipelineOptions, where: Where) -> None:
         if options.transform:
@@ -128,10 +145,32 @@ class PipelineKind(ConfigKind):
             pipe = apply_transform(function, options.transform, pipe)
             notes["transform"] = options.transform
         runtime = DiffusersRuntime(pipe, base.family, context, log)
+        if options.speedups.any:
+            self._speed_up(runtime, options.speedups, context, notes)
         notes.update(runtime.notes)
         notes.live.extend(runtime.notes.live)
         runtime.notes = notes
         return runtime
+
+    @staticmethod
+    def _speed_up(runtime: DiffusersRuntime, speedups: Speedups, context: BuildContext, notes: Notes) -> None:
+        denoiser = runtime.denoiser()
+        if denoiser is None:
+            raise InputError(f"{speedups.describe()}: this pipeline's family names no denoiser to apply it to")
+        first = (
+            [SampleJob("calibration", 0, context.prompts[0], context.seeds[0])]
+            if context.prompts and context.seeds
+            else []
+        )
+        found, cleanups = apply_speedups(
+            runtime.pipe,
+            speedups,
+            denoiser,
+            context.generation.steps,
+            functools.partial(runtime.generate, first),
+        )
+        notes["speedups"] = {"describe": speedups.describe(), **found}
+        notes.on_close.extend(cleanups)
 
 
 class DiffusersRuntime(Runtime):

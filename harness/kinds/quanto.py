@@ -45,7 +45,7 @@ class QuantoKind(PipelineKind):
     own_options: ClassVar[type] = QuantoOptions
     example: ClassVar[Mapping[str, Any]] = {"weights": "qint8", "components": ["unet"]}
 
-    def unavailable(self, options: PipelineOptions, device: str) -> str | None:
+    def backend_unavailable(self, options: PipelineOptions, device: str) -> str | None:
         missing = missing_package("optimum.quanto", "optimum-quanto")
         if missing:
             return missing

@@ -41,7 +41,7 @@ class TorchaoKind(PipelineKind):
     own_options: ClassVar[type] = TorchaoOptions
     example: ClassVar[Mapping[str, Any]] = {"components": ["unet"]}
 
-    def unavailable(self, options: PipelineOptions, device: str) -> str | None:
+    def backend_unavailable(self, options: PipelineOptions, device: str) -> str | None:
         missing = missing_package("torchao", "torchao")
         if missing:
             return missing

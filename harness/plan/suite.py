@@ -79,7 +79,13 @@ CONFIG_COMMON_KEYS = {
     "description": "free text shown in reports",
     "thresholds": "per-configuration thresholds; replace the suite-wide ones for the metrics they name",
     "expect": "pass (default) | fail: a negative control that the gates must flag; it fails the run if it passes",
+    "min_speedup": "the speed gate: median s/image of speedup_vs over this one's, in this run; fails when its whole "
+    "95% interval is below (e.g. 1.3); its timings are never read from the sample cache",
+    "speedup_vs": "the configuration the speedup is measured against (default: the reference configuration)",
+    "effects": "effects it must show against its base or fail as a no-op ('did it apply?'): a list of pixels "
+    "(images not bit-identical), speed (a speedup beyond noise), memory (less or more peak GPU memory)",
 }
+EFFECTS = ("pixels", "speed", "memory")
 DEFAULT_METRICS = ("psnr",)
 
 
@@ -142,12 +148,25 @@ class Suite:
         frontier = list(names)
         while frontier:
             name = frontier.pop(0)
-            for threshold in self.thresholds_for(name):
-                target = threshold.compared_config
+            targets = [(t.compared_config, f"the {t.metric} gate") for t in self.thresholds_for(name)]
+            spec = self.config(name)
+            if spec.min_speedup is not None or "speed" in spec.effects:
+                targets.append((self.speed_base(name), "the speed gate"))
+            for target, gate in targets:
                 if target and target not in names and target not in needed:
-                    needed[target] = f"the {threshold.metric} gate of {name!r} compares with it"
+                    needed[target] = f"{gate} of {name!r} compares with it"
                     frontier.append(target)
         return needed
+
+    def speed_base(self, name: str) -> str:
+        """The configuration ``name``'s speed is judged against: its ``speedup_vs``, or the reference."""
+        return self.config(name).speedup_vs or self.reference
+
+    def timed(self) -> frozenset[str]:
+        """Configurations whose timings a gate needs (``min_speedup`` or a ``speed`` effect), with their bases:
+        generated in the run, never read from the sample cache."""
+        gated = [spec.name for spec in self.configs if spec.min_speedup is not None or "speed" in spec.effects]
+        return frozenset([*gated, *(self.speed_base(name) for name in gated)])
 
     def samples(self) -> list[tuple[int, str, int]]:
         """Every (prompt index, prompt, seed), prompt-major."""
@@ -352,6 +371,8 @@ def _read_configs(
         if target is not None and target not in names:
             raise inner.error(f"{spec.name}.equivalent_to", unknown("configuration", target, names))
         _check_vs(spec.thresholds, names, inner.child(f"{spec.name}.thresholds"))
+        if spec.speedup_vs is not None and spec.speedup_vs not in names:
+            raise inner.error(f"{spec.name}.speedup_vs", unknown("configuration", spec.speedup_vs, names))
     return configs, reference
 
 
@@ -383,7 +404,25 @@ def _read_config(
         description=tomlread.get(table, "description", str, inner, "") or "",
         thresholds=thresholds,
         expect=tomlread.get_choice(table, "expect", ("pass", "fail"), inner, "pass"),
+        min_speedup=_min_speedup(table, inner),
+        speedup_vs=tomlread.get(table, "speedup_vs", str, inner),
+        effects=_effects(table, inner),
     )
+
+
+def _min_speedup(table: Mapping[str, Any], where: Where) -> float | None:
+    value = tomlread.get(table, "min_speedup", float, where)
+    if value is not None and value <= 0:
+        raise where.error("min_speedup", f"must be above 0 (1.3: at least 1.3x faster), got {value:g}")
+    return value
+
+
+def _effects(table: Mapping[str, Any], where: Where) -> tuple[str, ...]:
+    found = tomlread.get_list(table, "effects", str, where) or []
+    for item in found:
+        if item not in EFFECTS:
+            raise where.error("effects", unknown("effect", item, EFFECTS))
+    return tuple(found)
 
 
 def _check_vs(thresholds: Mapping[str, tuple[Threshold, ...]], config_names: list[str], where: Where) -> None:

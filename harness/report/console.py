@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.report.model import config_rows, failing_checks, headline, metric_header, metric_names, references_line
+from harness.report.speed import speed_rows
 from harness.results import ERROR, FAIL, PASS, SKIPPED, XFAIL, RunResult
 
 STYLE = {PASS: "green", FAIL: "bold red", ERROR: "bold red", SKIPPED: "yellow", XFAIL: "magenta", "ok": "green"}
@@ -34,6 +35,9 @@ def print_summary(result: RunResult, console: Console) -> None:
     for metric in metrics:
         table.add_column(metric_header(result, metric), justify="right")
     table.add_column("s/image (median)", justify="right")
+    speed = {row.name: row for row in speed_rows(result)}
+    if speed:
+        table.add_column("speedup [95% CI]", justify="right")
     table.add_column("peak RSS MB", justify="right")
     table.add_column("checks", justify="right")
     for row in config_rows(result):
@@ -52,6 +56,7 @@ def print_summary(result: RunResult, console: Console) -> None:
             f"[{style}]{row.verdict}[/]",
             *cells,
             row.time_text,
+            *([speed[row.name].speedup_text if row.name in speed else "-"] if speed else []),
             row.rss_text,
             f"{row.passed}/{len(row.checks)}",
         )

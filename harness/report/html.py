@@ -37,7 +37,9 @@ from harness.report.plots import (
     primary_metric,
     quality_vs_cost,
     quality_vs_size,
+    quality_vs_speedup,
 )
+from harness.report.speed import gated_metrics, speed_rows
 from harness.results import STATUS_OK, XFAIL, RunResult, SampleResult
 from harness.samples import io_threads, load_png
 
@@ -241,6 +243,7 @@ def render_html(result: RunResult, run_dir: Path) -> str:
     charts = {
         **quality_vs_cost(result),
         **quality_vs_size(result),
+        **quality_vs_speedup(result),
         **distributions(result),
         **frame_chart(result, run_dir),
     }
@@ -276,4 +279,6 @@ def render_html(result: RunResult, run_dir: Path) -> str:
         configs=result.configs,
         environment=result.environment,
         comparison=result.comparison or None,
+        speed=speed_rows(result),
+        speed_metrics=gated_metrics(result),
     )

@@ -16,6 +16,7 @@ from harness.report.model import (
     references_line,
     sequential_headline,
 )
+from harness.report.speed import gated_metrics, speed_rows
 from harness.results import RunResult
 
 ICON = {"pass": "✅", "fail": "❌", "error": "💥", "skipped": "⏭️", "xfail": "🧪", "ok": "✅"}
@@ -114,9 +115,35 @@ def _table(result: RunResult) -> list[str]:
     return lines
 
 
+def speed_table(result: RunResult) -> list[str]:
+    """Quality and speed: each timed configuration's speedup with its interval, warm-up apart from the steady
+    state, its gated metrics' means, and whether it is on their Pareto front."""
+    rows = speed_rows(result)
+    if not rows:
+        return []
+    metrics = gated_metrics(result)
+    header = ["configuration", "speedup [95% CI]", "n calls", "warm-up s/image", "steady s/image"]
+    header += [f"{m} mean" for m in metrics] + ["Pareto front", "did it apply?"]
+    lines = ["", "### Quality and speed", ""]
+    lines += ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 3) + "---|---|"]
+    for row in rows:
+        means = [fmt(row.means.get(m)) for m in metrics]
+        front = ", ".join(row.front) or "-"
+        noop = "(base)" if row.is_base else _escape("no: " + "; ".join(row.noop)) if row.noop else "yes"
+        cells = [f"`{row.name}`", row.speedup_text, str(row.n), fmt(row.warmup_image_s), fmt(row.image_s)]
+        lines.append("| " + " | ".join([*cells, *means, front, noop]) + " |")
+    bases = ", ".join(sorted({f"`{row.vs}`" for row in rows}))
+    lines += [
+        "",
+        f"<sub>speedup: the median s/image of its base ({bases}) over its own, warm-up calls left out; the unit is "
+        "one timed call (a batch)</sub>",
+    ]
+    return lines
+
+
 def _sections(result: RunResult) -> list[str]:
-    """Sequential sampling, streaming equivalences and boundary casts, where the run has them."""
-    lines: list[str] = []
+    """Quality and speed, sequential sampling, streaming equivalences and boundary casts, where the run has them."""
+    lines: list[str] = speed_table(result)
     sequential = sequential_headline(result)
     if sequential:
         lines += ["", "### Sequential sampling", "", sequential[0].upper() + sequential[1:], ""]

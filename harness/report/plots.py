@@ -206,3 +206,57 @@ def heatmap_colorbar(width: int = 256) -> tuple[np.ndarray, list[tuple[int, floa
     rgba = colormaps["inferno"](heatmap_scale(levels))[None, :, :3]
     ticks = [(tick, round(100.0 * float(heatmap_scale(np.asarray(float(tick)))), 1)) for tick in HEATMAP_TICKS]
     return (rgba * 255).round().astype(np.uint8), ticks
+
+
+def quality_vs_speedup(result: RunResult) -> dict[str, bytes]:
+    """Each gated metric's mean (95% CI) against the speedup (95% CI), with the Pareto front drawn through."""
+    from harness.report.speed import gated_metrics, speed_rows
+
+    rows = speed_rows(result)
+    charts: dict[str, bytes] = {}
+    if len(rows) < 2:
+        return charts
+    configs = {c.name: c for c in result.configs}
+    for metric in gated_metrics(result):
+        # the base sits at 1x by definition (drawn as the line there); against the reference it is often at the
+        # metric's cap (identical images), which would squash every other point
+        points = [row for row in rows if row.speedup is not None and metric in row.means and not row.is_base]
+        if len(points) < 2:
+            continue
+        figure, axis = _figure(5.6, 3.8)
+        for index, row in enumerate(points):
+            summary = configs[row.name].summary(metric)
+            assert summary is not None and row.speedup is not None
+            yerr = [
+                [max(0.0, summary.mean - (summary.ci_low if summary.ci_low is not None else summary.mean))],
+                [max(0.0, (summary.ci_high if summary.ci_high is not None else summary.mean) - summary.mean)],
+            ]
+            xerr = [
+                [max(0.0, row.speedup - (row.low if row.low is not None else row.speedup))],
+                [max(0.0, (row.high if row.high is not None else row.speedup) - row.speedup)],
+            ]
+            marker = "D" if metric in row.front else "x" if row.noop else "o"
+            axis.errorbar(
+                [row.speedup], [summary.mean], xerr=xerr, yerr=yerr, fmt=marker, capsize=3, color=f"C{index % 10}"
+            )
+            axis.annotate(row.name, (row.speedup, summary.mean), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        front = sorted((row.speedup or 0.0, row.means[metric]) for row in points if metric in row.front)
+        if len(front) > 1:
+            axis.plot(
+                [x for x, _ in front],
+                [y for _, y in front],
+                color="grey",
+                linestyle="--",
+                linewidth=1,
+                label="Pareto front",
+            )
+            axis.legend(fontsize=8, loc="best")
+        bases = sorted({row.vs for row in points})
+        axis.axvline(1.0, color="grey", linewidth=0.8, alpha=0.6)
+        unit, n = _unit_and_n([configs[row.name] for row in points], metric)
+        axis.set_xlabel(f"speedup over {', '.join(bases)} (x, 95% CI; line: 1x)")
+        axis.set_ylabel(f"{metric} mean {unit}".strip())
+        axis.set_title(f"{metric} vs speed (n={n} images per point; diamonds: Pareto front, x: no effect)", fontsize=9)
+        axis.grid(alpha=0.3)
+        charts[f"quality_vs_speedup_{metric}"] = _png(figure)
+    return charts

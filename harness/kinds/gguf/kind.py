@@ -103,7 +103,7 @@ class GGUFKind(PipelineKind):
 
         return {**super().cache_inputs(options, suite_dir), "file": file_fingerprint(options.extra.file)}
 
-    def unavailable(self, options: PipelineOptions, device: str) -> str | None:
+    def backend_unavailable(self, options: PipelineOptions, device: str) -> str | None:
         try:
             import gguf  # noqa: F401
         except ImportError:

@@ -110,7 +110,7 @@ class Int8Kind(PipelineKind):
             inputs["ranges"] = content_fingerprint(options.extra.ranges)
         return inputs
 
-    def unavailable(self, options: PipelineOptions, device: str) -> str | None:
+    def backend_unavailable(self, options: PipelineOptions, device: str) -> str | None:
         if options.extra.int8_matmul == "real":
             import torch
 

@@ -21,15 +21,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
-
 from harness.errors import Where
 from harness.kinds.base import BuildContext, ConfigSpec
 from harness.kinds.pipeline import PipelineKind, PipelineOptions
 from harness.kinds.streaming.offloading import apply_group_offload, disk_hazards
 from harness.options import option
-from harness.results import STATUS_OK, ConfigResult
-from harness.samples import load_png
+from harness.results import STATUS_OK, ConfigResult, image_equivalence
 
 MODES = ("group_block", "group_leaf", "sequential_cpu", "model_cpu")
 
@@ -69,7 +66,7 @@ class StreamingKind(PipelineKind):
     own_options: ClassVar[type] = StreamingOptions
     example: ClassVar[Mapping[str, Any]] = {"mode": "group_leaf"}
 
-    def unavailable(self, options: PipelineOptions, device: str) -> str | None:
+    def backend_unavailable(self, options: PipelineOptions, device: str) -> str | None:
         extra: StreamingOptions = options.extra
         on_cuda = device.startswith("cuda")
         if extra.mode in ("sequential_cpu", "model_cpu") and not on_cuda:
@@ -140,35 +137,11 @@ class StreamingKind(PipelineKind):
                 "note": "no plain configuration of the same precision ran to compare with",
             }
         else:
-            found = equivalence(result, target, run_dir)
+            found = image_equivalence(result, target, run_dir)
             hazards = result.notes.get("streaming", {}).get("disk_hazards")
             if hazards and not found["identical"]:
                 found["known_causes"] = hazards
         return replace(result, notes={**result.notes, "equivalence": found})
-
-
-def equivalence(result: ConfigResult, target: ConfigResult, run_dir: Path) -> dict[str, Any]:
-    """Largest 8-bit pixel difference between two configurations' images of the same samples."""
-    theirs = {s.key: s for s in target.samples if s.image}
-    largest, compared, differing = 0, 0, 0
-    for sample in result.samples:
-        other = theirs.get(sample.key)
-        if sample.image is None or other is None or other.image is None:
-            continue
-        mine, partner = load_png(run_dir / sample.image), load_png(run_dir / other.image)
-        difference = (
-            int(np.abs(mine.astype(np.int16) - partner.astype(np.int16)).max()) if mine.shape == partner.shape else 255
-        )
-        largest = max(largest, difference)
-        compared += 1
-        differing += difference > 0
-    return {
-        "target": target.name,
-        "samples_compared": compared,
-        "samples_differing": differing,
-        "max_pixel_diff": largest,
-        "identical": compared > 0 and largest == 0,
-    }
 
 
 def _ensure(path: Path) -> str:
