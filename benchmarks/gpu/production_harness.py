@@ -10,6 +10,9 @@ harness as an object (``harness.api``). The suite runs bf16 (the live reference)
 GGUF Q4_K file in llama.cpp's S mix in the original layout (what the community's Q4_K_S is), written by the harness
 from the bf16 weights. ``--layers N`` keeps the widths and gives every stack N layers (a test of the code path).
 
+The speed-ups (step caches, torch.compile, attention backends, bitsandbytes) are timed against bf16 in the same run:
+their speedup with its interval, warm-up apart, and the effects found ("did it apply?") are in each row's ``speed``.
+
 Written to OUT.json: each configuration's seconds per image (generation, steady batches), load and build seconds,
 scoring seconds per image, peak GPU memory of build and generation, the run's phases and wall time, and the
 projected hours for 1,000 and 5,000 prompts (one seed) at the measured per-image cost.
@@ -181,8 +184,22 @@ def random_sdxl(layers: int | None, device: str) -> Any:
 
 
 def configs(denoiser: str) -> dict[str, dict[str, Any]]:
+    """Every configuration the benchmark can run; the speed-ups carry ``min_speedup = 0.01`` so that the harness
+    times them (and bf16, their base) in the run, with the timing passes an interval needs."""
+    timed = {"dtype": "bfloat16", "min_speedup": 0.01}
     return {
         "bf16": {"dtype": "bfloat16"},
+        "first_block": {**timed, "cache": {"hook": "first_block", "threshold": 0.12}},
+        "taylorseer": {**timed, "cache": {"hook": "taylorseer"}},
+        "mag": {**timed, "cache": {"hook": "mag"}},
+        "pab": {**timed, "cache": {"hook": "pyramid_attention_broadcast"}},
+        "compile_blocks": {**timed, "compile": {"scope": "blocks"}},
+        "compile": {**timed, "compile": True},
+        "sdpa_flash": {**timed, "attention_backend": "_native_flash"},
+        "sdpa_cudnn": {**timed, "attention_backend": "_native_cudnn"},
+        "sdpa_math": {**timed, "attention_backend": "_native_math"},
+        "nf4": {**timed, "kind": "bitsandbytes", "mode": "nf4", "components": [denoiser]},
+        "int8_bnb": {**timed, "kind": "bitsandbytes", "mode": "int8", "components": [denoiser]},
         "fp8": {"kind": "layerwise_casting", "dtype": "bfloat16", "components": [denoiser]},
         "q4_k_s": {
             "kind": "gguf",
@@ -266,6 +283,8 @@ def main() -> None:
             "scoring_s_per_image": (timing.get("scoring_s") or 0) / max(1, timing.get("images") or 1),
             "memory": memory,
             "notes": {k: str(v)[:300] for k, v in dict(config.notes).items()},
+            "speed": dict(config.speed),
+            "summaries": {m.metric: [m.mean, m.worst] for m in config.summaries},
         }
         image_s = timing.get("median_image_s") or timing.get("per_image_s")
         if image_s:

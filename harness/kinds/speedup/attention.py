@@ -59,7 +59,13 @@ def set_backend(denoiser: Any, backend: str) -> tuple[dict[str, Any], Callable[[
     def restore() -> None:
         _AttentionBackendRegistry.set_active_backend(previous)
 
-    return {"backend": backend, "attention_modules": len(processors), "dispatched": dispatched}, restore
+    found: dict[str, Any] = {"backend": backend, "attention_modules": len(processors), "dispatched": dispatched}
+    if processors and not dispatched:
+        found["warning"] = (
+            f"none of the {len(processors)} attention modules of {type(denoiser).__name__} goes through diffusers' "
+            "dispatcher (their processors call PyTorch directly): the backend changes nothing here"
+        )
+    return found, restore
 
 
 def _name(backend: str) -> Any:
