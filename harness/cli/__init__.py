@@ -28,6 +28,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
     "compare": commands.compare,
     "history": commands.history,
     "report": commands.report,
+    "blame": commands.blame,
     "ranges": commands.ranges,
     "prepare": commands.prepare,
     "export-single-file": commands.export,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from harness.errors import EXIT_FAILED, EXIT_OK
+from harness.errors import EXIT_FAILED, EXIT_OK, InputError, unknown
 
 if TYPE_CHECKING:
     from harness.plan.suite import Suite
@@ -115,6 +115,60 @@ def report(args: argparse.Namespace, console: Console) -> int:
     print_summary(result, console)
     console.print(f"report: {paths['html']}", highlight=False)
     return int(result.exit_code or 0)
+
+
+def blame(args: argparse.Namespace, console: Console) -> int:
+    """Blame, sensitivity or a recipe for one configuration of a finished run; the reports are re-rendered."""
+    from harness.blame.parts import LEVELS
+    from harness.blame.run import BlameRequest, write_blame
+    from harness.blame.run import blame as blame_parts
+    from harness.registry import build_registry
+    from harness.report import write_reports
+    from harness.results import read_results
+
+    levels = tuple(level.strip() for level in args.levels.split(",") if level.strip())
+    for level in levels:
+        if level not in LEVELS:
+            raise InputError(unknown("level", level, LEVELS) + " (in --levels)")
+    request = BlameRequest(
+        run_dir=args.run_dir,
+        config=args.config,
+        samples=args.samples,
+        levels=levels,
+        sensitivity=args.sensitivity or args.recipe,
+        device=args.device,
+        cache_dir=args.cache_dir,
+    )
+    registry = build_registry()
+    with console.status("blaming") as status:
+        if args.recipe:
+            from harness.blame.recipe import recipe, write_recipe
+
+            record = recipe(request, registry, args.keep_type, lambda part: status.update(f"part: {part}"))
+            path = write_recipe(record, args.run_dir)
+        else:
+            record = blame_parts(request, registry, lambda part: status.update(f"part: {part}"))
+            path = write_blame(record, args.run_dir)
+    print_blame(record, console)
+    write_reports(read_results(args.run_dir), args.run_dir)
+    console.print(f"written: {path}; report: {args.run_dir / 'report.html'}", highlight=False)
+    return EXIT_OK
+
+
+def print_blame(record: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
+    from harness.report.blame import blame_rows
+
+    for title, rows in blame_rows(record):
+        table = Table(title=title, header_style="bold")
+        for column in rows[0]:
+            table.add_column(column, justify="left" if column in ("part", "level") else "right")
+        for row in rows[1:]:
+            table.add_row(*row)
+        console.print(table)
+    if record.get("recipe"):
+        console.print(record["recipe"]["toml"], highlight=False, markup=False)
 
 
 def ranges(args: argparse.Namespace, console: Console) -> int:

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_run, _validate, _bless, _compare, _history, _report, _ranges, _prepare, _export, _ls):
+    for add in (_run, _validate, _bless, _compare, _history, _report, _blame, _ranges, _prepare, _export, _ls):
         add(commands)
     return parser
 
@@ -148,6 +148,38 @@ def _report(commands: Commands) -> None:
         epilog="example: python -m harness report reports/smoke/20261122-101500-ab12",
     )
     report.add_argument("run_dir", type=Path, help="a run folder (holding results.json)")
+
+
+def _blame(commands: Commands) -> None:
+    blame = commands.add_parser(
+        "blame",
+        help="which part of a configuration cost its quality: components, blocks, tensor groups, ranked",
+        description="Rebuild a finished run's configuration and its reference in this process, put each part of "
+        "the configuration (a component, a denoiser block, a tensor group such as attention v) back to the "
+        "reference's modules in turn, and rank the parts by the PSNR recovered, with 95%% intervals (the unit is "
+        "one sample). --sensitivity turns it round: the reference with one part taken from the configuration. "
+        "--recipe (GGUF configurations) searches the smallest mix of the configuration's type and --keep-type that "
+        "passes the suite's PSNR gates, and verifies it by running it. Writes blame-NAME.json (sensitivity-, "
+        "recipe-) into the run folder and re-renders its reports with a section and a chart.",
+        epilog="examples:\n  python -m harness blame reports/shapes/RUN --config q4_0\n"
+        "  python -m harness blame reports/flux_gguf/RUN --config q4_0 --levels groups --recipe",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    blame.add_argument("run_dir", type=Path, help="a finished run folder (holding results.json)")
+    blame.add_argument("--config", required=True, metavar="NAME", help="the configuration to blame")
+    blame.add_argument("--samples", type=int, default=8, help="samples (prompt, seed) to generate per part (default 8)")
+    blame.add_argument(
+        "--levels",
+        default="components,blocks,groups",
+        help="comma-separated: components, blocks, groups (default: all three)",
+    )
+    blame.add_argument("--sensitivity", action="store_true", help="lower one part at a time instead")
+    blame.add_argument("--recipe", action="store_true", help="GGUF: find and verify the smallest mix that passes")
+    blame.add_argument("--keep-type", default="Q8_0", help="the higher GGUF type a recipe keeps parts in (Q8_0)")
+    blame.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
+    blame.add_argument(
+        "--cache-dir", type=Path, default=Path(".harness_cache"), help="cache folder (default .harness_cache)"
+    )
 
 
 def _ranges(commands: Commands) -> None:

@@ -171,12 +171,22 @@ class ConfigSpec:
         }
 
 
+OMIT_WHEN_UNSET = "omit_when_unset"  # field metadata: left out of the JSON while it holds its default
+
+
 def jsonable(value: Any) -> Any:
-    """Dataclasses, tuples and paths to plain JSON values."""
+    """Dataclasses, tuples and paths to plain JSON values.
+
+    A field marked ``OMIT_WHEN_UNSET`` is left out while it holds its default: an option added later (the speed-ups)
+    leaves the JSON, and so every identity and reference hash made before it, unchanged until a suite sets it."""
     import dataclasses
 
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (f.metadata.get(OMIT_WHEN_UNSET) and getattr(value, f.name) == _default(f))
+        }
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -184,3 +194,9 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def _default(field: Any) -> Any:
+    import dataclasses
+
+    return field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default

@@ -126,15 +126,18 @@ def _module_dtype(module: Any) -> Any:
     return None
 
 
-def install_boundary_casts(components: Mapping[str, Any], log: CastLog) -> None:
-    """Pre-hooks on each component and its direct children that cast activations to the module's dtype."""
+def install_boundary_casts(components: Mapping[str, Any], log: CastLog) -> list[Any]:
+    """Pre-hooks on each component and its direct children that cast activations to the module's dtype; their
+    handles (to remove them)."""
+    handles = []
     for name, module in components.items():
         targets = [(name, module)] + [(f"{name}.{child}", sub) for child, sub in module.named_children()]
         for label, target in targets:
             dtype = _module_dtype(target)
             if dtype is None:
                 continue
-            target.register_forward_pre_hook(_make_cast_hook(label, dtype, log), with_kwargs=True)
+            handles.append(target.register_forward_pre_hook(_make_cast_hook(label, dtype, log), with_kwargs=True))
+    return handles
 
 
 def _make_cast_hook(label: str, dtype: Any, log: CastLog) -> Any:

@@ -20,7 +20,7 @@ import numpy as np
 
 from harness import options, tomlread
 from harness.errors import InputError, Where
-from harness.kinds.base import BuildContext, ConfigKind, Notes, Runtime
+from harness.kinds.base import OMIT_WHEN_UNSET, BuildContext, ConfigKind, Notes, Runtime
 from harness.kinds.casting import CastLog, Precision, apply_precision
 from harness.kinds.cpu_half import accumulate_in_float32
 from harness.kinds.speedup import Speedups, apply_speedups
@@ -38,7 +38,7 @@ class PipelineOptions:
     precision: Precision
     transform: str | None = None
     extra: Any = None
-    speedups: Speedups = field(default_factory=Speedups)
+    speedups: Speedups = field(default_factory=Speedups, metadata={OMIT_WHEN_UNSET: True})
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from harness.phases import describe as describe_phases
+from harness.report.blame import blame_rows, title
+from harness.report.blame import chart as blame_chart
 from harness.report.clips import animated_preview, clip_frames_of, frame_chart, key_frames
 from harness.report.model import (
     STATUS_MARK,
@@ -235,7 +238,7 @@ def _per_prompt(result: RunResult) -> dict[str, Any]:
     return {"metric": metric, "configs": [c.name for c in configs], "rows": rows}
 
 
-def render_html(result: RunResult, run_dir: Path) -> str:
+def render_html(result: RunResult, run_dir: Path, blames: Sequence[Mapping[str, Any]] = ()) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=select_autoescape(["html", "j2"]))
@@ -280,5 +283,14 @@ def render_html(result: RunResult, run_dir: Path) -> str:
         environment=result.environment,
         comparison=result.comparison or None,
         speed=speed_rows(result),
+        blames=[
+            {
+                "title": title(dict(b)),
+                "rows": blame_rows(dict(b))[0][1],
+                "chart": data_uri_png(blame_chart(dict(b))),
+                "recipe": b.get("recipe"),
+            }
+            for b in blames
+        ],
         speed_metrics=gated_metrics(result),
     )

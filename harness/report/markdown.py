@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.phases import describe as describe_phases
+from harness.report.blame import markdown as blame_markdown
 from harness.report.model import (
     config_rows,
     cpu_half_line,
@@ -57,8 +58,9 @@ def comparison_markdown(comparison: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def render_markdown(result: RunResult) -> str:
-    """The verdict, a configuration x metric table, failing checks and the environment."""
+def render_markdown(result: RunResult, blames: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The verdict, a configuration x metric table, failing checks, the sections the run has (quality and speed,
+    blame records) and the environment."""
     suite = result.suite
     lines = [f"## {ICON['pass' if result.exit_code == 0 else 'fail']} `{suite.get('name')}`: {headline(result)}", ""]
     if suite.get("description"):
@@ -72,6 +74,7 @@ def render_markdown(result: RunResult) -> str:
     if result.comparison:
         lines += comparison_markdown(result.comparison)
     lines += _sections(result)
+    lines += blame_markdown([dict(b) for b in blames])
     if result.references:
         lines += ["", f"<sub>{_escape(references_line(result.references))}</sub>"]
     if result.phases:

@@ -52,10 +52,21 @@ def gated_metrics(result: RunResult) -> list[str]:
     return found
 
 
+def about_speed(result: RunResult) -> bool:
+    """Whether the suite is about speed: a configuration with a speed-up option, a speed gate or a required effect.
+    (Every run measures each configuration's speedup; the reports show it where the suite asks about speed.)"""
+    for config in result.suite.get("configs", []):
+        options = config.get("options") or {}
+        if config.get("min_speedup") is not None or config.get("effects") or options.get("speedups"):
+            return True
+    return False
+
+
 def speed_rows(result: RunResult) -> list[SpeedRow]:
-    """One row per configuration that has a speedup or is the base of one; empty when the run timed none."""
+    """One row per configuration that has a speedup or is the base of one; empty when the run timed none or the
+    suite is not about speed."""
     bases = {str(c.speed["speedup"]["vs"]) for c in result.configs if c.speed.get("speedup")}
-    if not bases:
+    if not bases or not about_speed(result):
         return []
     metrics = gated_metrics(result)
     rows = []

@@ -35,9 +35,10 @@ def config(name, psnr, speed=None, noop=()):
     return ConfigResult(name, "precision", "ok", summaries=(summary,), speed=record, timing={"timed_batches": 5})
 
 
-def run(*configs):
+def run(*configs, about_speed=True):
     checks = (CheckOutcome("cache", "psnr >= 30", "pass", "", metric="psnr"),)
-    return RunResult(suite={"name": "s"}, run_id="r", started="", configs=configs, checks=checks)
+    listed = [{"name": c.name, "min_speedup": 1.1 if about_speed and c.speed else None} for c in configs]
+    return RunResult(suite={"name": "s", "configs": listed}, run_id="r", started="", configs=configs, checks=checks)
 
 
 def test_rows_put_the_base_at_1x_and_leave_no_ops_off_the_front():
@@ -59,3 +60,5 @@ def test_rows_put_the_base_at_1x_and_leave_no_ops_off_the_front():
 def test_a_run_without_speedups_has_no_speed_section():
     result = run(config("bf16", 100.0), config("fp16", 60.0))
     assert speed_rows(result) == [] and speed_table(result) == [] and quality_vs_speedup(result) == {}
+    # measured, but the suite asks nothing about speed: not shown
+    assert speed_rows(run(config("bf16", 100.0), config("fp16", 60.0, 1.2), about_speed=False)) == []

@@ -13,7 +13,8 @@ each quantized in row chunks on all cores (:mod:`harness.kinds.gguf.ggml_types`)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
@@ -92,6 +93,30 @@ def tensor_type(quant_type: str, row_length: int) -> str:
 
 
 def planned_types(
+    shapes: Mapping[str, tuple[int, ...]],
+    linear: set[str],
+    architecture: str,
+    quant_type: str,
+    float_type: str = "F16",
+    policy: str = "uniform",
+    overrides: Sequence[tuple[str, str]] = (),
+) -> dict[str, str]:
+    """Every tensor's GGML type, in file order: the policy's (:func:`policy_types`), then ``overrides``, (glob,
+    type) pairs on the tensor names where the last match wins. An override to a quantized type applies only to a
+    tensor diffusers loads quantized (a Linear weight whose rows fit the type's blocks); a float one to any."""
+    types = policy_types(shapes, linear, architecture, quant_type, float_type, policy)
+    for name in types:
+        for pattern, kind in overrides:
+            if not fnmatch.fnmatchcase(name, pattern):
+                continue
+            if kind in FLOAT_KINDS:
+                types[name] = float_storage(shapes[name], kind)
+            elif should_quantize(name, shapes[name], linear):
+                types[name] = tensor_type(kind, shapes[name][-1])
+    return types
+
+
+def policy_types(
     shapes: Mapping[str, tuple[int, ...]],
     linear: set[str],
     architecture: str,
@@ -188,6 +213,7 @@ def write_gguf(
     policy: str = "uniform",
     layout: str = "diffusers",
     workers: int | None = None,
+    overrides: Sequence[tuple[str, str]] = (),
 ) -> GGUFStats:
     """Write ``module``'s weights to ``path`` (atomically) and return what was written.
 
@@ -198,7 +224,7 @@ def write_gguf(
     state, linear = keyed_state(module, layout)
     arch = architecture(module, layout)
     shapes = {name: tuple(tensor.shape) for name, tensor in state.items()}
-    types = planned_types(shapes, linear, arch, quant_type, float_type, policy)
+    types = planned_types(shapes, linear, arch, quant_type, float_type, policy, overrides)
     header = Header(arch, file_type(mix_name(quant_type, policy)), type(module).__name__)
     return write_tensors(path, shapes, types, lambda name: state[name], header, workers)
 

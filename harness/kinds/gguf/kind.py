@@ -10,6 +10,7 @@ so what is measured is what diffusers users run.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -18,7 +19,7 @@ from typing import Any, ClassVar
 
 from harness import atomic
 from harness.errors import InputError, Where, unknown
-from harness.kinds.base import BuildContext, Notes
+from harness.kinds.base import BuildContext, Notes, jsonable
 from harness.kinds.casting import DTYPE_NAMES, install_boundary_casts, torch_dtype
 from harness.kinds.gguf.file import LAYOUTS, QUANT_TYPES, open_gguf, read_gguf_stats, write_gguf
 from harness.kinds.gguf.policy import POLICIES, mix_name, mix_problem
@@ -69,6 +70,12 @@ class GGUFOptions:
         "the key names: diffusers, or original (those of downloaded files: SD1.x/SDXL UNets, FLUX.1, SD3.x)",
         default="diffusers",
         choices=LAYOUTS,
+    )
+    overrides: tuple[tuple[str, str], ...] = option(
+        "per-tensor types over the policy's: { 'GLOB' = 'TYPE' }, a glob on the file's tensor names, e.g. "
+        "{ '*.attn.to_v.weight' = 'Q8_0' }; the last matching pattern wins (what `harness blame --recipe` writes)",
+        default=(),
+        choices=(*QUANT_TYPES, "F32"),
     )
 
     def validate(self, where: Where) -> GGUFOptions:
@@ -176,14 +183,18 @@ class GGUFKind(PipelineKind):
     def _written(
         self, context: BuildContext, module: Any, fingerprint: str, component: str, extra: GGUFOptions
     ) -> tuple[Path, Path, Any, float, bool]:
+        # every option that shapes the file's bytes (all but which components, their compute dtype and a given file)
+        written = {k: v for k, v in jsonable(extra).items() if k not in ("components", "compute_dtype", "file")}
         key = hashlib.sha256(
-            f"{fingerprint}|{component}|{extra.type}|{extra.float_type}|{extra.policy}|{extra.layout}|{WRITER_VERSION}".encode()
+            f"{fingerprint}|{component}|{json.dumps(written, sort_keys=True)}|{WRITER_VERSION}".encode()
         ).hexdigest()[:20]
         directory = context.cache_dir / "gguf" / key
         path = directory / f"{component}-{mix_name(extra.type, extra.policy)}.gguf"
         if path.is_file() and (directory / "config.json").is_file():
             return path, directory, read_gguf_stats(path), 0.0, True
         start = time.perf_counter()
-        stats = write_gguf(module, path, extra.type, extra.float_type, extra.policy, extra.layout)
+        stats = write_gguf(
+            module, path, extra.type, extra.float_type, extra.policy, extra.layout, overrides=extra.overrides
+        )
         atomic.save_config(module, directory)
         return path, directory, stats, time.perf_counter() - start, False
