@@ -241,3 +241,19 @@ def test_bf16_float_storage_and_the_f16_fallback_for_short_k_rows(tmp_path):
     assert np.array_equal(restored, expected)
     write_gguf(model, path, "Q4_K")
     assert {t.name: t.tensor_type.name for t in open_gguf(path).tensors}["1.weight"] == "Q5_0"
+
+
+def test_overrides_set_types_per_tensor_name_the_last_match_winning():
+    from harness.kinds.gguf.file import planned_types
+
+    shapes = {"blocks.0.to_v.weight": (64, 256), "blocks.0.to_q.weight": (64, 256), "blocks.0.norm.weight": (256,)}
+    linear = {"blocks.0.to_v.weight", "blocks.0.to_q.weight"}
+    plain = planned_types(shapes, linear, "sd1", "Q4_0")
+    assert plain["blocks.0.to_v.weight"] == "Q4_0" and plain["blocks.0.norm.weight"] == "F32"
+    mixed = planned_types(shapes, linear, "sd1", "Q4_0", overrides=(("*.to_v.weight", "Q8_0"), ("*.to_*", "Q5_0")))
+    assert mixed["blocks.0.to_v.weight"] == "Q5_0" and mixed["blocks.0.to_q.weight"] == "Q5_0"
+    kept = planned_types(
+        shapes, linear, "sd1", "Q4_0", overrides=(("*.to_v.weight", "BF16"), ("*.norm.weight", "Q8_0"))
+    )
+    assert kept["blocks.0.to_v.weight"] == "BF16"
+    assert kept["blocks.0.norm.weight"] == "F32"  # not a Linear weight: never quantized, whatever the pattern
