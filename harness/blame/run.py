@@ -87,6 +87,8 @@ class Bench:
 
 def open_bench(request: BlameRequest, registry: Registry, config: str | None = None) -> Bench:
     """The run's suite, the configuration's and the reference's pipelines, the samples and reference images."""
+    import atexit
+    import shutil
     import tempfile
 
     from harness import environment
@@ -104,7 +106,9 @@ def open_bench(request: BlameRequest, registry: Registry, config: str | None = N
         raise InputError(f"--config {name!r} is the suite's reference: there is nothing to blame it against")
     environment.quiet_libraries()
     device = environment.resolve_device(request.device)
-    bench = workbench(suite, registry, device, request.cache_dir, Path(tempfile.mkdtemp(prefix="harness-blame-")))
+    work = Path(tempfile.mkdtemp(prefix="harness-blame-"))
+    atexit.register(shutil.rmtree, work, True)  # what a kind writes while building (offload folders, ...)
+    bench = workbench(suite, registry, device, request.cache_dir, work)
     runtimes = [_build(registry, suite, spec_name, bench.context) for spec_name in (name, suite.reference)]
     samples = suite.samples()[: max(1, request.samples)]
     jobs = [SampleJob(name, index, prompt, seed) for index, prompt, seed in samples]
