@@ -243,8 +243,12 @@ def read_results(path: Path) -> RunResult:
         raise InputError(f"not a readable results.json: {error}", file=path) from None
 
 
-def image_equivalence(result: ConfigResult, target: ConfigResult, run_dir: Path) -> dict[str, Any]:
-    """The largest 8-bit pixel difference between two configurations' images of the same samples."""
+def image_equivalence(
+    result: ConfigResult, target: ConfigResult, run_dir: Path, first_difference: bool = False
+) -> dict[str, Any]:
+    """The largest 8-bit pixel difference between two configurations' images of the same samples; with
+    ``first_difference``, only until one sample differs (whether they are identical, read at the cost of two images
+    for any configuration that changes pixels)."""
     import numpy
 
     from harness.samples import load_png
@@ -264,6 +268,8 @@ def image_equivalence(result: ConfigResult, target: ConfigResult, run_dir: Path)
         largest = max(largest, difference)
         compared += 1
         differing += difference > 0
+        if first_difference and differing:
+            break
     return {
         "target": target.name,
         "samples_compared": compared,

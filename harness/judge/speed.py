@@ -132,7 +132,7 @@ def effects(
     if base is None or base.status != STATUS_OK:
         found["note"] = "its base did not run in this run"
         return found
-    pixels = image_equivalence(config, base, run_dir)
+    pixels = image_equivalence(config, base, run_dir, first_difference=True)
     found["pixels"] = None if not pixels["samples_compared"] else not pixels["identical"]
     found["pixels_detail"] = pixels
     if speed is not None and speed.value is not None and speed.low is not None and speed.high is not None:

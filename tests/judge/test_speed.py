@@ -126,3 +126,15 @@ def test_a_speed_gated_configuration_is_timed_in_every_run_never_served_from_the
     gate = next(c for c in read_results(tmp_path / "second")["checks"] if c["metric"] == "speedup")
     assert gate["status"] == PASS and gate["check"] == "speedup >= 0.01 vs fp32"
     assert second["bf16"]["speed"]["speedup"]["low"] is not None
+
+
+def test_the_pixel_check_stops_at_the_first_differing_sample(tmp_path):
+    from harness.results import image_equivalence
+
+    base, changed = images(tmp_path, "base", [10, 20, 30]), images(tmp_path, "changed", [11, 20, 30])
+    full = image_equivalence(changed, base, tmp_path)
+    quick = image_equivalence(changed, base, tmp_path, first_difference=True)
+    assert full["samples_compared"] == 3 and quick["samples_compared"] == 1
+    assert full["identical"] is quick["identical"] is False
+    same = images(tmp_path, "same", [10, 20, 30])
+    assert image_equivalence(same, base, tmp_path, first_difference=True)["samples_compared"] == 3
