@@ -47,6 +47,11 @@ class Summary:
         return None, None
 
 
+def resampled_medians(values: np.ndarray, rng: np.random.Generator, resamples: int = RESAMPLES) -> np.ndarray:
+    """The medians of ``resamples`` bootstrap resamples of ``values`` (each of its size, with replacement)."""
+    return np.median(values[rng.integers(0, values.size, (resamples, values.size))], axis=1)
+
+
 def bootstrap_interval(
     values: np.ndarray,
     statistic: Callable[[np.ndarray], np.ndarray],

@@ -10,9 +10,12 @@ listed: a part that is the same in both cannot hold any of the loss.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from harness.kinds.casting import module_components
+from harness.kinds.layers import resolve_submodule
 
 LEVELS = ("components", "blocks", "groups")
 
@@ -81,16 +84,10 @@ def differs(a: Any, b: Any) -> bool:
     return False
 
 
-def components(pipe: Any) -> dict[str, Any]:
-    import torch
-
-    return {name: value for name, value in pipe.components.items() if isinstance(value, torch.nn.Module)}
-
-
 def find_parts(changed: Any, reference: Any, denoiser: str, levels: Sequence[str] = LEVELS) -> list[Part]:
     """The parts of ``changed`` (a configuration's pipeline) that differ from ``reference``'s, at each level asked:
     the components, then the blocks and the tensor groups of each component that differs (the denoiser first)."""
-    mine, theirs = components(changed), components(reference)
+    mine, theirs = module_components(changed), module_components(reference)
     names = [name for name in mine if name in theirs and differs_deep(mine[name], theirs[name])]
     names.sort(key=lambda name: name != denoiser)
     parts: list[Part] = []
@@ -144,16 +141,6 @@ def module_bytes(pipe: Any, paths: Iterable[str]) -> int:
 
     total = 0
     for path in paths:
-        module = resolve(pipe, path)
+        module = resolve_submodule(pipe, path)
         total += sum(tensor_bytes(t) for t in module.parameters()) + sum(tensor_bytes(t) for t in module.buffers())
     return total
-
-
-def resolve(pipe: Any, path: str) -> Any:
-    component, _, rest = path.partition(".")
-    module = components(pipe)[component]
-    return module.get_submodule(rest) if rest else module
-
-
-def by_name(parts: Sequence[Part]) -> Mapping[str, Part]:
-    return {part.name: part for part in parts}

@@ -20,7 +20,7 @@ The cost is one generation of the samples per part: ``--samples`` bounds it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,6 @@ from harness.plan.suite import Suite
 from harness.registry import Registry
 from harness.samples import SampleJob, to_uint8
 from harness.stats import bootstrap_interval, stable_seed
-
-BLAME_FILE = "blame-{config}.json"
 
 
 @dataclass(frozen=True)
@@ -208,7 +206,3 @@ def write_blame(record: dict[str, Any], run_dir: Path) -> Path:
     path = run_dir / f"{prefix}-{record['config']}.json"
     write_text(path, json.dumps(record, indent=1))
     return path
-
-
-def ranked(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(records, key=lambda r: (r["direction"], r["config"]))

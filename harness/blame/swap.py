@@ -13,15 +13,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from harness.blame.parts import components, resolve
-from harness.kinds.casting import CastLog, install_boundary_casts
-
-
-def _dtype(module: Any) -> Any:
-    for tensor in module.parameters():
-        if tensor.is_floating_point():
-            return tensor.dtype
-    return None
+from harness.kinds.casting import CastLog, install_boundary_casts, module_components, module_dtype
+from harness.kinds.layers import resolve_submodule
 
 
 def _cast(value: Any, dtype: Any) -> Any:
@@ -47,7 +40,7 @@ def _first_float(values: Sequence[Any]) -> Any:
 
 def _edge_casts(module: Any) -> list[Any]:
     """Hooks casting ``module``'s inputs to its dtype and its outputs back to the caller's."""
-    own = _dtype(module)
+    own = module_dtype(module)
     if own is None:
         return []
     seen: list[Any] = []
@@ -73,13 +66,13 @@ def swapped(target: Any, source: Any, paths: Sequence[str]) -> Iterator[None]:
     handles: list[Any] = []
     try:
         for path in paths:
-            originals.append((path, resolve(target, path)))
-            replacement = resolve(source, path)
+            originals.append((path, resolve_submodule(target, path)))
+            replacement = resolve_submodule(source, path)
             _put(target, path, replacement)
             if "." in path:
                 handles += _edge_casts(replacement)
         if any("." not in path for path in paths):
-            handles += install_boundary_casts(components(target), CastLog())
+            handles += install_boundary_casts(module_components(target), CastLog())
         yield
     finally:
         for handle in handles:
@@ -93,4 +86,4 @@ def _put(pipe: Any, path: str, module: Any) -> None:
     if not parent_path:
         pipe.register_modules(**{name: module})
         return
-    setattr(resolve(pipe, parent_path), name, module)
+    setattr(resolve_submodule(pipe, parent_path), name, module)

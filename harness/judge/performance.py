@@ -23,7 +23,7 @@ import numpy as np
 
 from harness.plan.tolerance import INCONCLUSIVE, REGRESSED, UNTESTED, Tolerance, judge
 from harness.results import ConfigResult
-from harness.stats import RESAMPLES, stable_seed
+from harness.stats import resampled_medians, stable_seed
 from harness.timing import AUTO_TIMING_PASSES, BASELINE_TIMING_HINT, MIN_TIMED_CALLS, BatchTiming, measured
 
 MIN_BATCHES = MIN_TIMED_CALLS
@@ -56,9 +56,8 @@ class Verdict:
 
 def _median_difference_interval(cur: np.ndarray, base: np.ndarray, seed: int) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
-    cur_medians = np.median(cur[rng.integers(0, cur.size, (RESAMPLES, cur.size))], axis=1)
-    base_medians = np.median(base[rng.integers(0, base.size, (RESAMPLES, base.size))], axis=1)
-    low, high = np.quantile(cur_medians - base_medians, [0.025, 0.975])
+    cur_medians = resampled_medians(cur, rng)  # this run's first: the interval's seeds stay as they were
+    low, high = np.quantile(cur_medians - resampled_medians(base, rng), [0.025, 0.975])
     return float(low), float(high)
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from harness.kinds.base import ConfigSpec
 from harness.plan.suite import Suite
 from harness.results import FAIL, PASS, SKIPPED, STATUS_OK, CheckOutcome, ConfigResult, RunResult, image_equivalence
-from harness.stats import RESAMPLES, stable_seed
+from harness.stats import resampled_medians, stable_seed
 from harness.timing import MIN_TIMED_CALLS, BatchTiming, measured
 
 SPEEDUP = "speedup"  # the metric name of the speed gate's outcomes
@@ -90,9 +90,7 @@ def speedup(config: ConfigResult, base: ConfigResult, on_cpu: bool) -> Speedup:
             "each; --timing-repeats N adds N passes, a smaller batch_size more calls)",
         )
     rng = np.random.default_rng(stable_seed(config.name, base.name, SPEEDUP))
-    ratios = np.median(ref[rng.integers(0, ref.size, (RESAMPLES, ref.size))], axis=1) / np.median(
-        cur[rng.integers(0, cur.size, (RESAMPLES, cur.size))], axis=1
-    )
+    ratios = resampled_medians(ref, rng) / resampled_medians(cur, rng)
     low, high = np.quantile(ratios, [0.025, 0.975])
     return replace(found, low=float(low), high=float(high))
 

@@ -59,6 +59,19 @@ class BuildContext:
     write_suite_files: bool = False  # only `ranges calibrate` may write into the suite's files; a run never does
 
 
+def scratch_folder(context: BuildContext, name: str, notes: Notes) -> Path:
+    """A new folder under the cache folder's ``name/`` for what building writes (offloaded weights, a saved
+    component), removed when the configuration's runtime closes."""
+    import shutil
+    import tempfile
+
+    parent = context.cache_dir / name
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"harness-{name}-", dir=parent))
+    notes.on_close.append(lambda: shutil.rmtree(folder, ignore_errors=True))
+    return folder
+
+
 class Runtime(ABC):
     """Something that generates images for sample jobs; ``notes`` is what the report says about it."""
 

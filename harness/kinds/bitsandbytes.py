@@ -13,14 +13,13 @@ skipped with that reason.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.errors import InputError
-from harness.kinds.base import BuildContext, Notes
+from harness.kinds.base import BuildContext, Notes, scratch_folder
 from harness.kinds.casting import torch_dtype
 from harness.kinds.optional import missing_package, weights_mb
 from harness.kinds.pipeline import PipelineKind, PipelineOptions
@@ -82,8 +81,7 @@ class BitsAndBytesKind(PipelineKind):
 
     def modify(self, pipe: Any, options: PipelineOptions, context: BuildContext, family: Family, notes: Notes) -> Any:
         extra: BitsAndBytesOptions = options.extra
-        folder = Path(tempfile.mkdtemp(prefix="harness-bnb-", dir=_ensure(context.cache_dir / "bitsandbytes")))
-        notes.on_close.append(lambda: shutil.rmtree(folder, ignore_errors=True))
+        folder = scratch_folder(context, "bitsandbytes", notes)
         sizes: dict[str, Any] = {}
         try:
             for name in extra.components:
@@ -121,8 +119,3 @@ class BitsAndBytesKind(PipelineKind):
             if name not in quantized and hasattr(value, "to"):
                 value.to(context.device)
         return pipe
-
-
-def _ensure(path: Path) -> str:
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)

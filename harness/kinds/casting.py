@@ -119,7 +119,8 @@ def apply_precision(pipe: Any, precision: Precision, log: CastLog) -> dict[str, 
     return notes
 
 
-def _module_dtype(module: Any) -> Any:
+def module_dtype(module: Any) -> Any:
+    """The dtype of a module's first floating parameter (``None`` without one)."""
     for parameter in module.parameters():
         if parameter.is_floating_point():
             return parameter.dtype
@@ -133,7 +134,7 @@ def install_boundary_casts(components: Mapping[str, Any], log: CastLog) -> list[
     for name, module in components.items():
         targets = [(name, module)] + [(f"{name}.{child}", sub) for child, sub in module.named_children()]
         for label, target in targets:
-            dtype = _module_dtype(target)
+            dtype = module_dtype(target)
             if dtype is None:
                 continue
             handles.append(target.register_forward_pre_hook(_make_cast_hook(label, dtype, log), with_kwargs=True))

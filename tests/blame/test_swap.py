@@ -19,8 +19,8 @@ def pair():
 
     reference = api.builtin("shapes")
     reference.set_progress_bar_config(disable=True)
-    from harness.blame.parts import components
     from harness.kinds.casting import CastLog, install_boundary_casts
+    from harness.kinds.casting import module_components as components
 
     half = copy.deepcopy(reference)
     half.unet.to(torch.bfloat16)

@@ -101,10 +101,27 @@ def planned_types(
     policy: str = "uniform",
     overrides: Sequence[tuple[str, str]] = (),
 ) -> dict[str, str]:
-    """Every tensor's GGML type, in file order: the policy's (:func:`policy_types`), then ``overrides``, (glob,
-    type) pairs on the tensor names where the last match wins. An override to a quantized type applies only to a
-    tensor diffusers loads quantized (a Linear weight whose rows fit the type's blocks); a float one to any."""
-    types = policy_types(shapes, linear, architecture, quant_type, float_type, policy)
+    """Every tensor's GGML type, in file order.
+
+    ``uniform``: every quantizable Linear weight in ``quant_type`` (short K rows in a legacy type). Any other
+    policy: the community's file (:func:`gguf_policy.community_types`, convolutions left in float as diffusers
+    needs), where a tensor diffusers would not load quantized (not a Linear weight, rows not a multiple of 32)
+    stays float. Then ``overrides``, (glob, type) pairs on the tensor names where the last match wins: an override
+    to a quantized type applies only to a tensor diffusers loads quantized, a float one to any.
+    """
+    if policy != "uniform":
+        types = community_types(architecture, shapes, mix_name(quant_type, policy), float_type, shape_fix=False)
+        for name, kind in types.items():
+            if kind not in FLOAT_KINDS and not should_quantize(name, shapes[name], linear):
+                types[name] = float_storage(shapes[name], float_type)
+    else:
+        storage = "F16" if quant_type == "F16" else float_type
+        types = {
+            name: tensor_type(quant_type, shape[-1])
+            if quant_type != "F16" and should_quantize(name, shape, linear) and not kept_float(architecture, name)
+            else float_storage(shape, storage)
+            for name, shape in shapes.items()
+        }
     for name in types:
         for pattern, kind in overrides:
             if not fnmatch.fnmatchcase(name, pattern):
@@ -114,37 +131,6 @@ def planned_types(
             elif should_quantize(name, shapes[name], linear):
                 types[name] = tensor_type(kind, shapes[name][-1])
     return types
-
-
-def policy_types(
-    shapes: Mapping[str, tuple[int, ...]],
-    linear: set[str],
-    architecture: str,
-    quant_type: str,
-    float_type: str = "F16",
-    policy: str = "uniform",
-) -> dict[str, str]:
-    """Every tensor's GGML type, in file order.
-
-    ``uniform``: every quantizable Linear weight in ``quant_type`` (short K rows in a legacy type). Any other
-    policy: the community's file (:func:`gguf_policy.community_types`, convolutions left in float as diffusers
-    needs), where a tensor diffusers would not load quantized (not a Linear weight, rows not a multiple of 32)
-    stays float.
-    """
-    if policy != "uniform":
-        label = mix_name(quant_type, policy)
-        types = community_types(architecture, shapes, label, float_type, shape_fix=False)
-        for name, kind in types.items():
-            if kind not in FLOAT_KINDS and not should_quantize(name, shapes[name], linear):
-                types[name] = float_storage(shapes[name], float_type)
-        return types
-    storage = "F16" if quant_type == "F16" else float_type
-    return {
-        name: tensor_type(quant_type, shape[-1])
-        if quant_type != "F16" and should_quantize(name, shape, linear) and not kept_float(architecture, name)
-        else float_storage(shape, storage)
-        for name, shape in shapes.items()
-    }
 
 
 def keyed_state(module: Any, layout: str) -> tuple[dict[str, Any], set[str]]:

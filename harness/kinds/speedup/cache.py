@@ -25,6 +25,7 @@ from typing import Any
 
 from harness import options, tomlread
 from harness.errors import InputError, Where, unknown
+from harness.kinds.base import jsonable
 from harness.options import option
 
 
@@ -198,7 +199,7 @@ def enable(
             "apply to the transformer denoisers that mix in diffusers' CacheMixin (FLUX, Wan, LTX-Video, ...)"
         )
     hook = HOOKS[cache.hook]
-    notes: dict[str, Any] = {"hook": cache.hook, "settings": _jsonable(cache.settings)}
+    notes: dict[str, Any] = {"hook": cache.hook, "settings": jsonable(cache.settings)}
     if hook.needs_timestep and not hasattr(type(pipe), "current_timestep"):
         raise InputError(
             f"cache: hook {cache.hook!r} asks the pipeline for the current timestep, and {type(pipe).__name__} has "
@@ -259,9 +260,3 @@ def _calibrate_mag(denoiser: Any, steps: int, calibrate: Callable[[], object]) -
     if not found:
         raise RuntimeError("MagCache calibration printed no ratios (diffusers' output format changed?)")
     return [round(float(v), 6) for v in ast.literal_eval(found.group(1))]
-
-
-def _jsonable(settings: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}

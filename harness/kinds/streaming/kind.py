@@ -14,15 +14,13 @@ automatically when unset): the report shows the largest pixel difference.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.errors import Where
-from harness.kinds.base import BuildContext, ConfigSpec
+from harness.kinds.base import BuildContext, ConfigSpec, scratch_folder
 from harness.kinds.pipeline import PipelineKind, PipelineOptions
 from harness.kinds.streaming.offloading import apply_group_offload, disk_hazards
 from harness.options import option
@@ -100,9 +98,8 @@ class StreamingKind(PipelineKind):
             kwargs["num_blocks_per_group"] = extra.blocks_per_group
         folder = None
         if extra.offload == "disk":
-            folder = tempfile.mkdtemp(prefix="harness-offload-", dir=_ensure(context.cache_dir / "offload"))
+            folder = str(scratch_folder(context, "offload", notes))
             notes["streaming"]["disk_path"] = folder
-            notes.on_close.append(lambda: shutil.rmtree(folder, ignore_errors=True))
             hazards = disk_hazards(pipe, leaf_level=extra.mode == "group_leaf")
             if hazards:
                 notes["streaming"]["disk_hazards"] = hazards
@@ -142,8 +139,3 @@ class StreamingKind(PipelineKind):
             if hazards and not found["identical"]:
                 found["known_causes"] = hazards
         return replace(result, notes={**result.notes, "equivalence": found})
-
-
-def _ensure(path: Path) -> str:
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
