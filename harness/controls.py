@@ -128,6 +128,8 @@ def timestep_embedding_zeroed(pipe: Any) -> Any:
         "time_embedding.linear_1",
         "time_text_embed.timestep_embedder.linear_1",
         "condition_embedder.time_embedder.linear_1",  # Wan
+        "time_embed.emb.timestep_embedder.linear_1",  # Sana
+        "adaln_single.emb.timestep_embedder.linear_1",  # PixArt
     )
     layer = next((module for name, module in denoiser.named_modules() if name in names), None)
     if layer is None:

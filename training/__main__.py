@@ -35,9 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--sequential", action="store_true", help="train the three models one after another (CPU)")
     families = commands.add_parser(
         "train-families",
-        help="train the world in the FLUX.1, SD3 and SDXL architectures (after the shapes world: it reuses its parts)",
+        help="train the world in the FLUX.1, SD3, SDXL, Sana and PixArt-Σ architectures (after the shapes world: it reuses its parts)",
     )
-    families.add_argument("archs", nargs="*", default=["flux", "sd3", "sdxl"], help="default: all three")
+    families.add_argument(
+        "archs",
+        nargs="*",
+        default=["flux", "sd3", "sdxl"],
+        help="flux, sd3, sdxl, sana, pixart (default: the first three)",
+    )
     families.add_argument("--out", type=Path, required=True)
     families.add_argument("--device", default="cuda")
     families.add_argument("--seed", type=int, default=0)

@@ -23,7 +23,16 @@ from typing import Any
 
 from harness.world.families import world_archs
 from harness.world.families.base import CAPTION_DROPOUT, WorldArch, build_vae16
-from training.world import Part, _autocast, _loop, dataset, fit_vae
+from harness.world.families.sana import build_dcae
+from training.world import Part, _autocast, _loop, dataset, encode_mean, fit_vae
+
+# the autoencoders trained here, by WorldArch.vae: (builder, whether a latent shift is fitted, object weight)
+# (the DC-AE weights object pixels 10x: at factor 8 with uniform weights it kept the background and lost the objects,
+# 12 dB on object pixels after 240 CPU seconds)
+AUTOENCODERS: dict[str, tuple[Any, bool, float]] = {
+    "vae16": (build_vae16, True, 1.0),
+    "dcae": (build_dcae, False, 10.0),
+}
 
 EVALUATION_STEPS = 8  # what the family suites sample with
 
@@ -35,9 +44,7 @@ class FamilyPlan:
     seed: int = 0
     dataset: int = 60000
     vae: Part = field(default_factory=lambda: Part(0, 128, 1e-3, 50))
-    archs: dict[str, Part] = field(
-        default_factory=lambda: {name: Part(0, 256, 4e-4, 330) for name in ("flux", "sd3", "sdxl")}
-    )
+    archs: dict[str, Part] = field(default_factory=lambda: {name: Part(0, 256, 4e-4, 330) for name in world_archs()})
     evaluation_captions: int = 64
     resume: Path | None = None  # a folder of earlier pipelines (<arch>/): continue training from their weights
 
@@ -66,6 +73,10 @@ def _vae_for(plan: FamilyPlan, arch: WorldArch) -> Any:
 
     if arch.vae == "vae16":
         return AutoencoderKL.from_pretrained(plan.out / "_vae16", torch_dtype=torch.float32)
+    if arch.vae == "dcae":
+        from diffusers import AutoencoderDC
+
+        return AutoencoderDC.from_pretrained(plan.out / "_dcae", torch_dtype=torch.float32)
     from harness.world.assets import generator_dir, load_generator
 
     return copy.deepcopy(load_generator(generator_dir()).vae)  # type: ignore[attr-defined]
@@ -76,7 +87,7 @@ def _encode(vae: Any, images: Any, arch: WorldArch) -> Any:
 
     with torch.no_grad():
         latents = torch.cat(
-            [vae.encode(images[i : i + 512].float() / 127.5 - 1.0).latent_dist.mean for i in range(0, len(images), 512)]
+            [encode_mean(vae, images[i : i + 512].float() / 127.5 - 1.0) for i in range(0, len(images), 512)]
         )
     return arch.normalise(vae, latents)
 
@@ -142,23 +153,28 @@ def train_arch(plan: FamilyPlan, name: str) -> dict[str, Any]:
         del teacher
     for module in modules:
         module.eval()
-    save(pipe, arch, plan.out / name)
+    log["finish"] = save(pipe, arch, plan.out / name)
     log["evaluation"] = evaluate_arch(plan, arch)
     return log
 
 
-def save(pipe: Any, arch: WorldArch, folder: Path) -> None:
-    """The pipeline as a diffusers folder in the architecture's storage dtype (SDXL: its VAE made to overflow fp16)."""
+def save(pipe: Any, arch: WorldArch, folder: Path) -> dict[str, Any]:
+    """The pipeline as a diffusers folder in the architecture's storage dtype, after its ``finish``
+    (SDXL: its VAE made to overflow fp16); returns what ``finish`` logged."""
     import torch
 
     from harness.pipelines.sdxl import make_vae_overflow_fp16
 
-    pipe = pipe.to("cpu").to(getattr(torch, arch.save_dtype))
+    pipe = pipe.to("cpu")
+    finished = arch.finish(pipe)
+    pipe = pipe.to(getattr(torch, arch.save_dtype))
+    for name in arch.stored_float32:
+        getattr(pipe, name).to(torch.float32)
     if arch.name == "sdxl":
-        # the overflow gain is 1e5 on weights float16 cannot always hold: this VAE is stored in float32
-        make_vae_overflow_fp16(pipe.vae.to(torch.float32))
+        make_vae_overflow_fp16(pipe.vae)
     pipe.save_pretrained(folder)
     declare_float32(folder)
+    return finished
 
 
 def declare_float32(folder: Path) -> None:
@@ -193,7 +209,7 @@ def train_families(plan: FamilyPlan, names: list[str], parallel: bool = True) ->
     start = time.perf_counter()
     logs: dict[str, Any] = {"plan": json.loads(plan_to_json(plan))}
     archs = world_archs()
-    needs_vae = [name for name in names if archs[name].vae == "vae16"]
+    needed = sorted({archs[name].vae for name in names} & set(AUTOENCODERS))
     processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def launch(name: str) -> None:
@@ -203,11 +219,14 @@ def train_families(plan: FamilyPlan, names: list[str], parallel: bool = True) ->
         else:
             logs[name] = train_arch(plan, name)
 
-    if (plan.out / "_vae16" / "config.json").is_file():
-        logs["vae16"] = {"reused": str(plan.out / "_vae16")}  # a resumed run keeps the latent space it trained in
-    elif needs_vae:
+    for kind in needed:
+        folder = plan.out / f"_{kind}"
+        if (folder / "config.json").is_file():
+            logs[kind] = {"reused": str(folder)}  # a resumed run keeps the latent space it trained in
+            continue
+        build, shift, weight = AUTOENCODERS[kind]
         images, _ = dataset(plan.dataset, plan.seed, plan.device)
-        logs["vae16"] = fit_vae(build_vae16(plan.seed), images, plan.vae, plan.out / "_vae16", plan.seed, shift=True)
+        logs[kind] = fit_vae(build(plan.seed), images, plan.vae, folder, plan.seed, shift=shift, object_weight=weight)
         del images
     # all start together, so each one's step count is fitted while the device is shared as it will be throughout
     for name in names:

@@ -20,7 +20,16 @@ from typing import Any
 import numpy as np
 
 from harness.world.models import assemble_pipeline, build_evaluator, build_generator, evaluator_config
-from harness.world.scene import COLORS, PHRASES, POSITIONS, SHAPES, parse_caption, random_scene, render_batch
+from harness.world.scene import (
+    BACKGROUND,
+    COLORS,
+    PHRASES,
+    POSITIONS,
+    SHAPES,
+    parse_caption,
+    random_scene,
+    render_batch,
+)
 from harness.world.tokenizer import shapes_tokenizer
 
 CAPTION_DROPOUT = 0.1
@@ -135,29 +144,71 @@ def train_vae(plan: Plan) -> dict[str, Any]:
     return fit_vae(components["vae"], images, plan.vae, plan.out / "_vae", plan.seed)
 
 
-def fit_vae(vae: Any, images: Any, part: Part, folder: Path, seed: int, shift: bool = False) -> dict[str, Any]:
-    """Train ``vae`` on uint8 renders (MSE + a whisper of KL), set its latent scale (and shift), save it to ``folder``."""
+def encode_mean(vae: Any, x: Any) -> Any:
+    """The latents of ``x``: the posterior mean of a VAE, or a deterministic autoencoder's (DC-AE) latent."""
+    encoded = vae.encode(x)
+    return encoded.latent_dist.mean if hasattr(encoded, "latent_dist") else encoded.latent
+
+
+def object_mask(images: Any) -> Any:
+    """Pixels of a uint8 NCHW batch that are not background (any channel more than 8 levels off mid-grey)."""
+    import torch
+
+    grey = torch.tensor(BACKGROUND, device=images.device).reshape(1, 3, 1, 1)
+    return ((images.int() - grey).abs() > 8).any(dim=1, keepdim=True)
+
+
+def colour_psnr(images: Any, recon: Any) -> dict[str, float]:
+    """Reconstruction PSNR (dB) over the pixels of each world colour (within 24 levels of it)."""
+    import torch
+
+    out: dict[str, float] = {}
+    for name, rgb in COLORS.items():
+        target = torch.tensor(rgb, device=images.device).reshape(1, 3, 1, 1)
+        mask = ((images.int() - target).abs() <= 24).all(dim=1, keepdim=True).expand_as(recon)
+        if mask.any():
+            error = ((recon - (images.float() / 127.5 - 1.0)) / 2)[mask].pow(2).mean().item()
+            out[name] = round(10 * math.log10(1 / max(error, 1e-10)), 2)
+    return out
+
+
+def fit_vae(
+    vae: Any, images: Any, part: Part, folder: Path, seed: int, shift: bool = False, object_weight: float = 1.0
+) -> dict[str, Any]:
+    """Train ``vae`` on uint8 renders (MSE + a whisper of KL), set its latent scale (and shift), save it to ``folder``.
+
+    ``object_weight`` multiplies the squared error of object pixels (the background is most
+    of every image, and an autoencoder can score well while losing small objects' colours).
+    """
     import torch
 
     device = images.device
     vae = vae.to(device).train()
     generator = torch.Generator(device).manual_seed(seed)
 
+    def error(recon: Any, x: Any, pick: Any) -> Any:
+        weight = 1.0 + (object_weight - 1.0) * object_mask(images[pick]).float()
+        return (weight * (recon.float() - x) ** 2).mean() / weight.mean()
+
     def step(index: int) -> Any:
         pick = torch.randint(0, len(images), (part.batch,), device=device, generator=generator)
         x = images[pick].float() / 127.5 - 1.0
         with _autocast(str(device)):
-            posterior = vae.encode(x).latent_dist
+            encoded = vae.encode(x)
+            if not hasattr(encoded, "latent_dist"):  # a deterministic autoencoder (Sana's DC-AE): no KL term
+                return error(vae.decode(encoded.latent).sample, x, pick)
+            posterior = encoded.latent_dist
             recon = vae.decode(posterior.sample(generator=generator)).sample
-        return torch.nn.functional.mse_loss(recon.float(), x) + 1e-6 * posterior.kl().mean()
+        return error(recon, x, pick) + 1e-6 * posterior.kl().mean()
 
     log = _loop(part, list(vae.parameters()), step, folder.name.strip("_"))
     vae.eval()
     with torch.no_grad():
         sample = images[:2048].float() / 127.5 - 1.0
-        latents = torch.cat([vae.encode(sample[i : i + 256]).latent_dist.mean for i in range(0, len(sample), 256)])
+        latents = torch.cat([encode_mean(vae, sample[i : i + 256]) for i in range(0, len(sample), 256)])
         recon = torch.cat([vae.decode(latents[i : i + 256]).sample for i in range(0, len(latents), 256)]).clamp(-1, 1)
         mse = torch.mean(((recon - sample) / 2) ** 2).item()
+        colours = colour_psnr(images[:2048], recon)
     center = float(latents.mean()) if shift else 0.0
     vae.register_to_config(scaling_factor=float(1.0 / (latents - center).std()))
     if shift:
@@ -165,6 +216,8 @@ def fit_vae(vae: Any, images: Any, part: Part, folder: Path, seed: int, shift: b
     vae.save_pretrained(folder)
     log.update(
         reconstruction_psnr_db=round(10 * math.log10(1 / mse), 2),
+        colour_psnr_db=colours,
+        object_weight=object_weight,
         scaling_factor=round(float(vae.config.scaling_factor), 4),
         shift_factor=round(center, 4),
     )

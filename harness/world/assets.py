@@ -9,12 +9,12 @@ from harness.errors import InputError
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
 
-def _folder(name: str, marker: str) -> Path:
+def _folder(name: str, marker: str, retrain: str = "train") -> Path:
     folder = WEIGHTS / name
     if not (folder / marker).is_file():
         raise InputError(
-            f"the shapes-world weights are missing from {folder}: they ship with the package "
-            "(reinstall it, or retrain with `python -m training train --out harness/world/weights`)"
+            f"the shapes-world weights are missing from {folder} (no {marker}): they ship with the package "
+            f"(reinstall it, or retrain with `python -m training {retrain} --out harness/world/weights`)"
         )
     return folder
 
@@ -32,8 +32,8 @@ def evaluator_dir() -> Path:
 
 
 def world_dir(arch: str) -> Path:
-    """The shapes world in another architecture: ``flux``, ``sd3`` or ``sdxl`` (a diffusers folder)."""
-    return _folder(arch, "model_index.json")
+    """The shapes world in another architecture: ``flux``, ``sd3``, ``sdxl``, ``sana``... (a diffusers folder)."""
+    return _folder(arch, "model_index.json", f"train-families {arch}")
 
 
 def load_world(folder: Path) -> object:

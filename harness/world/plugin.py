@@ -11,6 +11,7 @@ from typing import Any
 from harness.controls import Control
 from harness.metrics.base import Metric
 from harness.pipelines.family import Builtin
+from harness.pipelines.sana import SanaFamily
 
 EVALUATOR = "builtin:shapes"
 
@@ -35,6 +36,15 @@ def _load_world(arch: str) -> Any:
     from harness.world.assets import load_world, world_dir
 
     return load_world(world_dir(arch))
+
+
+class ShapesSanaFamily(SanaFamily):
+    """Sana as the world samples it: SanaPipeline's default instruction, the world's sequence length."""
+
+    def call_kwargs(self) -> dict[str, Any]:
+        from harness.world.families.sana import SanaWorld
+
+        return {**super().call_kwargs(), **SanaWorld().sample_kwargs()}
 
 
 def builtins() -> list[Builtin]:
@@ -79,6 +89,14 @@ def builtins() -> list[Builtin]:
             "zero terminal SNR); its VAE overflows float16 like SDXL's",
             SDXLFamily,
             _world("sdxl"),
+            EVALUATOR,
+        ),
+        Builtin(
+            "shapes-sana",
+            "the shapes world trained as Sana: linear-attention DiT on a 32-channel DC-AE (factor 8), Gemma 2 "
+            "behind SanaPipeline's instruction, with Gemma 2's residual range (float16 overflows), flow DPM-Solver",
+            ShapesSanaFamily,
+            _world("sana"),
             EVALUATOR,
         ),
     ]

@@ -1,4 +1,4 @@
-"""The world's FLUX, SD3 and SDXL architectures: a few CPU steps lower the loss, and what is saved loads as diffusers."""
+"""The world's FLUX, SD3, SDXL, Sana and PixArt-Σ architectures: a few CPU steps lower the loss, and what is saved loads as diffusers."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import torch
 
 from harness.world.families import world_archs
 from harness.world.families.base import build_vae16, flux_shift, logit_normal_sigmas
+from harness.world.families.sana import build_dcae
 from training import families as family_train
 from training.world import Part
 
 
-@pytest.mark.parametrize("name", ["flux", "sd3", "sdxl"])
+@pytest.mark.parametrize("name", ["flux", "sd3", "sdxl", "sana", "pixart"])
 def test_losses_fall_and_the_pipeline_loads_with_plain_diffusers(name, tmp_path, monkeypatch):
     from diffusers import DiffusionPipeline
 
@@ -33,6 +34,7 @@ def test_losses_fall_and_the_pipeline_loads_with_plain_diffusers(name, tmp_path,
     vae = build_vae16(0)
     vae.register_to_config(scaling_factor=2.0, shift_factor=0.01)
     vae.save_pretrained(tmp_path / "_vae16")
+    build_dcae(0).save_pretrained(tmp_path / "_dcae")
     plan = family_train.FamilyPlan(
         out=tmp_path, device="cpu", dataset=8, archs={name: Part(40, 8, 2e-3, 300)}, evaluation_captions=2
     )
@@ -45,6 +47,10 @@ def test_losses_fall_and_the_pipeline_loads_with_plain_diffusers(name, tmp_path,
     assert 0 <= log["evaluation"]["adherence"] <= 1 and log["evaluation"]["steps"] == 8
     pipe = DiffusionPipeline.from_pretrained(tmp_path / name, torch_dtype=torch.float32, local_files_only=True)
     assert type(pipe).__name__ == arch.pipeline_class
+    for component in arch.stored_float32:
+        assert getattr(pipe, component).dtype == torch.float32
+    if name == "sana":  # the shipped encoder has Gemma 2's residual range: float16 overflows, float32 is unchanged
+        assert log["finish"]["float32_output_change"] < 1e-4 and not log["finish"]["float16_output_finite"]
 
 
 def test_flow_sigmas_follow_the_shift_and_fluxs_resolution_rule():

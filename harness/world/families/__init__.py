@@ -1,4 +1,4 @@
-"""The shapes world in other architectures: FLUX.1, SD3.x and SDXL, trained on the same scenes and captions.
+"""The shapes world in other architectures: FLUX.1, SD3.x, SDXL, Sana and PixArt-Σ, trained on the same scenes and captions.
 
 Each architecture is one module behind :class:`harness.world.families.base.WorldArch`:
 the real diffusers classes at a small size, the real scheduler, and the loss that
@@ -13,8 +13,10 @@ from harness.world.families.base import WorldArch
 def world_archs() -> dict[str, WorldArch]:
     """Every trained architecture by name (a fresh mapping)."""
     from harness.world.families.flux import FluxWorld
+    from harness.world.families.pixart import PixArtWorld
+    from harness.world.families.sana import SanaWorld
     from harness.world.families.sd3 import SD3World
     from harness.world.families.sdxl import SDXLWorld
 
-    archs: list[WorldArch] = [FluxWorld(), SD3World(), SDXLWorld()]
+    archs: list[WorldArch] = [FluxWorld(), SD3World(), SDXLWorld(), SanaWorld(), PixArtWorld()]
     return {arch.name: arch for arch in archs}

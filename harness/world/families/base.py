@@ -24,8 +24,11 @@ class WorldArch:
 
     name: ClassVar[str]
     pipeline_class: ClassVar[str]
-    vae: ClassVar[str] = "vae16"  # "vae16": the 16-channel VAE trained for FLUX and SD3; "shapes": the shapes world's
+    # "vae16": the 16-channel VAE trained for FLUX and SD3; "dcae": the deep-compression autoencoder trained for
+    # Sana; "shapes": the shapes world's
+    vae: ClassVar[str] = "vae16"
     save_dtype: ClassVar[str] = "float16"
+    stored_float32: ClassVar[tuple[str, ...]] = ()  # components kept in float32 in the shipped folder
     guidance: ClassVar[float] = 5.0
     distill_fraction: ClassVar[float] = 0.0  # the share of steps spent distilling guidance into an embedding (FLUX)
     bf16_autocast: ClassVar[bool] = True  # trained under bf16 autocast on a GPU
@@ -57,6 +60,10 @@ class WorldArch:
 
     def sample_kwargs(self) -> dict[str, Any]:
         """Extra arguments of the pipeline's call (as the harness's family passes them)."""
+        return {}
+
+    def finish(self, pipe: Any) -> dict[str, Any]:
+        """What the architecture does to the trained pipeline before it is saved (logged)."""
         return {}
 
 

@@ -23,6 +23,8 @@ class SDXLWorld(WorldArch):
     name: ClassVar[str] = "sdxl"
     pipeline_class: ClassVar[str] = "StableDiffusionXLPipeline"
     vae: ClassVar[str] = "shapes"
+    # the fp16 overflow gain is 1e5, on weights float16 cannot always hold: this VAE is stored in float32
+    stored_float32: ClassVar[tuple[str, ...]] = ("vae",)
 
     def build(self, vae: Any, seed: int, clip: Any = None) -> Any:
         import torch

@@ -1,0 +1,60 @@
+"""The Sana world's text encoder in each precision: its residual stream's peak per layer, and its output.
+
+    python benchmarks/sana_range.py [--captions 16]
+
+Prints one row per precision: the largest |activation| each decoder layer writes, whether
+the output is finite, its largest |value| (what SanaPipeline casts to the transformer's
+dtype), and its error against float32 (relative to the float32 output's spread). The
+prompts are held-out captions behind SanaPipeline's default instruction, tokenized as the
+pipeline tokenizes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from harness.world.assets import load_world, world_dir
+from harness.world.evaluate import held_out_captions
+from harness.world.families.sana import FLOAT16_MAX, complex_human_instruction
+
+
+def layer_peaks(encoder: torch.nn.Module, probe: dict) -> tuple[list[float], torch.Tensor]:
+    peaks: list[float] = []
+    hooks = [
+        layer.register_forward_hook(lambda m, a, out: peaks.append(float(out[0].float().abs().max())))
+        for layer in encoder.layers
+    ]
+    with torch.no_grad():
+        output = encoder(**probe).last_hidden_state.float()
+    for hook in hooks:
+        hook.remove()
+    return peaks, output
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--captions", type=int, default=16)
+    args = parser.parse_args()
+    pipe = load_world(world_dir("sana"))
+    chi = "\n".join(complex_human_instruction())
+    probe = dict(pipe.tokenizer([chi + c for c in held_out_captions(args.captions)], padding=True, return_tensors="pt"))
+    encoder = pipe.text_encoder.eval()
+    _, reference = layer_peaks(encoder, probe)
+    spread = float(reference.std())
+    print(f"float16's largest finite value: {FLOAT16_MAX:.0f}")
+    print("| encoder dtype | residual peak per layer | output finite | output max abs | output error / spread |")
+    print("| --- | --- | --- | --- | --- |")
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        peaks, output = layer_peaks(encoder.to(dtype), probe)
+        finite = bool(torch.isfinite(output).all())
+        error = float((output - reference).abs().max()) / spread if finite else float("nan")
+        peak_text = ", ".join(f"{p:.3g}" for p in peaks)
+        name = str(dtype).removeprefix("torch.")
+        print(f"| {name} | {peak_text} | {finite} | {float(output.abs().max()):.3g} | {error:.3g} |")
+    encoder.float()
+
+
+if __name__ == "__main__":
+    main()
