@@ -91,14 +91,6 @@ def builtins() -> list[Builtin]:
             _world("sdxl"),
             EVALUATOR,
         ),
-        Builtin(
-            "shapes-sana",
-            "the shapes world trained as Sana: linear-attention DiT on a 32-channel DC-AE (factor 8), Gemma 2 "
-            "behind SanaPipeline's instruction, with Gemma 2's residual range (float16 overflows), flow DPM-Solver",
-            ShapesSanaFamily,
-            _world("sana"),
-            EVALUATOR,
-        ),
     ]
 
 
