@@ -23,6 +23,17 @@ class PixArtFamily(LatentFamily):
         return {"use_resolution_binning": False, "max_sequence_length": 64, "clean_caption": False}
 
 
+# what every PixArt-Σ transformer's blocks are, whatever its size (PixArt-Sigma-XL-2's transformer config)
+SIGMA_BLOCKS: dict[str, Any] = {
+    "attention_bias": True,
+    "activation_fn": "gelu-approximate",
+    "num_embeds_ada_norm": 1000,
+    "norm_type": "ada_norm_single",
+    "norm_elementwise_affine": False,
+    "norm_eps": 1e-6,
+}
+
+
 def build_tiny_pixart() -> Any:
     """A deterministic tiny PixArt-Σ pipeline (64 px images -> 4x32x32 latents in 2x2 patches, width 256)."""
     import torch
@@ -42,12 +53,7 @@ def build_tiny_pixart() -> Any:
         in_channels=4,
         cross_attention_dim=256,
         out_channels=8,
-        attention_bias=True,
-        activation_fn="gelu-approximate",
-        num_embeds_ada_norm=1000,
-        norm_type="ada_norm_single",
-        norm_elementwise_affine=False,
-        norm_eps=1e-6,
+        **SIGMA_BLOCKS,
     )
     vae = tiny_vae(4)
     return PixArtSigmaPipeline(

@@ -40,6 +40,7 @@ class PixArtWorld(WorldArch):
         import torch
         from diffusers import DPMSolverMultistepScheduler, PixArtSigmaPipeline, PixArtTransformer2DModel
 
+        from harness.pipelines.pixart import SIGMA_BLOCKS
         from harness.world.tokenizer import shapes_t5_tokenizer
 
         torch.manual_seed(seed)
@@ -54,12 +55,7 @@ class PixArtWorld(WorldArch):
             in_channels=int(vae.config.latent_channels),
             out_channels=2 * int(vae.config.latent_channels),
             cross_attention_dim=EMBED_DIM,
-            attention_bias=True,
-            activation_fn="gelu-approximate",
-            num_embeds_ada_norm=1000,
-            norm_type="ada_norm_single",
-            norm_elementwise_affine=False,
-            norm_eps=1e-6,
+            **SIGMA_BLOCKS,
             interpolation_scale=1,
         )
         return PixArtSigmaPipeline(
