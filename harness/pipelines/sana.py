@@ -35,7 +35,6 @@ def build_tiny_sana() -> Any:
     """A deterministic tiny Sana pipeline (64 px images -> 4x32x32 latents)."""
     import torch
     from diffusers import FlowMatchEulerDiscreteScheduler, SanaPipeline, SanaTransformer2DModel
-    from transformers import Gemma2Config, Gemma2Model
 
     tokenizer = byte_gemma_tokenizer()
     torch.manual_seed(0)
@@ -54,26 +53,48 @@ def build_tiny_sana() -> Any:
     )
     vae = _tiny_dc_ae()
     scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0)
-    torch.manual_seed(0)
-    text_config = Gemma2Config(  # type: ignore[call-arg]
-        head_dim=16,
-        hidden_size=32,
-        initializer_range=0.02,
-        intermediate_size=64,
-        max_position_embeddings=512,
-        num_attention_heads=2,
-        num_hidden_layers=2,
-        num_key_value_heads=2,
+    text_encoder = gemma2_encoder(
+        tokenizer, width=32, layers=2, heads=2, kv_heads=2, head_dim=16, intermediate=64, seed=0
+    )
+    return SanaPipeline(
+        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
+    )
+
+
+def gemma2_encoder(
+    tokenizer: Any,
+    *,
+    width: int,
+    layers: int,
+    heads: int,
+    kv_heads: int,
+    head_dim: int,
+    intermediate: int,
+    seed: int,
+    **options: Any,
+) -> Any:
+    """A Gemma 2 decoder of the given sizes (eager attention, the soft-capping Gemma 2 defaults to), built
+    from ``seed``, for ``tokenizer``'s vocabulary and special tokens: the tiny Sana's and the world's."""
+    import torch
+    from transformers import Gemma2Config, Gemma2Model
+
+    torch.manual_seed(seed)
+    config = Gemma2Config(  # type: ignore[call-arg]
         vocab_size=len(tokenizer),
+        hidden_size=width,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        head_dim=head_dim,
+        max_position_embeddings=512,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         attn_implementation="eager",
+        **options,
     )
-    text_encoder = Gemma2Model(text_config)
-    return SanaPipeline(
-        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler
-    )
+    return Gemma2Model(config)
 
 
 def _tiny_dc_ae() -> Any:

@@ -18,9 +18,7 @@ def _probe():
 
 def _encoder():
     tokenizer = sana_tokenizer()
-    return gemma_encoder(
-        len(tokenizer), tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, 3
-    ).eval()
+    return gemma_encoder(tokenizer, 3).eval()
 
 
 def test_the_rescale_keeps_the_float32_output_and_reaches_the_peak():

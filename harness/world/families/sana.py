@@ -20,6 +20,7 @@ import inspect
 import re
 from typing import Any, ClassVar
 
+from harness.pipelines.sana import gemma2_encoder
 from harness.world.families.base import WorldArch, logit_normal_sigmas, noised
 from harness.world.models import EMBED_DIM, IMAGE_PX
 
@@ -91,28 +92,19 @@ def build_dcae(seed: int) -> Any:
     )
 
 
-def gemma_encoder(vocab: int, pad: int, bos: int, eos: int, seed: int) -> Any:
+def gemma_encoder(tokenizer: Any, seed: int) -> Any:
     """A Gemma 2 decoder (3 layers, width 128) with Gemma 2's soft-capping, alternating local/global attention."""
-    import torch
-    from transformers import Gemma2Config, Gemma2Model
-
-    torch.manual_seed(seed)
-    config = Gemma2Config(  # type: ignore[call-arg]
-        vocab_size=vocab,
-        hidden_size=EMBED_DIM,
-        intermediate_size=4 * EMBED_DIM,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+    return gemma2_encoder(
+        tokenizer,
+        width=EMBED_DIM,
+        layers=3,
+        heads=4,
+        kv_heads=2,
         head_dim=32,
-        max_position_embeddings=512,
+        intermediate=4 * EMBED_DIM,
+        seed=seed,
         sliding_window=128,
-        pad_token_id=pad,
-        bos_token_id=bos,
-        eos_token_id=eos,
-        attn_implementation="eager",
     )
-    return Gemma2Model(config)
 
 
 def give_residual_range(encoder: Any, peak: float = RESIDUAL_PEAK, probe: Any = None) -> float:
@@ -189,9 +181,7 @@ class SanaWorld(WorldArch):
             patch_size=1,
             interpolation_scale=1,  # sin-cos positions, as Sana's 2K/4K models use (1024 px is NoPE)
         )
-        encoder = gemma_encoder(
-            len(tokenizer), tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, seed + 1
-        )
+        encoder = gemma_encoder(tokenizer, seed + 1)
         return SanaPipeline(
             tokenizer=tokenizer,
             text_encoder=encoder,
