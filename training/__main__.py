@@ -52,12 +52,18 @@ def main(argv: list[str] | None = None) -> int:
     families.add_argument("--batch", type=int, default=None, help=f"default: {family_defaults.archs['flux'].batch}")
     families.add_argument("--seconds", type=float, default=None, help="each architecture's time budget")
     families.add_argument("--vae-steps", type=int, default=0)
+    families.add_argument("--vae-batch", type=int, default=None, help=f"default: {family_defaults.vae.batch}")
     families.add_argument(
         "--vae-seconds", type=float, default=None, help=f"default: {family_defaults.vae.max_seconds:g}"
     )
     families.add_argument("--captions", type=int, default=64, help="held-out captions to evaluate on")
     families.add_argument("--resume", type=Path, help="continue from the pipelines in this folder (<arch>/)")
     families.add_argument("--sequential", action="store_true", help="one architecture after another (CPU)")
+    families.add_argument(
+        "--frozen-text",
+        action="store_true",
+        help="train the denoiser alone on the text encoders' outputs, computed once per caption (with --resume)",
+    )
     family = commands.add_parser("_family", help=argparse.SUPPRESS)
     family.add_argument("arch")
     family.add_argument("plan")
@@ -132,10 +138,16 @@ def _families(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         dataset=args.dataset,
-        vae=Part(args.vae_steps, defaults.vae.batch, defaults.vae.lr, args.vae_seconds or defaults.vae.max_seconds),
+        vae=Part(
+            args.vae_steps,
+            args.vae_batch or defaults.vae.batch,
+            defaults.vae.lr,
+            args.vae_seconds or defaults.vae.max_seconds,
+        ),
         archs=archs,
         evaluation_captions=args.captions,
         resume=args.resume,
+        frozen_text=args.frozen_text,
     )
     logs = train_families(plan, args.archs, parallel=not args.sequential)
     print(json.dumps({k: v for k, v in logs.items() if k != "plan"}, indent=1))

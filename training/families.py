@@ -47,6 +47,9 @@ class FamilyPlan:
     archs: dict[str, Part] = field(default_factory=lambda: {name: Part(0, 256, 4e-4, 330) for name in world_archs()})
     evaluation_captions: int = 64
     resume: Path | None = None  # a folder of earlier pipelines (<arch>/): continue training from their weights
+    # keep the text encoders as they are and train the denoiser alone on their outputs, computed once per caption
+    # (as Sana and PixArt-Sigma train on frozen pretrained encoders)
+    frozen_text: bool = False
 
 
 def plan_to_json(plan: FamilyPlan) -> str:
@@ -64,6 +67,7 @@ def plan_from_json(text: str) -> FamilyPlan:
         archs={name: Part(**part) for name, part in data["archs"].items()},
         evaluation_captions=data["evaluation_captions"],
         resume=Path(data["resume"]) if data.get("resume") else None,
+        frozen_text=bool(data.get("frozen_text", False)),
     )
 
 
@@ -92,6 +96,45 @@ def _encode(vae: Any, images: Any, arch: WorldArch) -> Any:
     return arch.normalise(vae, latents)
 
 
+class CaptionTable:
+    """An architecture's conditioning of every distinct caption, computed once by its frozen text encoders."""
+
+    def __init__(self, arch: WorldArch, pipe: Any, captions: list[str], device: str, batch: int = 256) -> None:
+        import torch
+
+        self.arch = arch
+        distinct = sorted(set(captions))
+        self.row = {caption: i for i, caption in enumerate(distinct)}
+        with torch.no_grad():
+            parts = [
+                arch.conditioning(
+                    pipe, distinct[i : i + batch], self._keep(len(distinct[i : i + batch]), device), device
+                )
+                for i in range(0, len(distinct), batch)
+            ]
+            self.table = tuple(torch.cat(column) for column in zip(*parts, strict=True))
+            self.empty = arch.conditioning(pipe, distinct[:1], ~self._keep(1, device), device)
+
+    @staticmethod
+    def _keep(count: int, device: str) -> Any:
+        import torch
+
+        return torch.zeros(count, dtype=torch.bool, device=device)
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def lookup(self, captions: list[str], drop: Any) -> tuple[Any, ...]:
+        """The rows of ``captions``; dropped ones get the unconditional input, as :meth:`WorldArch.conditioning` does."""
+        import torch
+
+        index = torch.tensor([self.row[caption] for caption in captions], device=drop.device)
+        return tuple(
+            torch.where(drop.reshape(-1, *[1] * (column.dim() - 1)), empty, column[index])
+            for column, empty in zip(self.table, self.empty, strict=True)
+        )
+
+
 def train_arch(plan: FamilyPlan, name: str) -> dict[str, Any]:
     """Train one architecture's denoiser and text encoders; save the pipeline to ``out/NAME``; evaluate it."""
     import torch
@@ -117,6 +160,12 @@ def train_arch(plan: FamilyPlan, name: str) -> dict[str, Any]:
     generator = torch.Generator(plan.device).manual_seed(plan.seed + 7)
     precision = (lambda: _autocast(plan.device)) if arch.bf16_autocast else contextlib.nullcontext
     modules = arch.trainable(pipe)
+    table: CaptionTable | None = None
+    if plan.frozen_text:
+        for module in modules:
+            module.eval().requires_grad_(False)
+        modules = [arch.denoiser(pipe).requires_grad_(True)]
+        table = CaptionTable(arch, pipe, captions, plan.device)
     for module in modules:
         module.train()
 
@@ -128,6 +177,8 @@ def train_arch(plan: FamilyPlan, name: str) -> dict[str, Any]:
         x0, chosen = pick(part.batch)
         drop = torch.rand(part.batch, device=plan.device, generator=generator) < CAPTION_DROPOUT
         with precision():
+            if table is not None:
+                return arch.conditioned_loss(pipe, x0, table.lookup(chosen, drop), generator)
             return arch.loss(pipe, x0, chosen, drop, generator)
 
     distill = arch.distill_fraction
@@ -167,9 +218,9 @@ def save(pipe: Any, arch: WorldArch, folder: Path) -> dict[str, Any]:
 
     pipe = pipe.to("cpu")
     finished = arch.finish(pipe)
-    pipe = pipe.to(getattr(torch, arch.save_dtype))
-    for name in arch.stored_float32:
-        getattr(pipe, name).to(torch.float32)
+    for name, component in pipe.components.items():
+        if isinstance(component, torch.nn.Module):  # a float32 component is never rounded through the storage dtype
+            component.to(torch.float32 if name in arch.stored_float32 else getattr(torch, arch.save_dtype))
     if arch.name == "sdxl":
         make_vae_overflow_fp16(pipe.vae)
     pipe.save_pretrained(folder)

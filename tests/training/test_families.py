@@ -76,3 +76,47 @@ def test_flux_distillation_target_at_guidance_one_is_the_conditional_velocity(mo
     teacher = pipe.transformer
     loss = arch.distill_loss(pipe, teacher, x0, captions, torch.Generator().manual_seed(1))
     assert float(loss) < 1e-10  # student and teacher are the same model, asked the same thing
+
+
+@pytest.mark.parametrize("name", ["sana", "pixart"])
+def test_a_caption_table_gives_what_the_pipeline_computes(name):
+    """Each row, dropped or kept, matches the architecture's own conditioning of that caption batch."""
+    arch = world_archs()[name]
+    pipe = arch.build(build_dcae(0) if arch.vae == "dcae" else build_vae16(0), 0)
+    captions = ["a red circle on the left", "a blue square at the top", "a red circle on the left"]
+    table = family_train.CaptionTable(arch, pipe, captions, "cpu", batch=1)
+    assert len(table) == 2
+    chosen = ["a blue square at the top", "a red circle on the left", "a blue square at the top"]
+    drop = torch.tensor([False, True, False])
+    with torch.no_grad():
+        expected = arch.conditioning(pipe, chosen, drop, "cpu")
+    got = table.lookup(chosen, drop)
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b.to(a.dtype), rtol=1e-5, atol=1e-5)
+
+
+def test_frozen_text_trains_the_denoiser_alone(tmp_path):
+    build_dcae(0).save_pretrained(tmp_path / "_dcae")
+    plan = family_train.FamilyPlan(
+        out=tmp_path, device="cpu", dataset=8, archs={"sana": Part(6, 4, 2e-3, 300)}, evaluation_captions=2
+    )
+    arch = world_archs()["sana"]
+    start = arch.build(build_dcae(0), plan.seed)
+    family_train.train_arch(family_train.FamilyPlan(**{**plan.__dict__, "frozen_text": True}), "sana")
+    from diffusers import DiffusionPipeline
+
+    trained = DiffusionPipeline.from_pretrained(tmp_path / "sana", torch_dtype=torch.float32, local_files_only=True)
+    # the encoder differs only by the finishing rescale, which touches the embeddings and post-norm gains alone
+    trained_encoder = dict(trained.text_encoder.named_parameters())
+    untouched = [
+        (name, p) for name, p in start.text_encoder.named_parameters() if "embed" not in name and "post_" not in name
+    ]
+    assert len(untouched) > 10
+    for name, parameter in untouched:
+        torch.testing.assert_close(trained_encoder[name], parameter, rtol=0, atol=0, msg=name)
+    moved = [
+        float((a - b).abs().max())
+        for a, b in zip(start.transformer.parameters(), trained.transformer.parameters(), strict=True)
+    ]
+    assert max(moved) > 1e-4

@@ -39,7 +39,19 @@ class WorldArch:
 
     def loss(self, pipe: Any, x0: Any, captions: list[str], drop: Any, generator: Any) -> Any:
         """The training loss of one batch of normalised latents; ``drop`` marks the captions dropped."""
-        raise NotImplementedError
+        return self.conditioned_loss(pipe, x0, self.conditioning(pipe, captions, drop, x0.device), generator)
+
+    def conditioning(self, pipe: Any, captions: list[str], drop: Any, device: Any) -> tuple[Any, ...]:
+        """The denoiser's text inputs (tensors, one row per caption; dropped ones unconditional), as sampled with.
+
+        Architectures that define it (with :meth:`conditioned_loss`) can train with frozen
+        text encoders whose outputs are computed once per caption.
+        """
+        raise NotImplementedError(f"{self.name} computes its conditioning inside its loss")
+
+    def conditioned_loss(self, pipe: Any, x0: Any, condition: tuple[Any, ...], generator: Any) -> Any:
+        """The training loss of one batch given :meth:`conditioning`'s output for its captions."""
+        raise NotImplementedError(f"{self.name} computes its conditioning inside its loss")
 
     def distill_loss(self, pipe: Any, teacher: Any, x0: Any, captions: list[str], generator: Any) -> Any:
         """The loss of the guidance-distillation phase (architectures with ``distill_fraction`` > 0)."""

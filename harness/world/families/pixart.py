@@ -69,22 +69,25 @@ class PixArtWorld(WorldArch):
     def sample_kwargs(self) -> dict[str, Any]:
         return {"max_sequence_length": T5_LENGTH, "use_resolution_binning": False, "clean_caption": False}
 
-    def loss(self, pipe: Any, x0: Any, captions: list[str], drop: Any, generator: Any) -> Any:
-        import torch
-
-        count = len(captions)
-        alphas = pipe.scheduler.alphas_cumprod.to(x0.device)
-        t = torch.randint(0, len(alphas), (count,), device=x0.device, generator=generator)
-        noise = torch.randn(x0.shape, device=x0.device, generator=generator)
-        a = alphas[t].reshape(-1, 1, 1, 1)
-        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    def conditioning(self, pipe: Any, captions: list[str], drop: Any, device: Any) -> tuple[Any, ...]:
         embeds, mask, _, _ = pipe.encode_prompt(
             dropped(captions, drop),
             do_classifier_free_guidance=False,
-            device=x0.device,
+            device=device,
             clean_caption=False,
             max_sequence_length=T5_LENGTH,
         )
+        return embeds, mask
+
+    def conditioned_loss(self, pipe: Any, x0: Any, condition: tuple[Any, ...], generator: Any) -> Any:
+        import torch
+
+        embeds, mask = condition
+        alphas = pipe.scheduler.alphas_cumprod.to(x0.device)
+        t = torch.randint(0, len(alphas), (len(x0),), device=x0.device, generator=generator)
+        noise = torch.randn(x0.shape, device=x0.device, generator=generator)
+        a = alphas[t].reshape(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         prediction = pipe.transformer(
             xt,
             encoder_hidden_states=embeds,

@@ -192,6 +192,8 @@ class SanaWorld(WorldArch):
 
     def finish(self, pipe: Any) -> dict[str, Any]:
         """Give the trained encoder Gemma 2's residual range; log the float32 output change and float16's overflow."""
+        import copy
+
         import torch
 
         from harness.world.evaluate import held_out_captions
@@ -204,8 +206,8 @@ class SanaWorld(WorldArch):
             peak_before = residual_peak(encoder, probe)
             k = give_residual_range(encoder, RESIDUAL_PEAK, probe)
             after = encoder(**probe).last_hidden_state
-            half = encoder.to(torch.float16)(**probe).last_hidden_state
-            encoder.float()
+            # a copy: casting the encoder itself there and back would round its float32 weights through float16
+            half = copy.deepcopy(encoder).to(torch.float16)(**probe).last_hidden_state
         return {
             "residual_scale": k,
             "residual_peak": [peak_before, residual_peak(encoder, probe)],
@@ -235,12 +237,12 @@ class SanaWorld(WorldArch):
         embeds = torch.where(keep.unsqueeze(-1), embeds, empty)
         return embeds, torch.where(keep, mask, empty_mask)
 
-    def loss(self, pipe: Any, x0: Any, captions: list[str], drop: Any, generator: Any) -> Any:
+    def conditioned_loss(self, pipe: Any, x0: Any, condition: tuple[Any, ...], generator: Any) -> Any:
         import torch
 
-        sigma = logit_normal_sigmas(len(captions), SHIFT, generator, x0.device)
+        embeds, mask = condition
+        sigma = logit_normal_sigmas(len(x0), SHIFT, generator, x0.device)
         xt, velocity = noised(x0, sigma, generator)
-        embeds, mask = self.conditioning(pipe, captions, drop, x0.device)
         prediction = pipe.transformer(
             xt,
             encoder_hidden_states=embeds,
