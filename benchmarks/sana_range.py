@@ -6,18 +6,21 @@ Prints one row per precision: the largest |activation| each decoder layer writes
 the output is finite, its largest |value| (what SanaPipeline casts to the transformer's
 dtype), and its error against float32 (relative to the float32 output's spread). The
 prompts are held-out captions behind SanaPipeline's default instruction, tokenized as the
-pipeline tokenizes them.
+pipeline tokenizes them. Then one line: the transformer's largest linear self-attention
+output while sampling those captions in float32, against the float16 clip diffusers applies
+there.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import torch
 
 from harness.world.assets import load_world, world_dir
 from harness.world.evaluate import held_out_captions
-from harness.world.families.sana import FLOAT16_MAX, complex_human_instruction
+from harness.world.families.sana import FLOAT16_MAX, SanaWorld, complex_human_instruction
 
 
 def layer_peaks(encoder: torch.nn.Module, probe: dict) -> tuple[list[float], torch.Tensor]:
@@ -54,6 +57,36 @@ def main() -> None:
         name = str(dtype).removeprefix("torch.")
         print(f"| {name} | {peak_text} | {finite} | {float(output.abs().max()):.3g} | {error:.3g} |")
     encoder.float()
+    attention_peaks(pipe, held_out_captions(args.captions))
+
+
+def attention_peaks(pipe: Any, captions: list[str]) -> None:
+    """The transformer's linear self-attention outputs while sampling in float32, before float16's clip.
+
+    diffusers' ``SanaLinearAttnProcessor2_0`` clips that output to +-65504 when it runs in
+    float16; the real 1.6B fp16 checkpoint's reach +-5e5 there (diffusers#10336).
+    """
+    peaks: list[float] = []
+    hooks = [
+        block.attn1.to_out[0].register_forward_hook(lambda m, a, out: peaks.append(float(out.abs().max())))
+        for block in pipe.transformer.transformer_blocks
+    ]
+    pipe.set_progress_bar_config(disable=True)
+    with torch.no_grad():
+        pipe(
+            captions,
+            num_inference_steps=8,
+            guidance_scale=4.5,
+            height=64,
+            width=64,
+            generator=torch.Generator().manual_seed(0),
+            output_type="latent",
+            **SanaWorld().sample_kwargs(),
+        )
+    for hook in hooks:
+        hook.remove()
+    print(f"\nlinear self-attention output, largest |value| over 8 float32 steps: {max(peaks):.3g}", end=" ")
+    print(f"({max(peaks) / FLOAT16_MAX:.2g} of float16's clip at {FLOAT16_MAX:.0f})")
 
 
 if __name__ == "__main__":

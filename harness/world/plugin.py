@@ -91,6 +91,14 @@ def builtins() -> list[Builtin]:
             _world("sdxl"),
             EVALUATOR,
         ),
+        Builtin(
+            "shapes-sana",
+            "the shapes world trained as Sana: linear-attention DiT, 32-channel DC-AE, Gemma 2 behind SanaPipeline's "
+            "instruction (its residual stream past float16's range), flow DPM-Solver",
+            ShapesSanaFamily,
+            _world("sana"),
+            EVALUATOR,
+        ),
     ]
 
 

@@ -136,7 +136,7 @@ def test_packaged_folders_generate_with_plain_from_pretrained_defaults(folder):
     assert image.shape == (64, 64, 3) and np.isfinite(image).all()
 
 
-@pytest.mark.parametrize(("arch", "guidance"), [("flux", 3.5), ("sd3", 5.0), ("sdxl", 5.0)])
+@pytest.mark.parametrize(("arch", "guidance"), [("flux", 3.5), ("sd3", 5.0), ("sdxl", 5.0), ("sana", 4.5)])
 def test_family_worlds_draw_held_out_captions_and_follow_them(arch, guidance):
     """Each trained architecture loads with plain diffusers and draws what held-out captions name, where they name it."""
     from harness.world.assets import world_dir
@@ -170,7 +170,7 @@ def test_sdxl_world_vae_overflows_float16_only_without_the_upcast():
     assert not torch.isfinite(broken.float()).all()
 
 
-@pytest.mark.parametrize("arch", ["flux", "sd3", "sdxl"])
+@pytest.mark.parametrize("arch", ["flux", "sd3", "sdxl", "sana"])
 def test_family_worlds_load_with_no_dtype_given(arch):
     """Half-precision weights, float32 configs: diffusers' and transformers' defaults agree, so nothing mixes."""
     from diffusers import DiffusionPipeline
@@ -180,3 +180,21 @@ def test_family_worlds_load_with_no_dtype_given(arch):
     pipe = DiffusionPipeline.from_pretrained(world_dir(arch), local_files_only=True)
     dtypes = {name: module.dtype for name, module in pipe.components.items() if hasattr(module, "dtype")}
     assert set(dtypes.values()) == {torch.float32}, dtypes
+
+
+def test_sana_world_encoder_overflows_float16_and_stays_finite_in_bf16():
+    """The shipped Gemma 2 has a residual stream past float16's range: all-fp16 gives NaN, the bf16 recipe does not."""
+    from harness.world.assets import load_world, world_dir
+    from harness.world.families.sana import FLOAT16_MAX, complex_human_instruction, residual_peak
+
+    pipe = load_world(world_dir("sana"))
+    chi = "\n".join(complex_human_instruction())
+    probe = dict(pipe.tokenizer([chi + c for c in held_out_captions(4)], padding=True, return_tensors="pt"))
+    encoder = pipe.text_encoder.eval()
+    assert residual_peak(encoder, probe) > FLOAT16_MAX
+    with torch.no_grad():
+        reference = encoder(**probe).last_hidden_state
+        bf16 = encoder.to(torch.bfloat16)(**probe).last_hidden_state.float()
+        half = encoder.to(torch.float16)(**probe).last_hidden_state.float()
+    assert torch.isfinite(bf16).all() and not torch.isfinite(half).all()
+    assert float((bf16 - reference).abs().max()) < 0.2 * float(reference.std())  # bf16 only rounds (0.054 measured)
