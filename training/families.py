@@ -102,7 +102,6 @@ class CaptionTable:
     def __init__(self, arch: WorldArch, pipe: Any, captions: list[str], device: str, batch: int = 256) -> None:
         import torch
 
-        self.arch = arch
         distinct = sorted(set(captions))
         self.row = {caption: i for i, caption in enumerate(distinct)}
         with torch.no_grad():
