@@ -20,7 +20,8 @@ import torch
 
 from harness.world.assets import load_world, world_dir
 from harness.world.evaluate import held_out_captions
-from harness.world.families.sana import FLOAT16_MAX, SanaWorld, complex_human_instruction
+from harness.world.families.sana import FLOAT16_MAX, SanaWorld, instructed_probe
+from harness.world.models import IMAGE_PX
 
 
 def layer_peaks(encoder: torch.nn.Module, probe: dict) -> tuple[list[float], torch.Tensor]:
@@ -41,8 +42,7 @@ def main() -> None:
     parser.add_argument("--captions", type=int, default=16)
     args = parser.parse_args()
     pipe = load_world(world_dir("sana"))
-    chi = "\n".join(complex_human_instruction())
-    probe = dict(pipe.tokenizer([chi + c for c in held_out_captions(args.captions)], padding=True, return_tensors="pt"))
+    probe = instructed_probe(pipe.tokenizer, held_out_captions(args.captions))
     encoder = pipe.text_encoder.eval()
     _, reference = layer_peaks(encoder, probe)
     spread = float(reference.std())
@@ -76,9 +76,9 @@ def attention_peaks(pipe: Any, captions: list[str]) -> None:
         pipe(
             captions,
             num_inference_steps=8,
-            guidance_scale=4.5,
-            height=64,
-            width=64,
+            guidance_scale=SanaWorld.guidance,
+            height=IMAGE_PX,
+            width=IMAGE_PX,
             generator=torch.Generator().manual_seed(0),
             output_type="latent",
             **SanaWorld().sample_kwargs(),

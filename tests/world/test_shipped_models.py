@@ -185,11 +185,10 @@ def test_family_worlds_load_with_no_dtype_given(arch):
 def test_sana_world_encoder_overflows_float16_and_stays_finite_in_bf16():
     """The shipped Gemma 2 has a residual stream past float16's range: all-fp16 gives NaN, the bf16 recipe does not."""
     from harness.world.assets import load_world, world_dir
-    from harness.world.families.sana import FLOAT16_MAX, complex_human_instruction, residual_peak
+    from harness.world.families.sana import FLOAT16_MAX, instructed_probe, residual_peak
 
     pipe = load_world(world_dir("sana"))
-    chi = "\n".join(complex_human_instruction())
-    probe = dict(pipe.tokenizer([chi + c for c in held_out_captions(4)], padding=True, return_tensors="pt"))
+    probe = instructed_probe(pipe.tokenizer, held_out_captions(4))
     encoder = pipe.text_encoder.eval()
     assert residual_peak(encoder, probe) > FLOAT16_MAX
     with torch.no_grad():

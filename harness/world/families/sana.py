@@ -55,6 +55,12 @@ def complex_human_instruction() -> list[str]:
     return list(inspect.signature(SanaPipeline.__call__).parameters["complex_human_instruction"].default)
 
 
+def instructed_probe(tokenizer: Any, captions: list[str]) -> dict[str, Any]:
+    """``captions`` behind SanaPipeline's default instruction, tokenized as one padded batch (the encoder's input)."""
+    chi = "\n".join(complex_human_instruction())
+    return dict(tokenizer([chi + caption for caption in captions], padding=True, return_tensors="pt"))
+
+
 def sana_tokenizer() -> Any:
     """The world's tokenizer with the instruction's words as single tokens too (it prefixes every prompt)."""
     from harness.pipelines.tokenizers import byte_clip_tokenizer
@@ -198,8 +204,7 @@ class SanaWorld(WorldArch):
 
         from harness.world.evaluate import held_out_captions
 
-        chi = "\n".join(complex_human_instruction())
-        probe = pipe.tokenizer([chi + caption for caption in held_out_captions(16)], padding=True, return_tensors="pt")
+        probe = instructed_probe(pipe.tokenizer, held_out_captions(16))
         encoder = pipe.text_encoder.float().eval()
         with torch.no_grad():
             before = encoder(**probe).last_hidden_state
