@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     families.add_argument(
         "--frozen-text",
         action="store_true",
-        help="train the denoiser alone on the text encoders' outputs, computed once per caption (with --resume)",
+        help="train the denoiser alone on the text encoders' outputs, computed once per caption (with --resume; from seeds the encoders stay random)",
     )
     family = commands.add_parser("_family", help=argparse.SUPPRESS)
     family.add_argument("arch")
