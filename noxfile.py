@@ -48,7 +48,7 @@ FAMILY_SUITES = (
     "suites/sd3_precision.toml",
     "suites/sdxl_vae_fp16.toml",
     "suites/shapes_faults.toml",
-    "suites/video.toml",
+    "suites/video_tiny.toml",
     "suites/video_ltx.toml",
 )
 

@@ -35,18 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--sequential", action="store_true", help="train the three models one after another (CPU)")
     families = commands.add_parser(
         "train-families",
-        help="train the world in the FLUX.1, SD3, SDXL, Sana and PixArt-Σ architectures (after the shapes world: it reuses its parts)",
+        help="train the world in the FLUX.1, SD3, SDXL, Sana and PixArt-Σ architectures, and the moving world as Wan 2.1 (after the shapes world: it reuses its parts)",
     )
     families.add_argument(
         "archs",
         nargs="*",
         default=["flux", "sd3", "sdxl"],
-        help="flux, sd3, sdxl, sana, pixart (default: the first three)",
+        help="flux, sd3, sdxl, sana, pixart, wan (default: the first three)",
     )
     families.add_argument("--out", type=Path, required=True)
     families.add_argument("--device", default="cuda")
     families.add_argument("--seed", type=int, default=0)
-    families.add_argument("--dataset", type=int, default=60000, help="training renders (default 60000)")
+    families.add_argument("--dataset", type=int, default=60000, help="training renders or clips (default 60000)")
     families.add_argument("--steps", type=int, default=0, help="steps per architecture (default: fit --seconds)")
     family_defaults = FamilyPlan(out=Path("."))
     families.add_argument("--batch", type=int, default=None, help=f"default: {family_defaults.archs['flux'].batch}")

@@ -24,7 +24,8 @@ from typing import Any
 from harness.world.families import world_archs
 from harness.world.families.base import CAPTION_DROPOUT, WorldArch, build_vae16
 from harness.world.families.sana import build_dcae
-from training.world import Part, _autocast, _loop, dataset, encode_mean, fit_vae
+from harness.world.families.wan import build_wan_vae
+from training.world import Part, _autocast, _loop, clip_dataset, dataset, encode_mean, fit_vae
 
 # the autoencoders trained here, by WorldArch.vae: (builder, whether a latent shift is fitted, object weight)
 # (the DC-AE weights object pixels 10x: at factor 8 with uniform weights it kept the background and lost the objects,
@@ -32,7 +33,10 @@ from training.world import Part, _autocast, _loop, dataset, encode_mean, fit_vae
 AUTOENCODERS: dict[str, tuple[Any, bool, float]] = {
     "vae16": (build_vae16, True, 1.0),
     "dcae": (build_dcae, False, 10.0),
+    # Wan's video VAE, on clips: weighted as the DC-AE (an earlier video world's VAE lost most colours unweighted)
+    "wan_vae": (build_wan_vae, False, 10.0),
 }
+VIDEO_AUTOENCODERS = ("wan_vae",)  # trained on clips of the moving shapes world
 
 EVALUATION_STEPS = 8  # what the family suites sample with
 
@@ -81,17 +85,27 @@ def _vae_for(plan: FamilyPlan, arch: WorldArch) -> Any:
         from diffusers import AutoencoderDC
 
         return AutoencoderDC.from_pretrained(plan.out / "_dcae", torch_dtype=torch.float32)
+    if arch.vae == "wan_vae":
+        from diffusers import AutoencoderKLWan
+
+        return AutoencoderKLWan.from_pretrained(plan.out / "_wan_vae", torch_dtype=torch.float32)
     from harness.world.assets import generator_dir, load_generator
 
     return copy.deepcopy(load_generator(generator_dir()).vae)  # type: ignore[attr-defined]
 
 
+def training_data(arch: WorldArch, count: int, seed: int, device: str) -> tuple[Any, list[str]]:
+    """The renders an architecture trains on: still images, or clips of the moving world for video ones."""
+    return (clip_dataset if arch.frames > 1 else dataset)(count, seed, device)
+
+
 def _encode(vae: Any, images: Any, arch: WorldArch) -> Any:
     import torch
 
+    chunk = max(16, 512 // arch.frames)
     with torch.no_grad():
         latents = torch.cat(
-            [encode_mean(vae, images[i : i + 512].float() / 127.5 - 1.0) for i in range(0, len(images), 512)]
+            [encode_mean(vae, images[i : i + chunk].float() / 127.5 - 1.0) for i in range(0, len(images), chunk)]
         )
     return arch.normalise(vae, latents)
 
@@ -153,7 +167,7 @@ def train_arch(plan: FamilyPlan, name: str) -> dict[str, Any]:
         shapes: Any = load_generator(generator_dir())
         pipe = arch.build(_vae_for(plan, arch), plan.seed, shapes.text_encoder).to(plan.device)
     pipe.set_progress_bar_config(disable=True)
-    images, captions = dataset(plan.dataset, plan.seed, plan.device)
+    images, captions = training_data(arch, plan.dataset, plan.seed, plan.device)
     latents = _encode(pipe.vae.eval(), images, arch)
     del images
     generator = torch.Generator(plan.device).manual_seed(plan.seed + 7)
@@ -246,11 +260,31 @@ def evaluate_arch(plan: FamilyPlan, arch: WorldArch) -> dict[str, Any]:
     from harness.world.assets import evaluator_dir
     from harness.world.evaluate import generate, held_out_captions, scores
 
+    if arch.frames > 1:
+        return evaluate_clips(plan, arch)
     captions = held_out_captions(plan.evaluation_captions)
     images = generate(
         plan.out / arch.name, captions, plan.device, EVALUATION_STEPS, arch.guidance, **arch.sample_kwargs()
     )
     return {"held_out_captions": len(captions), "steps": EVALUATION_STEPS, **scores(evaluator_dir(), images, captions)}
+
+
+def evaluate_clips(plan: FamilyPlan, arch: WorldArch) -> dict[str, Any]:
+    """A video architecture's held-out motion adherence and middle-frame CLIP score, beside the real renders'."""
+    from harness.world.assets import evaluator_dir
+    from harness.world.evaluate import generate_clips, motion_captions, motion_scores, real_motion_clips
+
+    captions = motion_captions(plan.evaluation_captions)
+    clips = generate_clips(
+        plan.out / arch.name, captions, plan.device, EVALUATION_STEPS, arch.guidance, **arch.sample_kwargs()
+    )
+    return {
+        "held_out_captions": len(set(captions)),
+        "clips": len(captions),
+        "steps": EVALUATION_STEPS,
+        **motion_scores(evaluator_dir(), clips, captions),
+        "real_renders": motion_scores(evaluator_dir(), real_motion_clips(captions), captions),
+    }
 
 
 def train_families(plan: FamilyPlan, names: list[str], parallel: bool = True) -> dict[str, Any]:
@@ -275,7 +309,7 @@ def train_families(plan: FamilyPlan, names: list[str], parallel: bool = True) ->
             logs[kind] = {"reused": str(folder)}  # a resumed run keeps the latent space it trained in
             continue
         build, shift, weight = AUTOENCODERS[kind]
-        images, _ = dataset(plan.dataset, plan.seed, plan.device)
+        images, _ = (clip_dataset if kind in VIDEO_AUTOENCODERS else dataset)(plan.dataset, plan.seed, plan.device)
         logs[kind] = fit_vae(build(plan.seed), images, plan.vae, folder, plan.seed, shift=shift, object_weight=weight)
         del images
     # all start together, so each one's step count is fitted while the device is shared as it will be throughout

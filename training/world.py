@@ -68,6 +68,25 @@ def dataset(count: int, seed: int, device: str) -> tuple[Any, list[str]]:
     return ((images + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8), [scene.caption() for scene in scenes]
 
 
+def clip_dataset(count: int, seed: int, device: str) -> tuple[Any, list[str]]:
+    """Training clips of the moving shapes world (uint8 (N, 3, F, H, W) on ``device``) and their captions."""
+    import torch
+
+    from harness.world.motion import random_moving, render_clips
+
+    shapes = [random_moving(seed * 10_000_000 + index) for index in range(count)]
+    clips = torch.cat(
+        [
+            ((render_clips(shapes[i : i + 256], device=device, as_tensor=True) + 1.0) * 127.5)
+            .round()
+            .clamp(0, 255)
+            .to(torch.uint8)
+            for i in range(0, count, 256)
+        ]
+    )
+    return clips, [shape.caption() for shape in shapes]
+
+
 def _cosine(step: int, total: int, warmup: int = 100) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -151,10 +170,10 @@ def encode_mean(vae: Any, x: Any) -> Any:
 
 
 def object_mask(images: Any) -> Any:
-    """Pixels of a uint8 NCHW batch that are not background (any channel more than 8 levels off mid-grey)."""
+    """Pixels of a uint8 NCHW batch (or N, C, F, H, W clips) that are not background (any channel more than 8 levels off mid-grey)."""
     import torch
 
-    grey = torch.tensor(BACKGROUND, device=images.device).reshape(1, 3, 1, 1)
+    grey = torch.tensor(BACKGROUND, device=images.device).reshape(1, 3, *[1] * (images.dim() - 2))
     return ((images.int() - grey).abs() > 8).any(dim=1, keepdim=True)
 
 
@@ -164,7 +183,7 @@ def colour_psnr(images: Any, recon: Any) -> dict[str, float]:
 
     out: dict[str, float] = {}
     for name, rgb in COLORS.items():
-        target = torch.tensor(rgb, device=images.device).reshape(1, 3, 1, 1)
+        target = torch.tensor(rgb, device=images.device).reshape(1, 3, *[1] * (images.dim() - 2))
         mask = ((images.int() - target).abs() <= 24).all(dim=1, keepdim=True).expand_as(recon)
         if mask.any():
             error = ((recon - (images.float() / 127.5 - 1.0)) / 2)[mask].pow(2).mean().item()
@@ -203,14 +222,25 @@ def fit_vae(
 
     log = _loop(part, list(vae.parameters()), step, folder.name.strip("_"))
     vae.eval()
+    frames = images.shape[2] if images.dim() == 5 else 1
+    count, chunk = max(64, 2048 // frames), max(8, 256 // frames)
     with torch.no_grad():
-        sample = images[:2048].float() / 127.5 - 1.0
-        latents = torch.cat([encode_mean(vae, sample[i : i + 256]) for i in range(0, len(sample), 256)])
-        recon = torch.cat([vae.decode(latents[i : i + 256]).sample for i in range(0, len(latents), 256)]).clamp(-1, 1)
+        sample = images[:count].float() / 127.5 - 1.0
+        latents = torch.cat([encode_mean(vae, sample[i : i + chunk]) for i in range(0, len(sample), chunk)])
+        recon = torch.cat([vae.decode(latents[i : i + chunk]).sample for i in range(0, len(latents), chunk)]).clamp(
+            -1, 1
+        )
         mse = torch.mean(((recon - sample) / 2) ** 2).item()
-        colours = colour_psnr(images[:2048], recon)
+        colours = colour_psnr(images[:count], recon)
     center = float(latents.mean()) if shift else 0.0
-    vae.register_to_config(scaling_factor=float(1.0 / (latents - center).std()))
+    if "latents_mean" in vae.config:  # Wan's VAE: a mean and std per channel, which its pipeline undoes
+        per_channel = latents.transpose(0, 1).reshape(latents.shape[1], -1)
+        vae.register_to_config(
+            latents_mean=[round(float(v), 5) for v in per_channel.mean(dim=1)],
+            latents_std=[round(float(v), 5) for v in per_channel.std(dim=1)],
+        )
+    else:
+        vae.register_to_config(scaling_factor=float(1.0 / (latents - center).std()))
     if shift:
         vae.register_to_config(shift_factor=center)
     vae.save_pretrained(folder)
@@ -218,7 +248,7 @@ def fit_vae(
         reconstruction_psnr_db=round(10 * math.log10(1 / mse), 2),
         colour_psnr_db=colours,
         object_weight=object_weight,
-        scaling_factor=round(float(vae.config.scaling_factor), 4),
+        scaling_factor=round(float(vae.config.get("scaling_factor", 1.0)), 4),
         shift_factor=round(center, 4),
     )
     return log

@@ -84,3 +84,64 @@ def _scene_for(caption: str) -> Any:
     from harness.world.scene import scene_from_caption
 
     return scene_from_caption(caption, np.random.default_rng(0))
+
+
+def motion_captions(count: int) -> list[str]:
+    """``count`` held-out motion captions: the held-out split in its fixed order, repeated (with other seeds)."""
+    from harness.world.motion import held_out_motion_captions
+
+    held = held_out_motion_captions()
+    return [held[index % len(held)] for index in range(count)]
+
+
+def generate_clips(
+    folder: Path, captions: list[str], device: str, steps: int, guidance: float, **call: Any
+) -> np.ndarray:
+    """uint8 clips (N, F, H, W, 3) of ``captions`` (seeds 0..n-1) from the video pipeline in ``folder``."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32, local_files_only=True).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    generators = [torch.Generator("cpu").manual_seed(i) for i in range(len(captions))]
+    with torch.no_grad():
+        frames = pipe(
+            prompt=captions,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            generator=generators,
+            output_type="np",
+            height=IMAGE_PX,
+            width=IMAGE_PX,
+            **call,
+        ).frames
+    return (np.clip(np.asarray(frames), 0, 1) * 255).round().astype(np.uint8)
+
+
+def motion_scores(evaluator: Path, clips: np.ndarray, captions: list[str]) -> dict[str, float]:
+    """Mean motion adherence of clips (N, F, H, W, 3), and the CLIP score of each middle frame against the still
+    caption of that moment (the shape crosses the centre there: "a red circle in the center")."""
+    from harness.world.motion import parse_motion_caption
+    from harness.world.motion_oracle import motion_adherence
+
+    stills = []
+    for caption in captions:
+        parsed = parse_motion_caption(caption)
+        if parsed is None:
+            raise ValueError(f"not a motion caption: {caption!r}")
+        stills.append(f"a {parsed[0]} {parsed[1]} in the center")
+    middle = clips[:, clips.shape[1] // 2]
+    return {
+        "motion_adherence": float(
+            np.mean([motion_adherence(list(c), t) for c, t in zip(clips, captions, strict=True)])
+        ),
+        "clip_score": float(clip_scores(evaluator, middle, stills).mean()),
+    }
+
+
+def real_motion_clips(captions: list[str], seed: int = 12345) -> np.ndarray:
+    """Renders of ``captions`` (the moving world's own clips), uint8 (N, F, H, W, 3)."""
+    from harness.world.motion import moving_from_caption, render_clips
+
+    rng = np.random.default_rng(seed)
+    return np.asarray(render_clips([moving_from_caption(caption, rng) for caption in captions]))

@@ -35,19 +35,24 @@ class ObjectCheck:
         return self.present and self.distance is not None and self.distance <= MAX_DISTANCE
 
 
-def check_objects(image: np.ndarray, caption: str) -> list[ObjectCheck]:
-    """Per named object, its colour's pixel count and the centroid's distance from the named position."""
+def colour_centroid(image: np.ndarray, color: str) -> tuple[int, np.ndarray | None]:
+    """How many pixels of ``image`` have the world colour ``color``, and their centroid (x, y in image fractions)."""
     height, width = image.shape[:2]
     pixels = image.reshape(-1, 3).astype(np.float32)
-    ys, xs = np.divmod(np.arange(height * width), width)
+    close = np.linalg.norm(pixels - np.asarray(COLORS[color], dtype=np.float32), axis=1) <= COLOR_TOLERANCE
+    count = int(close.sum())
+    if not count:
+        return 0, None
+    ys, xs = np.divmod(np.flatnonzero(close), width)
+    return count, np.array([(xs.mean() + 0.5) / width, (ys.mean() + 0.5) / height])
+
+
+def check_objects(image: np.ndarray, caption: str) -> list[ObjectCheck]:
+    """Per named object, its colour's pixel count and the centroid's distance from the named position."""
     checks = []
     for color, shape, position in parse_caption(caption):
-        close = np.linalg.norm(pixels - np.asarray(COLORS[color], dtype=np.float32), axis=1) <= COLOR_TOLERANCE
-        count = int(close.sum())
-        distance = None
-        if count:
-            centroid = np.array([(xs[close].mean() + 0.5) / width, (ys[close].mean() + 0.5) / height])
-            distance = float(np.linalg.norm(centroid - np.asarray(POSITIONS[position])))
+        count, centroid = colour_centroid(image, color)
+        distance = None if centroid is None else float(np.linalg.norm(centroid - np.asarray(POSITIONS[position])))
         checks.append(ObjectCheck(color, shape, position, count, distance))
     return checks
 

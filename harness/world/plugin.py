@@ -1,5 +1,5 @@
-"""The shapes world as a plug-in (:mod:`harness.registry`): its trained pipelines, its adherence metric and its
-evaluator CLIP, the default feature space and CLIP model for metrics on its pipelines."""
+"""The shapes world as a plug-in (:mod:`harness.registry`): its trained pipelines, its adherence metrics (still and
+motion) and its evaluator CLIP, the default feature space and CLIP model for metrics on its pipelines."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from harness.controls import Control
 from harness.metrics.base import Metric
 from harness.pipelines.family import Builtin
 from harness.pipelines.sana import SanaFamily
+from harness.pipelines.wan import WanFamily
 
 EVALUATOR = "builtin:shapes"
 
@@ -45,6 +46,15 @@ class ShapesSanaFamily(SanaFamily):
         from harness.world.families.sana import SanaWorld
 
         return {**super().call_kwargs(), **SanaWorld().sample_kwargs()}
+
+
+class ShapesWanFamily(WanFamily):
+    """Wan as the moving world samples it: the world's sequence length."""
+
+    def call_kwargs(self) -> dict[str, Any]:
+        from harness.world.families.wan import SEQUENCE
+
+        return {**super().call_kwargs(), "max_sequence_length": SEQUENCE}
 
 
 def builtins() -> list[Builtin]:
@@ -99,13 +109,22 @@ def builtins() -> list[Builtin]:
             _world("sana"),
             EVALUATOR,
         ),
+        Builtin(
+            "shapes-wan",
+            "the moving shapes world trained as Wan 2.1: 3D DiT with qk RMS-norm, UMT5, causal video VAE (factor 4 in "
+            "space and time), UniPC with flow_shift 3; 9-frame clips of one shape moving left, right, up or down",
+            ShapesWanFamily,
+            _world("wan"),
+            EVALUATOR,
+        ),
     ]
 
 
 def metrics() -> list[type[Metric]]:
     from harness.world.adherence import Adherence
+    from harness.world.motion_adherence import MotionAdherence
 
-    return [Adherence]
+    return [Adherence, MotionAdherence]
 
 
 def evaluators() -> dict[str, Callable[[], Path]]:

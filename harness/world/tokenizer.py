@@ -47,8 +47,9 @@ def shapes_tokenizer() -> Any:
     return byte_clip_tokenizer(model_max_length=CONTEXT, merges=merges, words=symbols)
 
 
-def shapes_t5_tokenizer(model_max_length: int = 64) -> Any:
-    """A ``T5Tokenizer`` (Unigram) whose world words are one piece each (``"▁red"``), for the T5-style encoders.
+def shapes_t5_tokenizer(model_max_length: int = 64, words: list[str] | None = None) -> Any:
+    """A ``T5Tokenizer`` (Unigram) whose world words (``words``, default the still world's) are one piece each
+    (``"▁red"``), for the T5-style encoders.
 
     Other text falls back to the character pieces of the built-in T5 tokenizer, so any
     prompt still encodes. The scores make a whole word beat its spelling.
@@ -56,7 +57,7 @@ def shapes_t5_tokenizer(model_max_length: int = 64) -> Any:
     from transformers import T5Tokenizer
 
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
-    pieces += [("▁" + word, -1.0) for word in WORDS]
+    pieces += [("▁" + word, -1.0) for word in (WORDS if words is None else words)]
     pieces += [(chr(code), -3.0) for code in range(ord("!"), ord("~") + 1)]
     tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0)
     tokenizer.model_max_length = model_max_length

@@ -50,3 +50,24 @@ def test_hard_negatives_change_exactly_what_they_claim():
     negatives = {hard_negative(caption, rng) for _ in range(50)}
     assert caption not in negatives and len(negatives) > 10
     assert "a blue circle on the left and a red square at the top" in negatives  # colours swapped
+
+
+def test_a_video_vae_is_fitted_on_clips_and_given_a_mean_and_std_per_channel(tmp_path):
+    """Wan's VAE keeps its latent statistics per channel: normalising with them gives each channel mean 0, std 1."""
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    from harness.world.families.wan import LATENT_CHANNELS, WanWorld, build_wan_vae
+    from training.world import clip_dataset, encode_mean, fit_vae
+
+    clips, captions = clip_dataset(6, 0, "cpu")
+    assert tuple(clips.shape) == (6, 3, 9, 64, 64) and clips.dtype == torch.uint8 and len(captions) == 6
+    log = fit_vae(build_wan_vae(0), clips, Part(2, 2, 1e-3, 60), tmp_path / "_wan_vae", 0, object_weight=10.0)
+    assert set(log["colour_psnr_db"]) <= {"red", "green", "blue", "yellow", "purple", "orange", "white", "black"}
+    vae = AutoencoderKLWan.from_pretrained(tmp_path / "_wan_vae")
+    assert len(vae.config.latents_mean) == len(vae.config.latents_std) == LATENT_CHANNELS
+    with torch.no_grad():
+        latents = encode_mean(vae, clips.float() / 127.5 - 1.0)
+    normal = WanWorld().normalise(vae, latents).transpose(0, 1).reshape(LATENT_CHANNELS, -1)
+    assert tuple(latents.shape[2:]) == (3, 16, 16)
+    assert normal.mean(dim=1).abs().max() < 1e-3 and (normal.std(dim=1) - 1).abs().max() < 1e-3

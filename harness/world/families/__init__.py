@@ -1,4 +1,5 @@
-"""The shapes world in other architectures: FLUX.1, SD3.x, SDXL, Sana and PixArt-Σ, trained on the same scenes and captions.
+"""The shapes world in other architectures: FLUX.1, SD3.x, SDXL, Sana and PixArt-Σ, trained on the same scenes and
+captions, and Wan 2.1 on the moving shapes world's clips.
 
 Each architecture is one module behind :class:`harness.world.families.base.WorldArch`:
 the real diffusers classes at a small size, the real scheduler, and the loss that
@@ -17,6 +18,7 @@ def world_archs() -> dict[str, WorldArch]:
     from harness.world.families.sana import SanaWorld
     from harness.world.families.sd3 import SD3World
     from harness.world.families.sdxl import SDXLWorld
+    from harness.world.families.wan import WanWorld
 
-    archs: list[WorldArch] = [FluxWorld(), SD3World(), SDXLWorld(), SanaWorld(), PixArtWorld()]
+    archs: list[WorldArch] = [FluxWorld(), SD3World(), SDXLWorld(), SanaWorld(), PixArtWorld(), WanWorld()]
     return {arch.name: arch for arch in archs}

@@ -25,8 +25,9 @@ class WorldArch:
     name: ClassVar[str]
     pipeline_class: ClassVar[str]
     # "vae16": the 16-channel VAE trained for FLUX and SD3; "dcae": the deep-compression autoencoder trained for
-    # Sana; "shapes": the shapes world's
+    # Sana; "wan_vae": Wan's causal video VAE; "shapes": the shapes world's
     vae: ClassVar[str] = "vae16"
+    frames: ClassVar[int] = 1  # > 1: a video architecture, trained on clips of the moving shapes world
     save_dtype: ClassVar[str] = "float16"
     stored_float32: ClassVar[tuple[str, ...]] = ()  # components kept in float32 in the shipped folder
     guidance: ClassVar[float] = 5.0
