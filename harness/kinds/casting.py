@@ -127,14 +127,27 @@ def module_dtype(module: Any) -> Any:
     return None
 
 
+def uniform_dtype(module: Any) -> Any:
+    """The one dtype of all a module's floating parameters; ``None`` without any, or where they differ."""
+    dtypes = {parameter.dtype for parameter in module.parameters() if parameter.is_floating_point()}
+    return dtypes.pop() if len(dtypes) == 1 else None
+
+
 def install_boundary_casts(components: Mapping[str, Any], log: CastLog) -> list[Any]:
     """Pre-hooks on each component and its direct children that cast activations to the module's dtype; their
-    handles (to remove them)."""
+    handles (to remove them).
+
+    A child whose parameters are in more than one dtype gets none: it holds modules kept in float32
+    (``_keep_in_fp32_modules``) beside half-precision ones and casts between them itself. Cast to its first
+    parameter's dtype, its half-precision layers would receive float32 (Wan's ``condition_embedder``: the
+    timestep embedder kept in float32, the text embedder in fp16).
+    """
     handles = []
     for name, module in components.items():
-        targets = [(name, module)] + [(f"{name}.{child}", sub) for child, sub in module.named_children()]
-        for label, target in targets:
-            dtype = module_dtype(target)
+        targets = [(name, module, module_dtype(module))] + [
+            (f"{name}.{child}", sub, uniform_dtype(sub)) for child, sub in module.named_children()
+        ]
+        for label, target, dtype in targets:
             if dtype is None:
                 continue
             handles.append(target.register_forward_pre_hook(_make_cast_hook(label, dtype, log), with_kwargs=True))

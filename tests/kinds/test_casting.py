@@ -115,3 +115,22 @@ def test_boundary_casts_keep_list_arguments_the_same_object():
     cache = [torch.zeros(2, 2)]
     module(torch.zeros(2, 2), cache)
     assert cache[0].dtype == torch.bfloat16 and cache[-1] == torch.bfloat16
+
+
+def test_a_child_holding_float32_modules_beside_half_ones_casts_for_itself():
+    """Wan in fp16 with its text encoder and VAE in bf16: the transformer's condition embedder holds the timestep
+    embedder (kept in float32) beside the fp16 text embedder. A boundary cast to its first parameter's dtype fed
+    float32 into fp16 layers ("mat1 and mat2 must have the same dtype"); a child of mixed dtypes gets no cast."""
+    from harness.kinds.casting import uniform_dtype
+    from harness.pipelines.wan import build_tiny_wan
+
+    pipe = build_tiny_wan()
+    pipe.set_progress_bar_config(disable=True)
+    log = CastLog()
+    apply_precision(pipe, Precision("float16", (("text_encoder", "bfloat16"), ("vae", "bfloat16"))), log)
+    assert uniform_dtype(pipe.transformer.condition_embedder) is None
+    assert uniform_dtype(pipe.transformer.condition_embedder.text_embedder) == torch.float16
+    frames = pipe(
+        "a red ball", num_inference_steps=2, height=32, width=32, num_frames=5, max_sequence_length=16, output_type="np"
+    ).frames
+    assert frames.shape == (1, 5, 32, 32, 3) and torch.isfinite(torch.as_tensor(frames)).all()
