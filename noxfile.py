@@ -47,15 +47,16 @@ FAMILY_SUITES = (
     "suites/flux_gguf.toml",
     "suites/sd3_precision.toml",
     "suites/sdxl_vae_fp16.toml",
+    "suites/sana_precision.toml",
     "suites/shapes_faults.toml",
-    "suites/video_tiny.toml",
+    "suites/video.toml",
     "suites/video_ltx.toml",
 )
 
 
 @nox.session(venv_backend="none")
 def families(session: nox.Session) -> None:
-    """The trained worlds' family suites (FLUX.1, SD3, SDXL, SD1.x) and the video suites (Wan, LTX): every shipped
+    """The trained worlds' family suites (FLUX.1, SD3, SDXL, Sana, SD1.x, Wan) and tiny LTX-Video: every shipped
     type passes, every fault fails.
 
     About 4 minutes on 2 cores. `nox -s families -- --config q4_k` passes arguments to each `harness run`.

@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train the denoiser alone on the text encoders' outputs, computed once per caption (with --resume; from seeds the encoders stay random)",
     )
+    families.add_argument(
+        "--vae-continue",
+        action="store_true",
+        help="train the autoencoder already in OUT/_<kind>/ further (default: reuse it as it is)",
+    )
     family = commands.add_parser("_family", help=argparse.SUPPRESS)
     family.add_argument("arch")
     family.add_argument("plan")
@@ -148,6 +153,7 @@ def _families(args: argparse.Namespace) -> int:
         evaluation_captions=args.captions,
         resume=args.resume,
         frozen_text=args.frozen_text,
+        vae_continue=args.vae_continue,
     )
     logs = train_families(plan, args.archs, parallel=not args.sequential)
     print(json.dumps({k: v for k, v in logs.items() if k != "plan"}, indent=1))

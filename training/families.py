@@ -54,6 +54,7 @@ class FamilyPlan:
     # keep the text encoders as they are and train the denoiser alone on their outputs, computed once per caption
     # (as Sana and PixArt-Sigma train on frozen pretrained encoders)
     frozen_text: bool = False
+    vae_continue: bool = False  # an autoencoder already in out/_<kind>/ trains further (its step count: vae.steps)
 
 
 def plan_to_json(plan: FamilyPlan) -> str:
@@ -72,23 +73,22 @@ def plan_from_json(text: str) -> FamilyPlan:
         evaluation_captions=data["evaluation_captions"],
         resume=Path(data["resume"]) if data.get("resume") else None,
         frozen_text=bool(data.get("frozen_text", False)),
+        vae_continue=bool(data.get("vae_continue", False)),
     )
 
 
-def _vae_for(plan: FamilyPlan, arch: WorldArch) -> Any:
+def load_autoencoder(folder: Path) -> Any:
+    """A trained autoencoder folder (any of ``AUTOENCODERS``), float32; the class comes from its config."""
+    import diffusers
     import torch
-    from diffusers import AutoencoderKL
 
-    if arch.vae == "vae16":
-        return AutoencoderKL.from_pretrained(plan.out / "_vae16", torch_dtype=torch.float32)
-    if arch.vae == "dcae":
-        from diffusers import AutoencoderDC
+    name = json.loads((folder / "config.json").read_text())["_class_name"]
+    return getattr(diffusers, name).from_pretrained(folder, torch_dtype=torch.float32)
 
-        return AutoencoderDC.from_pretrained(plan.out / "_dcae", torch_dtype=torch.float32)
-    if arch.vae == "wan_vae":
-        from diffusers import AutoencoderKLWan
 
-        return AutoencoderKLWan.from_pretrained(plan.out / "_wan_vae", torch_dtype=torch.float32)
+def _vae_for(plan: FamilyPlan, arch: WorldArch) -> Any:
+    if arch.vae in AUTOENCODERS:
+        return load_autoencoder(plan.out / f"_{arch.vae}")
     from harness.world.assets import generator_dir, load_generator
 
     return copy.deepcopy(load_generator(generator_dir()).vae)  # type: ignore[attr-defined]
@@ -287,6 +287,26 @@ def evaluate_clips(plan: FamilyPlan, arch: WorldArch) -> dict[str, Any]:
     }
 
 
+def fit_autoencoders(plan: FamilyPlan, kinds: list[str]) -> dict[str, Any]:
+    """Train each autoencoder of ``kinds`` into ``out/_<kind>/`` (or reuse, or with ``vae_continue`` train further,
+    one already there); their logs by kind."""
+    logs: dict[str, Any] = {}
+    for kind in kinds:
+        folder = plan.out / f"_{kind}"
+        trained = (folder / "config.json").is_file()
+        if trained and not plan.vae_continue:
+            logs[kind] = {"reused": str(folder)}  # a resumed run keeps the latent space it trained in
+            continue
+        build, shift, weight = AUTOENCODERS[kind]
+        images, _ = (clip_dataset if kind in VIDEO_AUTOENCODERS else dataset)(plan.dataset, plan.seed, plan.device)
+        vae = load_autoencoder(folder) if trained else build(plan.seed)
+        logs[kind] = fit_vae(vae, images, plan.vae, folder, plan.seed, shift=shift, object_weight=weight)
+        if trained:
+            logs[kind]["continued"] = str(folder)
+        del images
+    return logs
+
+
 def train_families(plan: FamilyPlan, names: list[str], parallel: bool = True) -> dict[str, Any]:
     """The 16-channel VAE where needed, then each architecture (as parallel processes on a GPU)."""
     plan.out.mkdir(parents=True, exist_ok=True)
@@ -303,15 +323,7 @@ def train_families(plan: FamilyPlan, names: list[str], parallel: bool = True) ->
         else:
             logs[name] = train_arch(plan, name)
 
-    for kind in needed:
-        folder = plan.out / f"_{kind}"
-        if (folder / "config.json").is_file():
-            logs[kind] = {"reused": str(folder)}  # a resumed run keeps the latent space it trained in
-            continue
-        build, shift, weight = AUTOENCODERS[kind]
-        images, _ = (clip_dataset if kind in VIDEO_AUTOENCODERS else dataset)(plan.dataset, plan.seed, plan.device)
-        logs[kind] = fit_vae(build(plan.seed), images, plan.vae, folder, plan.seed, shift=shift, object_weight=weight)
-        del images
+    logs.update(fit_autoencoders(plan, needed))
     # all start together, so each one's step count is fitted while the device is shared as it will be throughout
     for name in names:
         launch(name)

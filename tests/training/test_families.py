@@ -127,3 +127,21 @@ def test_frozen_text_trains_the_denoiser_alone(tmp_path):
         for a, b in zip(start.transformer.parameters(), trained.transformer.parameters(), strict=True)
     ]
     assert max(moved) > 1e-4
+
+
+def test_an_autoencoder_already_trained_is_reused_or_with_vae_continue_trained_further(tmp_path):
+    from diffusers import AutoencoderDC
+
+    build_dcae(0).save_pretrained(tmp_path / "_dcae")
+    saved = AutoencoderDC.from_pretrained(tmp_path / "_dcae").state_dict()
+
+    def weights_changed() -> bool:
+        now = AutoencoderDC.from_pretrained(tmp_path / "_dcae").state_dict()
+        return any(not torch.equal(now[key], saved[key]) for key in saved)
+
+    plan = family_train.FamilyPlan(out=tmp_path, device="cpu", dataset=8, vae=Part(2, 2, 1e-3, 60))
+    assert family_train.fit_autoencoders(plan, ["dcae"]) == {"dcae": {"reused": str(tmp_path / "_dcae")}}
+    assert not weights_changed()
+    plan.vae_continue = True
+    log = family_train.fit_autoencoders(plan, ["dcae"])["dcae"]
+    assert log["continued"] == str(tmp_path / "_dcae") and log["steps"] == 2 and weights_changed()
