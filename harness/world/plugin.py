@@ -12,7 +12,6 @@ from harness.controls import Control
 from harness.metrics.base import Metric
 from harness.pipelines.family import Builtin
 from harness.pipelines.sana import SanaFamily
-from harness.pipelines.wan import WanFamily
 
 EVALUATOR = "builtin:shapes"
 
@@ -46,15 +45,6 @@ class ShapesSanaFamily(SanaFamily):
         from harness.world.families.sana import SanaWorld
 
         return {**super().call_kwargs(), **SanaWorld().sample_kwargs()}
-
-
-class ShapesWanFamily(WanFamily):
-    """Wan as the moving world samples it: the world's sequence length."""
-
-    def call_kwargs(self) -> dict[str, Any]:
-        from harness.world.families.wan import SEQUENCE
-
-        return {**super().call_kwargs(), "max_sequence_length": SEQUENCE}
 
 
 def builtins() -> list[Builtin]:
@@ -107,14 +97,6 @@ def builtins() -> list[Builtin]:
             "instruction (its residual stream past float16's range), flow DPM-Solver",
             ShapesSanaFamily,
             _world("sana"),
-            EVALUATOR,
-        ),
-        Builtin(
-            "shapes-wan",
-            "the moving shapes world trained as Wan 2.1: 3D DiT with qk RMS-norm, UMT5, causal video VAE (factor 4 in "
-            "space and time), UniPC with flow_shift 3; 9-frame clips of one shape moving left, right, up or down",
-            ShapesWanFamily,
-            _world("wan"),
             EVALUATOR,
         ),
     ]

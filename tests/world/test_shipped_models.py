@@ -170,7 +170,7 @@ def test_sdxl_world_vae_overflows_float16_only_without_the_upcast():
     assert not torch.isfinite(broken.float()).all()
 
 
-@pytest.mark.parametrize("arch", ["flux", "sd3", "sdxl", "sana", "wan"])
+@pytest.mark.parametrize("arch", ["flux", "sd3", "sdxl", "sana"])
 def test_family_worlds_load_with_no_dtype_given(arch):
     """Half-precision weights, float32 configs: diffusers' and transformers' defaults agree, so nothing mixes."""
     from diffusers import DiffusionPipeline
@@ -198,19 +198,3 @@ def test_sana_world_encoder_overflows_float16_and_stays_finite_in_bf16():
     assert torch.isfinite(bf16).all() and not torch.isfinite(half).all()
     assert float((bf16 - reference).abs().max()) < 0.2 * float(reference.std())  # bf16 only rounds (0.054 measured)
 
-
-def test_wan_world_moves_held_out_shapes_the_named_way():
-    """The video world loads with plain diffusers and moves what held-out captions name the way they name it; its
-    middle frames match their still captions far better than shuffled ones."""
-    from harness.world.assets import world_dir
-    from harness.world.evaluate import generate_clips, motion_captions, motion_scores
-    from harness.world.families.wan import WanWorld
-
-    arch = WanWorld()
-    captions = motion_captions(6)
-    clips = generate_clips(world_dir("wan"), captions, "cpu", 8, arch.guidance, **arch.sample_kwargs())
-    assert clips.shape == (6, arch.frames, 64, 64, 3)
-    matching = motion_scores(evaluator_dir(), clips, captions)
-    shuffled = motion_scores(evaluator_dir(), clips, captions[3:] + captions[:3])
-    assert matching["motion_adherence"] >= 0.8
-    assert matching["clip_score"] - shuffled["clip_score"] > 20
