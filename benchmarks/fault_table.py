@@ -98,7 +98,9 @@ def main() -> None:
     images = [run for run in args.runs if not is_clip_run(run)]
     clips = [run for run in args.runs if is_clip_run(run)]
     if images:
-        print("| suite | configuration | PSNR dB, mean [95%] | worst | SSIM | CLIP drop [95%] | adherence | gates failed |")
+        print(
+            "| suite | configuration | PSNR dB, mean [95%] | worst | SSIM | CLIP drop [95%] | adherence | gates failed |"
+        )
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for run in images:
             print("\n".join(rows(run)))

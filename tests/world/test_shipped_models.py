@@ -197,4 +197,3 @@ def test_sana_world_encoder_overflows_float16_and_stays_finite_in_bf16():
         half = encoder.to(torch.float16)(**probe).last_hidden_state.float()
     assert torch.isfinite(bf16).all() and not torch.isfinite(half).all()
     assert float((bf16 - reference).abs().max()) < 0.2 * float(reference.std())  # bf16 only rounds (0.054 measured)
-
