@@ -71,3 +71,20 @@ def test_a_video_vae_is_fitted_on_clips_and_given_a_mean_and_std_per_channel(tmp
     normal = WanWorld().normalise(vae, latents).transpose(0, 1).reshape(LATENT_CHANNELS, -1)
     assert tuple(latents.shape[2:]) == (3, 16, 16)
     assert normal.mean(dim=1).abs().max() < 1e-3 and (normal.std(dim=1) - 1).abs().max() < 1e-3
+
+
+def test_the_step_probe_leaves_out_the_slow_first_steps(monkeypatch):
+    """Fitted to a budget, the count comes from steps 10-40: a GPU's slow first steps must not halve it."""
+    import torch
+
+    clock = [0.0]
+    monkeypatch.setattr(train.time, "perf_counter", lambda: clock[0])
+    weight = torch.nn.Parameter(torch.ones(1))
+
+    def step(index: int):
+        clock[0] += 0.05 if index < 10 else 0.005  # ten slow warm-up steps, then 5 ms a step
+        return (weight * 1.0).sum()
+
+    log = train._loop(Part(0, 1, 1e-3, 2.0), [weight], step, "probe")
+    # after 40 steps 0.65 s have gone; the other 1.35 s hold 270 steps of 5 ms (timed from step 0: 100 in all)
+    assert 305 <= log["planned_steps"] <= 310 and log["steps"] == log["planned_steps"]
