@@ -98,17 +98,20 @@ def shapes_clip(model_class: Any, seed: int, pretrained: Any = None) -> Any:
     return encoder
 
 
-def shapes_t5(d_model: int, seed: int) -> Any:
-    """A T5 v1.1-style encoder (gated GELU, 2 layers) over the world's T5 tokenizer."""
+def shapes_t5(d_model: int, seed: int, tokenizer: Any = None, umt5: bool = False) -> Any:
+    """A T5 v1.1-style encoder (gated GELU, 2 layers) over ``tokenizer`` (default: the world's T5 tokenizer); with
+    ``umt5``, UMT5 (Wan's text-encoder family: a relative position bias in every layer) of the same size."""
     import torch
-    from transformers import T5Config, T5EncoderModel
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
 
     from harness.world.tokenizer import shapes_t5_tokenizer
 
-    tokenizer = shapes_t5_tokenizer(T5_LENGTH)
+    tokenizer = tokenizer or shapes_t5_tokenizer(T5_LENGTH)
+    model: Any = UMT5EncoderModel if umt5 else T5EncoderModel
+    config: Any = UMT5Config if umt5 else T5Config
     torch.manual_seed(seed)
-    return T5EncoderModel(
-        T5Config(
+    return model(
+        config(
             vocab_size=len(tokenizer),
             d_model=d_model,
             d_kv=d_model // 4,

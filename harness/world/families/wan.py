@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from harness.world.families.base import WorldArch, logit_normal_sigmas, noised
+from harness.world.families.base import WorldArch, logit_normal_sigmas, noised, shapes_t5
 from harness.world.models import EMBED_DIM
 from harness.world.motion import FRAMES
 
@@ -57,29 +57,6 @@ def build_wan_vae(seed: int) -> Any:
     )
 
 
-def umt5_encoder(tokenizer: Any, seed: int) -> Any:
-    """A UMT5 encoder (Wan's text encoder family: per-layer relative position biases), 2 layers of width 128."""
-    import torch
-    from transformers import UMT5Config, UMT5EncoderModel
-
-    torch.manual_seed(seed)
-    return UMT5EncoderModel(
-        UMT5Config(
-            vocab_size=len(tokenizer),
-            d_model=EMBED_DIM,
-            d_kv=EMBED_DIM // 4,
-            d_ff=2 * EMBED_DIM,
-            num_layers=2,
-            num_heads=4,
-            feed_forward_proj="gated-gelu",
-            relative_attention_num_buckets=16,
-            dropout_rate=0.0,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-    )
-
-
 class WanWorld(WorldArch):
     name: ClassVar[str] = "wan"
     pipeline_class: ClassVar[str] = "WanPipeline"
@@ -109,7 +86,7 @@ class WanWorld(WorldArch):
         )
         return WanPipeline(
             tokenizer=tokenizer,
-            text_encoder=umt5_encoder(tokenizer, seed + 1),
+            text_encoder=shapes_t5(EMBED_DIM, seed + 1, tokenizer, umt5=True),
             vae=vae,
             transformer=transformer,
             scheduler=UniPCMultistepScheduler(**SCHEDULER),
