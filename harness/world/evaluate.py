@@ -27,6 +27,11 @@ def generate(
     folder: Path, captions: list[str], device: str, steps: int = 20, guidance: float = 5.0, **call: Any
 ) -> np.ndarray:
     """uint8 images of ``captions`` (seeds 0..n-1) from the pipeline in ``folder``, loaded with plain defaults."""
+    return _to_uint8(_sample(folder, captions, device, steps, guidance, **call).images)
+
+
+def _sample(folder: Path, captions: list[str], device: str, steps: int, guidance: float, **call: Any) -> Any:
+    """The output of the pipeline in ``folder`` (float32, offline) on ``captions``, seeds 0..n-1, as numpy."""
     import torch
     from diffusers import DiffusionPipeline
 
@@ -34,7 +39,7 @@ def generate(
     pipe.set_progress_bar_config(disable=True)
     generators = [torch.Generator("cpu").manual_seed(i) for i in range(len(captions))]
     with torch.no_grad():
-        images = pipe(
+        return pipe(
             prompt=captions,
             num_inference_steps=steps,
             guidance_scale=guidance,
@@ -43,8 +48,11 @@ def generate(
             height=IMAGE_PX,
             width=IMAGE_PX,
             **call,
-        ).images
-    return (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+        )
+
+
+def _to_uint8(values: Any) -> np.ndarray:
+    return (np.clip(np.asarray(values), 0, 1) * 255).round().astype(np.uint8)
 
 
 def scores(evaluator: Path, images: np.ndarray, captions: list[str]) -> dict[str, float]:
@@ -98,24 +106,7 @@ def generate_clips(
     folder: Path, captions: list[str], device: str, steps: int, guidance: float, **call: Any
 ) -> np.ndarray:
     """uint8 clips (N, F, H, W, 3) of ``captions`` (seeds 0..n-1) from the video pipeline in ``folder``."""
-    import torch
-    from diffusers import DiffusionPipeline
-
-    pipe = DiffusionPipeline.from_pretrained(folder, torch_dtype=torch.float32, local_files_only=True).to(device)
-    pipe.set_progress_bar_config(disable=True)
-    generators = [torch.Generator("cpu").manual_seed(i) for i in range(len(captions))]
-    with torch.no_grad():
-        frames = pipe(
-            prompt=captions,
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            generator=generators,
-            output_type="np",
-            height=IMAGE_PX,
-            width=IMAGE_PX,
-            **call,
-        ).frames
-    return (np.clip(np.asarray(frames), 0, 1) * 255).round().astype(np.uint8)
+    return _to_uint8(_sample(folder, captions, device, steps, guidance, **call).frames)
 
 
 def motion_scores(evaluator: Path, clips: np.ndarray, captions: list[str]) -> dict[str, float]:
