@@ -26,18 +26,28 @@ def bootstrap(values: list[float], seed: int = 0, draws: int = 4000) -> tuple[fl
     return float(data.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def rows(run: Path) -> list[str]:
-    results = json.loads((run / "results.json").read_text())
-    reference = results["reference_scores"].get("clip_score", {})
+def failed_gates(results: dict) -> dict[str, list[str]]:
+    """The metrics each configuration failed (expected or not), by configuration."""
     failed: dict[str, list[str]] = {}
     for check in results["checks"]:
         if check["status"] in ("fail", "xfail"):
             failed.setdefault(check["config"], []).append(check["metric"] or "finite/blank")
+    return failed
+
+
+def error_row(results: dict, config: dict) -> str:
+    return f"| {results['suite']['name']} | {config['name']} | error: {config['message'][:60]} |"
+
+
+def rows(run: Path) -> list[str]:
+    results = json.loads((run / "results.json").read_text())
+    reference = results["reference_scores"].get("clip_score", {})
+    failed = failed_gates(results)
     out = []
     for config in results["configs"]:
         samples = config["samples"]
         if config["status"] == "error" or not samples:
-            out.append(f"| {results['suite']['name']} | {config['name']} | error: {config['message'][:60]} |")
+            out.append(error_row(results, config))
             continue
         psnr = [s["metrics"]["psnr"] for s in samples]
         mean, low, high = bootstrap(psnr)
@@ -61,18 +71,15 @@ VIDEO_HEADER = (
 
 def video_rows(run: Path) -> list[str]:
     results = json.loads((run / "results.json").read_text())
-    failed: dict[str, list[str]] = {}
-    for check in results["checks"]:
-        if check["status"] in ("fail", "xfail"):
-            failed.setdefault(check["config"], []).append(check["metric"] or "finite/blank")
+    failed = failed_gates(results)
     out = []
     for config in results["configs"]:
         samples = config["samples"]
         if config["status"] == "error" or not samples:
-            out.append(f"| {results['suite']['name']} | {config['name']} | error: {config['message'][:60]} |")
+            out.append(error_row(results, config))
             continue
 
-        def values(metric: str) -> list[float]:
+        def values(metric: str, samples: list[dict] = samples) -> list[float]:
             return [s["metrics"][metric] for s in samples]
 
         mean, low, high = bootstrap(values("frame_psnr"))
