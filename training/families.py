@@ -36,7 +36,6 @@ AUTOENCODERS: dict[str, tuple[Any, bool, float]] = {
     # Wan's video VAE, on clips: weighted as the DC-AE (an earlier video world's VAE lost most colours unweighted)
     "wan_vae": (build_wan_vae, False, 10.0),
 }
-VIDEO_AUTOENCODERS = ("wan_vae",)  # trained on clips of the moving shapes world
 
 EVALUATION_STEPS = 8  # what the family suites sample with
 
@@ -298,7 +297,9 @@ def fit_autoencoders(plan: FamilyPlan, kinds: list[str]) -> dict[str, Any]:
             logs[kind] = {"reused": str(folder)}  # a resumed run keeps the latent space it trained in
             continue
         build, shift, weight = AUTOENCODERS[kind]
-        images, _ = (clip_dataset if kind in VIDEO_AUTOENCODERS else dataset)(plan.dataset, plan.seed, plan.device)
+        # a video architecture's autoencoder trains on clips of the moving shapes world
+        clips = any(arch.vae == kind and arch.frames > 1 for arch in world_archs().values())
+        images, _ = (clip_dataset if clips else dataset)(plan.dataset, plan.seed, plan.device)
         vae = load_autoencoder(folder) if trained else build(plan.seed)
         logs[kind] = fit_vae(vae, images, plan.vae, folder, plan.seed, shift=shift, object_weight=weight)
         if trained:
